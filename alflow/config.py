@@ -1,0 +1,150 @@
+"""Typed configuration of a loop: one pydantic model, stored with the loop and versioned.
+
+The models double as Prefect parameter schemas, so every field carries a description and
+constraints that the Prefect UI renders as a form.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from alflow.errors import ConfigError
+from alflow.estimators import EstimatorConfig, LogisticRegressionConfig
+from alflow.naming import LOOP_NAME_MAX, LOOP_NAME_PATTERN, validate_loop_name
+from alflow.strategies import COLD_START_STRATEGIES, StrategyConfig
+
+SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FeatureConfig(_Model):
+    """Numeric sample fields concatenated, in this order, into one feature vector."""
+
+    fields: list[str] = Field(..., min_length=1, description="Vector or float fields, in order")
+    standardize: bool = Field(False, description="Scale each feature to zero mean, unit variance")
+
+
+class FieldLabels(_Model):
+    """Initial labels read from a Classification field (copied into the loop's label field)."""
+
+    kind: Literal["field"] = "field"
+    field: str = Field(..., description="Classification field holding the initial labels")
+
+
+class TagLabels(_Model):
+    """Initial labels read from sample tags; only tags naming one of ``classes`` count."""
+
+    kind: Literal["tags"] = "tags"
+    classes: list[str] = Field(..., min_length=2, description="Tags that name classes")
+
+
+LabelSource = Annotated[FieldLabels | TagLabels, Field(discriminator="kind")]
+
+
+class OracleBackendConfig(_Model):
+    """Simulated annotator: answers at once from the loop's ground-truth field."""
+
+    kind: Literal["oracle"] = "oracle"
+
+
+class CvatBackendConfig(_Model):
+    """Annotation in CVAT; credentials come from a Prefect Secret block or the environment."""
+
+    kind: Literal["cvat"] = "cvat"
+    url: str | None = Field(None, description="CVAT URL; default: ALFLOW_CVAT_URL")
+    segment_size: int = Field(50, ge=1, description="Frames per CVAT job")
+    assignee: str | None = Field(None, description="CVAT username to assign the jobs to")
+    accept_stage_acceptance: bool = Field(
+        False, description="Also count jobs in stage 'acceptance' as finished"
+    )
+    unknown_labels: Literal["error", "new_class"] = Field(
+        "error", description="What a label outside the class list does"
+    )
+
+
+BackendConfig = Annotated[OracleBackendConfig | CvatBackendConfig, Field(discriminator="kind")]
+
+
+class StopRules(_Model):
+    """When a loop is done; checked after every taught round."""
+
+    label_budget: int | None = Field(None, ge=1, description="Stop at this many labels")
+    max_rounds: int | None = Field(None, ge=1, description="Stop after this many rounds")
+    plateau_rounds: int | None = Field(
+        None, ge=2, description="Stop when accuracy gained < plateau_delta over this many rounds"
+    )
+    plateau_delta: float = Field(0.002, ge=0)
+
+
+class LoopConfig(_Model):
+    """Everything that defines an active-learning loop on one FiftyOne dataset."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    name: str = Field(
+        ..., pattern=LOOP_NAME_PATTERN, max_length=LOOP_NAME_MAX,
+        description="Lowercase letters, digits and dashes; prefixes every field the loop writes",
+    )
+    dataset: str = Field(..., min_length=1, description="FiftyOne dataset name")
+    features: FeatureConfig
+    initial_labels: LabelSource | None = Field(
+        None, description="Where the first labels come from; None only with a cold-start strategy"
+    )
+    ground_truth_field: str | None = Field(
+        None,
+        description="Read only by evaluation and the simulated annotator, never learned from",
+    )
+    estimator: EstimatorConfig = Field(default_factory=LogisticRegressionConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    batch_size: int = Field(20, ge=1, description="Samples queried per round")
+    eval_fraction: float = Field(
+        0.2, ge=0.0, lt=0.9, description="Share of samples held out for evaluation, never queried"
+    )
+    backend: BackendConfig = Field(default_factory=OracleBackendConfig)
+    stop: StopRules = Field(default_factory=StopRules)
+    random_state: int = Field(0, ge=0, description="Seeds the split, estimator and strategy")
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name_rule(cls, value: str) -> str:
+        try:
+            return validate_loop_name(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LoopConfig:
+        if self.initial_labels is None and self.strategy.name not in COLD_START_STRATEGIES:
+            raise ValueError(
+                f"loop {self.name!r} has no initial labels and strategy {self.strategy.name!r} "
+                "needs a fitted model: set initial_labels (a Classification field or class tags) "
+                f"or choose a cold-start strategy ({', '.join(sorted(COLD_START_STRATEGIES)) or 'none available yet'})"
+            )
+        if self.backend.kind == "oracle" and not self.ground_truth_field:
+            raise ValueError(
+                "the simulated annotator (backend 'oracle') answers from ground_truth_field: set it"
+            )
+        if self.eval_fraction > 0 and not self.ground_truth_field:
+            raise ValueError(
+                "eval_fraction > 0 needs ground_truth_field to score the held-out split; "
+                "set ground_truth_field or eval_fraction=0"
+            )
+        return self
+
+
+def parse_loop_config(data: dict) -> LoopConfig:
+    """Validate a loop configuration, turning pydantic's report into one ConfigError."""
+    from pydantic import ValidationError
+
+    try:
+        return LoopConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'loop'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid loop configuration: {problems}") from None

@@ -1,0 +1,157 @@
+"""The modAL learner a loop trains, its checkpoint, and the shim that keeps modAL working.
+
+modAL 0.4.2.1 passes ``force_all_finite`` to scikit-learn's ``check_X_y``; scikit-learn 1.8
+removed it (modAL issue 196). :func:`apply_modal_shim` wraps the function modAL imported so the
+argument is translated to ``ensure_all_finite``; it is applied on import and tested.
+
+Labels are class *names* (strings): scikit-learn keeps them in ``classes_``, so a class first seen
+in a correction simply appears at the next fit, with no index map that could raise a KeyError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+from modAL.models import ActiveLearner
+from modAL.models import learners as _modal_learners
+
+from alflow.errors import LabelError, LedgerError
+from alflow.estimators import EstimatorConfig, build_estimator
+from alflow.strategies import get_strategy
+
+log = logging.getLogger(__name__)
+
+
+def _translate_finite_kwarg(check):
+    def check_X_y(*args, **kwargs):
+        if "force_all_finite" in kwargs:
+            kwargs["ensure_all_finite"] = kwargs.pop("force_all_finite")
+        return check(*args, **kwargs)
+
+    check_X_y.__wrapped__ = check
+    return check_X_y
+
+
+def apply_modal_shim() -> None:
+    """Make modAL's ``teach()`` work on scikit-learn >= 1.8 (idempotent)."""
+    current = _modal_learners.check_X_y
+    if not hasattr(current, "__wrapped__"):
+        _modal_learners.check_X_y = _translate_finite_kwarg(current)
+
+
+apply_modal_shim()
+
+
+@dataclass
+class LearnerState:
+    """A fitted modAL learner plus which samples it was taught, checkpointed every round."""
+
+    learner: ActiveLearner
+    training_ids: list[str] = field(default_factory=list)
+    round_number: int = 0
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.learner.estimator.classes_]
+
+    @property
+    def n_labels(self) -> int:
+        return len(self.training_ids)
+
+
+def check_classes(labels: np.ndarray, where: str) -> None:
+    """Raise LabelError unless ``labels`` hold at least two distinct classes."""
+    distinct = sorted({str(v) for v in labels})
+    if len(distinct) < 2:
+        raise LabelError(
+            f"{where}: a classifier needs at least two classes, found {len(distinct)} "
+            f"({', '.join(distinct) or 'no labels'}); label at least one sample of another class"
+        )
+
+
+def fit_learner(
+    estimator: EstimatorConfig,
+    strategy: str,
+    X: np.ndarray,
+    labels: np.ndarray,
+    ids: list[str],
+    random_state: int,
+    round_number: int = 0,
+) -> LearnerState:
+    """Fit a new modAL ActiveLearner on labelled samples ``ids`` (rows of ``X``)."""
+    check_classes(labels, f"round {round_number}")
+    learner = ActiveLearner(
+        estimator=build_estimator(estimator, random_state),
+        query_strategy=get_strategy(strategy),
+        X_training=np.asarray(X, dtype=np.float32),
+        y_training=np.asarray(labels, dtype=str),
+    )
+    return LearnerState(learner=learner, training_ids=list(ids), round_number=round_number)
+
+
+def teach(state: LearnerState, X: np.ndarray, labels: np.ndarray, ids: list[str]) -> int:
+    """Teach samples the learner has not seen yet; return how many were new.
+
+    Samples already taught are skipped (and logged), so re-running an ingest can never teach the
+    same label twice. A class never seen before is logged as a growth of the class map.
+    """
+    if len(ids) != len(labels) or len(ids) != len(X):
+        raise LabelError(f"teach got {len(X)} rows, {len(labels)} labels and {len(ids)} ids")
+    known = set(state.training_ids)
+    keep = [i for i, sid in enumerate(ids) if sid not in known]
+    if len(keep) < len(ids):
+        log.info("skipping %d samples already taught", len(ids) - len(keep))
+    if not keep:
+        return 0
+    new_labels = np.asarray(labels, dtype=str)[keep]
+    grown = sorted(set(new_labels) - set(state.classes))
+    if grown:
+        log.warning("class map grows by %s (first seen in a correction)", ", ".join(grown))
+    state.learner.teach(np.asarray(X, dtype=np.float32)[keep], new_labels)
+    state.training_ids.extend(ids[i] for i in keep)
+    return len(keep)
+
+
+def predict(state: LearnerState, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted class names and their probabilities for every row of ``X``."""
+    proba = state.learner.predict_proba(np.asarray(X, dtype=np.float32))
+    best = proba.argmax(axis=1)
+    return np.asarray(state.classes, dtype=object)[best], proba[np.arange(len(best)), best]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(state: LearnerState, path: Path) -> str:
+    """Write the learner atomically to ``path``; return its sha256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    joblib.dump(state, tmp)
+    tmp.replace(path)
+    return file_sha256(path)
+
+
+def load_checkpoint(path: str | Path, sha256: str | None = None) -> LearnerState:
+    """Load a learner checkpoint, refusing one whose hash does not match the ledger's."""
+    path = Path(path)
+    if not path.exists():
+        raise LedgerError(
+            f"learner checkpoint {path} is missing; restore it or roll the loop back to a round "
+            "whose checkpoint exists (alflow rollback)"
+        )
+    if sha256 is not None and file_sha256(path) != sha256:
+        raise LedgerError(
+            f"learner checkpoint {path} does not match the hash in the ledger; it was changed "
+            "after it was written. Restore it or roll the loop back to an earlier round"
+        )
+    return joblib.load(path)
