@@ -6,6 +6,11 @@ argument is translated to ``ensure_all_finite``; it is applied on import and tes
 
 Labels are class *names* (strings): scikit-learn keeps them in ``classes_``, so a class first seen
 in a correction simply appears at the next fit, with no index map that could raise a KeyError.
+
+Committee strategies (:data:`alflow.strategies.COMMITTEE_STRATEGIES`) need a modAL ``Committee``:
+:func:`fit_learner` then builds one of ``committee_size`` members, each with its own estimator seed
+and its own stratified bootstrap of the labels (drawn from a seeded ``np.random.Generator``, not
+modAL's global ``np.random``), so members disagree where the labels leave room to.
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-from modAL.models import ActiveLearner
+from modAL.models import ActiveLearner, Committee
 from modAL.models import learners as _modal_learners
 
 from alflow.errors import LabelError, LedgerError
 from alflow.estimators import EstimatorConfig, build_estimator
-from alflow.strategies import get_strategy
+from alflow.strategies import COMMITTEE_STRATEGIES, StrategyConfig, bind_strategy
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +52,60 @@ def apply_modal_shim() -> None:
 apply_modal_shim()
 
 
+def stratified_bootstrap(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Row indices resampled with replacement *within* each class.
+
+    A plain bootstrap of ten labels, one per class, drops about a third of the classes from
+    each member; resampling within classes keeps every class in every member.
+    """
+    rows = [
+        rng.choice(members, size=len(members), replace=True)
+        for members in (np.flatnonzero(labels == c) for c in np.unique(labels))
+    ]
+    return np.sort(np.concatenate(rows))
+
+
+class BootstrapLearner(ActiveLearner):
+    """A committee member that refits on its own stratified bootstrap of the known labels.
+
+    The bootstrap is drawn from ``np.random.default_rng([seed, n_labels])``, so it depends only
+    on the member's seed and how many labels it knows: a checkpoint reloaded and taught the
+    same labels refits the same model.
+    """
+
+    def __init__(self, estimator, query_strategy, seed: int, X_training=None, y_training=None):
+        self.seed = seed
+        super().__init__(
+            estimator=estimator,
+            query_strategy=query_strategy,
+            X_training=X_training,
+            y_training=y_training,
+        )
+
+    def _fit_to_known(self, bootstrap: bool = False, **fit_kwargs) -> BootstrapLearner:
+        labels = np.asarray(self.y_training)
+        rng = np.random.default_rng([self.seed, len(labels)])
+        rows = stratified_bootstrap(labels, rng)
+        self.estimator.fit(self.X_training[rows], labels[rows], **fit_kwargs)
+        return self
+
+
 @dataclass
 class LearnerState:
-    """A fitted modAL learner plus which samples it was taught, checkpointed every round."""
+    """A fitted modAL learner (or committee) plus which samples it was taught.
 
-    learner: ActiveLearner
+    Checkpointed every round.
+    """
+
+    learner: ActiveLearner | Committee
     training_ids: list[str] = field(default_factory=list)
     round_number: int = 0
 
     @property
     def classes(self) -> list[str]:
+        """Class names in the column order of ``learner.predict_proba``."""
+        if isinstance(self.learner, Committee):
+            return [str(c) for c in self.learner.classes_]
         return [str(c) for c in self.learner.estimator.classes_]
 
     @property
@@ -76,22 +125,72 @@ def check_classes(labels: np.ndarray, where: str) -> None:
 
 def fit_learner(
     estimator: EstimatorConfig,
-    strategy: str,
+    strategy: str | StrategyConfig,
     X: np.ndarray,
     labels: np.ndarray,
     ids: list[str],
     random_state: int,
     round_number: int = 0,
 ) -> LearnerState:
-    """Fit a new modAL ActiveLearner on labelled samples ``ids`` (rows of ``X``)."""
+    """Fit a new modAL learner on labelled samples ``ids`` (rows of ``X``).
+
+    Args:
+        estimator: the estimator configuration.
+        strategy: a strategy name, or a :class:`StrategyConfig` whose parameters (committee
+            size, candidates per pick...) are bound into the learner's query strategy.
+        X: features of the labelled samples.
+        labels: their class names.
+        ids: their sample ids, in the same order.
+        random_state: seeds the estimator (and the committee members' seeds and bootstraps).
+        round_number: the round this learner belongs to.
+
+    Returns:
+        The learner state: an ``ActiveLearner``, or a ``Committee`` for committee strategies.
+
+    Raises:
+        LabelError: fewer than two classes, or rows, labels and ids of different lengths.
+        ConfigError: unknown strategy.
+    """
+    if not len(X) == len(labels) == len(ids):
+        raise LabelError(f"fit got {len(X)} rows, {len(labels)} labels and {len(ids)} ids")
     check_classes(labels, f"round {round_number}")
-    learner = ActiveLearner(
-        estimator=build_estimator(estimator, random_state),
-        query_strategy=get_strategy(strategy),
-        X_training=np.asarray(X, dtype=np.float32),
-        y_training=np.asarray(labels, dtype=str),
-    )
+    config = strategy if isinstance(strategy, StrategyConfig) else StrategyConfig(name=strategy)
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(labels, dtype=str)
+    query_strategy = bind_strategy(config)
+    if config.name in COMMITTEE_STRATEGIES:
+        learner = build_committee(estimator, query_strategy, X, y, random_state, config)
+    else:
+        learner = ActiveLearner(
+            estimator=build_estimator(estimator, random_state),
+            query_strategy=query_strategy,
+            X_training=X,
+            y_training=y,
+        )
     return LearnerState(learner=learner, training_ids=list(ids), round_number=round_number)
+
+
+def build_committee(
+    estimator: EstimatorConfig,
+    query_strategy,
+    X: np.ndarray,
+    y: np.ndarray,
+    random_state: int,
+    config: StrategyConfig,
+) -> Committee:
+    """A modAL Committee of ``config.committee_size`` bootstrapped, differently seeded members."""
+    seeds = np.random.SeedSequence(random_state).generate_state(config.committee_size)
+    members = [
+        BootstrapLearner(
+            estimator=build_estimator(estimator, int(seed) % (2**31 - 1)),
+            query_strategy=query_strategy,
+            seed=int(seed),
+            X_training=X,
+            y_training=y,
+        )
+        for seed in seeds
+    ]
+    return Committee(learner_list=members, query_strategy=query_strategy)
 
 
 def teach(state: LearnerState, X: np.ndarray, labels: np.ndarray, ids: list[str]) -> int:

@@ -1,0 +1,45 @@
+"""Prefect tasks: one thin, logged step of a round each, over :mod:`alflow.rounds`.
+
+Tasks take and return small values (loop names, round numbers, ids, paths, summaries), never
+live datasets, clients or arrays. Idempotency lives in the ledger, not in Prefect's cache, so
+tasks use ``NO_CACHE``; transient failures are retried, user errors (``AlflowError``) are not.
+"""
+
+import alflow  # noqa: F401  (configures FiftyOne/Prefect state before Prefect is imported)
+from tasks.steps import (
+    acquire_loop,
+    release_loop,
+    round_summary,
+    cancel_round,
+    check_progress,
+    delete_loop,
+    export_batch,
+    fit_initial_learner,
+    ingest_labels,
+    load_features,
+    loop_is_active,
+    open_round,
+    query_batch,
+    register_loop,
+    round_state,
+    teach_learner,
+)
+
+__all__ = [
+    "acquire_loop",
+    "release_loop",
+    "round_summary",
+    "cancel_round",
+    "check_progress",
+    "delete_loop",
+    "export_batch",
+    "fit_initial_learner",
+    "ingest_labels",
+    "load_features",
+    "loop_is_active",
+    "open_round",
+    "query_batch",
+    "register_loop",
+    "round_state",
+    "teach_learner",
+]

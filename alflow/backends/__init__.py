@@ -1,0 +1,53 @@
+"""Annotation backends; :func:`make_backend` is the one place that chooses the implementation."""
+
+from __future__ import annotations
+
+from alflow.backends.base import (
+    AnnotationBackend,
+    Answer,
+    Batch,
+    BatchItem,
+    Collected,
+    Progress,
+    Reference,
+    Unresolved,
+)
+from alflow.config import LoopConfig
+
+__all__ = [
+    "AnnotationBackend",
+    "Answer",
+    "Batch",
+    "BatchItem",
+    "Collected",
+    "Progress",
+    "Reference",
+    "Unresolved",
+    "make_backend",
+]
+
+
+def make_backend(config: LoopConfig, dataset_opener) -> AnnotationBackend:
+    """The annotation backend the loop's configuration names.
+
+    Args:
+        config: the loop configuration.
+        dataset_opener: zero-argument callable returning the loop's FiftyOne dataset; only the
+            simulated annotator reads from it (its ground-truth field).
+    """
+    if config.backend.kind == "oracle":
+        from alflow.backends.oracle import OracleBackend
+        from alflow.store import read_values
+
+        field = config.ground_truth_field
+
+        def ground_truth(ids: list[str]) -> dict[str, str | None]:
+            values = read_values(dataset_opener(), f"{field}.label", ids)
+            return dict(zip(ids, values, strict=True))
+
+        return OracleBackend(ground_truth, field)
+    if config.backend.kind == "cvat":
+        from alflow.backends.cvat import CvatBackend
+
+        return CvatBackend(config.backend)
+    raise TypeError(f"no annotation backend for kind {config.backend.kind!r}")

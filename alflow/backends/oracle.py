@@ -1,0 +1,51 @@
+"""The simulated annotator: answers every sample at once from the ground-truth field.
+
+It stands in for people in the demo, the benchmark and the tests. It reads ground truth through
+a callable, so the loop itself never touches that field: only this backend and evaluation do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from alflow.backends.base import Answer, Batch, Collected, Progress, Reference, Unresolved
+
+GroundTruth = Callable[[list[str]], Mapping[str, str | None]]
+
+
+class OracleBackend:
+    """Annotation backend whose 'annotators' are the ground-truth labels."""
+
+    kind = "oracle"
+
+    def __init__(self, ground_truth: GroundTruth, field: str) -> None:
+        self._ground_truth = ground_truth
+        self._field = field
+
+    def export(self, batch: Batch, save_ref) -> Reference:
+        ref = {
+            "kind": self.kind,
+            "sample_ids": batch.sample_ids,
+            "predicted": {i.sample_id: i.predicted for i in batch.items},
+        }
+        save_ref(ref)
+        return ref
+
+    def progress(self, ref: Reference) -> Progress:
+        n = len(ref["sample_ids"])
+        return Progress(done=n, total=n)
+
+    def collect(self, ref: Reference, *, partial: bool = False) -> Collected:
+        truth = self._ground_truth(list(ref["sample_ids"]))
+        predicted = ref.get("predicted", {})
+        answers, unresolved = [], []
+        for sid in ref["sample_ids"]:
+            label = truth.get(sid)
+            if label is None:
+                unresolved.append(Unresolved(sid, f"no ground truth in field {self._field!r}"))
+                continue
+            answers.append(Answer(sid, label, {"changed": label != predicted.get(sid)}))
+        return Collected(answers=tuple(answers), unresolved=tuple(unresolved))
+
+    def cancel(self, ref: Reference) -> None:
+        """Nothing is outstanding: the oracle answers at once."""

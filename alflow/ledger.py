@@ -1,0 +1,202 @@
+"""The round ledger: loops and their rounds, durable in FiftyOne's MongoDB.
+
+Two collections live beside FiftyOne's own: ``alflow_loops`` (one document per loop: its
+configuration, status, and the round counter) and ``alflow_rounds`` (one document per round).
+Round numbers come from an atomic ``$inc`` on the loop's counter, so they only grow and are never
+reused, even when a round fails or is cancelled. Every state change is checked against
+:data:`TRANSITIONS` and appended to the round's history with a timestamp.
+
+Round states::
+
+    queried -> exported -> waiting -> ingested -> taught
+        \\          \\          \\          \\
+         `-------------------------------------> failed | cancelled
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from alflow.errors import LedgerError, RoundInFlightError
+
+QUERIED, EXPORTED, WAITING, INGESTED, TAUGHT = "queried", "exported", "waiting", "ingested", "taught"
+FAILED, CANCELLED = "failed", "cancelled"
+STATES = (QUERIED, EXPORTED, WAITING, INGESTED, TAUGHT, FAILED, CANCELLED)
+TERMINAL = frozenset({TAUGHT, FAILED, CANCELLED})
+IN_FLIGHT = frozenset({QUERIED, EXPORTED, WAITING, INGESTED})
+TRANSITIONS: dict[str, frozenset[str]] = {
+    QUERIED: frozenset({EXPORTED, FAILED, CANCELLED}),
+    EXPORTED: frozenset({WAITING, INGESTED, FAILED, CANCELLED}),
+    WAITING: frozenset({WAITING, INGESTED, FAILED, CANCELLED}),
+    INGESTED: frozenset({TAUGHT, FAILED}),
+    TAUGHT: frozenset(),
+    FAILED: frozenset(),
+    CANCELLED: frozenset(),
+}
+LOOPS, ROUNDS = "alflow_loops", "alflow_rounds"
+ACTIVE, PAUSED, DONE = "active", "paused", "done"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_transition(loop: str, round_number: int, old: str, new: str) -> None:
+    """Raise LedgerError unless a round may move from ``old`` to ``new``."""
+    if new not in TRANSITIONS.get(old, frozenset()):
+        allowed = ", ".join(sorted(TRANSITIONS.get(old, ()))) or "none: it is final"
+        raise LedgerError(
+            f"loop {loop!r} round {round_number} is {old!r} and cannot become {new!r} "
+            f"(allowed: {allowed})"
+        )
+
+
+def round_id(loop: str, round_number: int) -> str:
+    return f"{loop}/{round_number:06d}"
+
+
+class Ledger:
+    """Reads and writes loop and round records in one MongoDB database."""
+
+    def __init__(self, database) -> None:
+        self._loops = database[LOOPS]
+        self._rounds = database[ROUNDS]
+        self._rounds.create_index([("loop", 1), ("round", 1)], unique=True)
+
+    # loops -----------------------------------------------------------------------------------
+    def create_loop(self, name: str, config: dict[str, Any], extra: dict[str, Any]) -> None:
+        """Store a new loop; refuses a name already taken."""
+        doc = {"_id": name, "config": config, "status": ACTIVE, "last_round": 0,
+               "created_at": now(), "lock": None, **extra}
+        try:
+            self._loops.insert_one(doc)
+        except DuplicateKeyError:
+            raise LedgerError(
+                f"a loop named {name!r} already exists; pick another name, or delete it first "
+                f"with 'alflow loop delete {name}'"
+            ) from None
+
+    def loop(self, name: str) -> dict[str, Any]:
+        """The loop's record, or a LedgerError listing the loops that exist."""
+        doc = self._loops.find_one({"_id": name})
+        if doc is None:
+            names = [d["_id"] for d in self._loops.find({}, {"_id": 1}).limit(20)]
+            raise LedgerError(
+                f"no loop named {name!r} (loops: {', '.join(names) or 'none'}); "
+                "create it with 'alflow loop create' or the create-loop deployment"
+            )
+        return doc
+
+    def loop_exists(self, name: str) -> bool:
+        return self._loops.count_documents({"_id": name}, limit=1) > 0
+
+    def loops(self, status: str | None = None) -> list[dict[str, Any]]:
+        query = {} if status is None else {"status": status}
+        return list(self._loops.find(query).sort("_id", 1))
+
+    def update_loop(self, name: str, **fields: Any) -> None:
+        self._loops.update_one({"_id": name}, {"$set": fields})
+
+    def delete_loop(self, name: str) -> None:
+        """Remove a loop and all its rounds from the ledger."""
+        self._loops.delete_one({"_id": name})
+        self._rounds.delete_many({"loop": name})
+
+    def allocate_round(self, name: str) -> int:
+        """The next round number; atomic, so two callers never get the same one."""
+        doc = self._loops.find_one_and_update(
+            {"_id": name}, {"$inc": {"last_round": 1}}, return_document=ReturnDocument.AFTER
+        )
+        if doc is None:
+            self.loop(name)  # raises the helpful error
+        return int(doc["last_round"])
+
+    def acquire(self, name: str, owner: str, ttl_seconds: float) -> None:
+        """Take the loop's lock, or raise RoundInFlightError naming who holds it.
+
+        The lock expires after ``ttl_seconds`` so a crashed run cannot block a loop forever.
+        """
+        t = now()
+        doc = self._loops.find_one_and_update(
+            {"_id": name, "$or": [{"lock": None}, {"lock.until": {"$lt": t}},
+                                  {"lock.owner": owner}]},
+            {"$set": {"lock": {"owner": owner, "since": t,
+                               "until": datetime.fromtimestamp(t.timestamp() + ttl_seconds, UTC)}}},
+        )
+        if doc is None:
+            held = self.loop(name).get("lock") or {}
+            raise RoundInFlightError(
+                f"loop {name!r} is busy: run {held.get('owner')!r} has been working on it since "
+                f"{held.get('since')}; wait for it to finish (at most one round is in flight per "
+                "loop) or, if that run died, retry after the lock expires at "
+                f"{held.get('until')}"
+            )
+
+    def release(self, name: str, owner: str) -> None:
+        self._loops.update_one({"_id": name, "lock.owner": owner}, {"$set": {"lock": None}})
+
+    # rounds ----------------------------------------------------------------------------------
+    def insert_round(self, loop: str, round_number: int, state: str, **fields: Any) -> bool:
+        """Create a round record; returns False (and changes nothing) if it already exists."""
+        t = now()
+        doc = {"_id": round_id(loop, round_number), "loop": loop, "round": round_number,
+               "state": state, "history": [{"state": state, "at": t}],
+               "created_at": t, "updated_at": t, **fields}
+        try:
+            self._rounds.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def get_round(self, loop: str, round_number: int) -> dict[str, Any] | None:
+        return self._rounds.find_one({"_id": round_id(loop, round_number)})
+
+    def round(self, loop: str, round_number: int) -> dict[str, Any]:
+        doc = self.get_round(loop, round_number)
+        if doc is None:
+            raise LedgerError(f"loop {loop!r} has no round {round_number} in the ledger")
+        return doc
+
+    def rounds(self, loop: str) -> list[dict[str, Any]]:
+        return list(self._rounds.find({"loop": loop}).sort("round", 1))
+
+    def latest_round(self, loop: str, states: frozenset[str] | None = None) -> dict | None:
+        query: dict[str, Any] = {"loop": loop}
+        if states is not None:
+            query["state"] = {"$in": sorted(states)}
+        return self._rounds.find_one(query, sort=[("round", -1)])
+
+    def in_flight(self, loop: str) -> dict[str, Any] | None:
+        return self.latest_round(loop, IN_FLIGHT)
+
+    def update_round(self, loop: str, round_number: int, **fields: Any) -> None:
+        """Set fields of a round without changing its state."""
+        fields["updated_at"] = now()
+        self._rounds.update_one({"_id": round_id(loop, round_number)}, {"$set": fields})
+
+    def set_state(self, loop: str, round_number: int, new: str, **fields: Any) -> None:
+        """Move a round to ``new`` (checked), recording the time; also sets ``fields``."""
+        old = self.round(loop, round_number)["state"]
+        check_transition(loop, round_number, old, new)
+        t = now()
+        result = self._rounds.update_one(
+            {"_id": round_id(loop, round_number), "state": old},
+            {"$set": {"state": new, "updated_at": t, **fields},
+             "$push": {"history": {"state": new, "at": t}}},
+        )
+        if result.matched_count != 1:
+            raise RoundInFlightError(
+                f"loop {loop!r} round {round_number} changed state while this run worked on it; "
+                "another run is active: let it finish"
+            )
+
+    def note_flow_run(self, loop: str, round_number: int, run_id: str, name: str | None) -> None:
+        """Remember which flow runs worked on a round (several when it waited for people)."""
+        self._rounds.update_one(
+            {"_id": round_id(loop, round_number)},
+            {"$addToSet": {"flow_runs": {"id": run_id, "name": name}}},
+        )

@@ -1,0 +1,430 @@
+"""The steps of a round, each a function of (workspace, loop, round) that a task calls.
+
+Each step reads what it needs from the ledger, FiftyOne and the feature cache, calls the pure
+logic (labels, strategies, learners), writes its result, and moves the round's state. Every step
+is idempotent: run again on a round that is past it, it returns what it recorded the first time,
+so a retried task or a re-run flow never queries twice, teaches twice or duplicates a ledger entry.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+
+from alflow import labels as lab
+from alflow import learners, naming, store
+from alflow.backends import Batch, BatchItem, Collected
+from alflow.config import FieldLabels, LoopConfig, TagLabels
+from alflow.errors import DatasetError, LabelError, LedgerError, PoolExhaustedError
+from alflow.ledger import (
+    CANCELLED,
+    DONE,
+    EXPORTED,
+    INGESTED,
+    QUERIED,
+    TAUGHT,
+    TERMINAL,
+    WAITING,
+)
+from alflow.settings import checkpoints_dir
+from alflow.strategies import COLD_START_STRATEGIES
+from alflow.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- loop creation
+def read_initial_labels(dataset, config: LoopConfig) -> tuple[dict[str, str], str]:
+    """Initial ``{id: label}`` from the configured source, and a name for that source."""
+    source = config.initial_labels
+    if source is None:
+        return {}, "none"
+    if isinstance(source, FieldLabels):
+        store.require_fields(dataset, [source.field], "initial-label")
+        values = dict(zip(dataset.values("id"), dataset.values(f"{source.field}.label"),
+                          strict=True))
+        return lab.labels_from_field(values), f"field {source.field!r}"
+    if isinstance(source, TagLabels):
+        return lab.labels_from_tags(store.read_tags(dataset), source.classes), "class tags"
+    raise TypeError(f"unknown label source {source!r}")
+
+
+def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
+    """Validate a new loop against its dataset, store it, and write its split and labels."""
+    dataset = ws.dataset(config)
+    store.require_fields(dataset, config.features.fields, "feature")
+    if config.ground_truth_field:
+        store.require_fields(dataset, [config.ground_truth_field], "ground-truth")
+    initial, source = read_initial_labels(dataset, config)
+    cold = config.strategy.name in COLD_START_STRATEGIES
+    lab.require_initial_labels(initial, f"dataset {config.dataset!r} ({source})", cold)
+    ids = store.sample_ids(dataset)
+    eval_ids = lab.draw_eval_split(list(ids), config.eval_fraction, config.random_state, initial)
+    ws.ledger.create_loop(config.name, config.model_dump(mode="json"),
+                          {"classes": sorted(set(initial.values()))})
+    split = {sid: (lab.EVAL if sid in eval_ids else lab.POOL) for sid in ids}
+    store.write_strings(dataset, naming.split_field(config.name), split)
+    prov = lab.provenance(f"initial:{source}", 0)
+    store.write_classifications(
+        dataset, naming.label_field(config.name),
+        {sid: store.classification(label, **prov) for sid, label in initial.items()},
+    )
+    return {"loop": config.name, "initial_labels": len(initial), "eval": len(eval_ids),
+            "classes": sorted(set(initial.values()))}
+
+
+def delete_loop(ws: Workspace, loop: str, missing_ok: bool = False) -> dict[str, Any]:
+    """Remove a loop's fields, ledger records and checkpoints (its dataset stays)."""
+    if missing_ok and not ws.ledger.loop_exists(loop):
+        return {"loop": loop, "fields_deleted": []}
+    doc = ws.ledger.loop(loop)
+    deleted: list[str] = []
+    try:
+        dataset = store.open_dataset(doc["config"]["dataset"])
+        deleted = store.clear_fields(dataset, naming.loop_fields(loop))
+    except DatasetError:
+        log.warning("dataset of loop %r is gone; removing the ledger records only", loop)
+    ws.ledger.delete_loop(loop)
+    for path in checkpoints_dir(loop).glob("*"):
+        path.unlink()
+    return {"loop": loop, "fields_deleted": deleted}
+
+
+# ----------------------------------------------------------------------------- reading state
+def labelled(dataset, loop: str) -> dict[str, str]:
+    """The labels the loop learns from (rolled-back labels excluded)."""
+    field = naming.label_field(loop)
+    if field not in dataset.get_field_schema():
+        return {}
+    view = dataset.exists(field)
+    ids = view.values("id")
+    names = view.values(f"{field}.label")
+    excluded = view.values(f"{field}.excluded")
+    return {i: str(n) for i, n, x in zip(ids, names, excluded, strict=True) if n and not x}
+
+
+def eval_ids(dataset, loop: str) -> list[str]:
+    field = naming.split_field(loop)
+    return dataset.match({field: lab.EVAL}).values("id")
+
+
+def base_round(ws: Workspace, loop: str, before: int) -> dict[str, Any]:
+    """The latest taught round before ``before``: its learner is the one to continue from."""
+    for doc in reversed(ws.ledger.rounds(loop)):
+        if doc["round"] < before and doc["state"] == TAUGHT and doc.get("checkpoint"):
+            return doc
+    raise LedgerError(
+        f"loop {loop!r} has no taught round with a learner before round {before}; "
+        "run the create-loop step first"
+    )
+
+
+def load_learner(ws: Workspace, loop: str, before: int) -> learners.LearnerState:
+    ckpt = base_round(ws, loop, before)["checkpoint"]
+    return learners.load_checkpoint(ckpt["path"], ckpt["sha256"])
+
+
+def checkpoint(state: learners.LearnerState, loop: str, round_number: int) -> dict[str, str]:
+    path = checkpoints_dir(loop) / f"round-{round_number:03d}.joblib"
+    return {"path": str(path), "sha256": learners.save_checkpoint(state, path)}
+
+
+# ----------------------------------------------------------------------------- learning
+def evaluate(ws: Workspace, config: LoopConfig, state: learners.LearnerState) -> dict[str, Any]:
+    """Held-out accuracy and macro-F1 against ground truth, plus the labelled count."""
+    metrics: dict[str, Any] = {"labelled": state.n_labels}
+    if not config.ground_truth_field or config.eval_fraction == 0:
+        return metrics
+    dataset = ws.dataset(config)
+    ids = eval_ids(dataset, config.name)
+    truth = store.read_values(dataset, f"{config.ground_truth_field}.label", ids)
+    keep = [i for i, t in enumerate(truth) if t is not None]
+    if not keep:
+        return metrics
+    X = ws.features(config).take([ids[i] for i in keep])
+    predicted, _ = learners.predict(state, X)
+    y = np.asarray([truth[i] for i in keep], dtype=object)
+    metrics.update(
+        accuracy=float(accuracy_score(y, predicted)),
+        macro_f1=float(f1_score(y, predicted, average="macro", zero_division=0)),
+        n_eval=len(keep),
+    )
+    return metrics
+
+
+def write_predictions(ws: Workspace, config: LoopConfig, state: learners.LearnerState,
+                      round_number: int) -> int:
+    """Write the learner's label and confidence for every sample; returns the count."""
+    fm = ws.features(config)
+    predicted, confidence = learners.predict(state, fm.X)
+    values = {
+        str(sid): store.classification(str(p), float(c), round=round_number)
+        for sid, p, c in zip(fm.ids, predicted, confidence, strict=True)
+    }
+    store.write_classifications(ws.dataset(config), naming.prediction_field(config.name), values)
+    return len(values)
+
+
+def fit_initial(ws: Workspace, loop: str) -> dict[str, Any]:
+    """Round 0: fit the learner on the initial labels, checkpoint and evaluate it."""
+    existing = ws.ledger.get_round(loop, 0)
+    if existing is not None:
+        return summarize(existing)
+    config = ws.config(loop)
+    dataset = ws.dataset(config)
+    known = labelled(dataset, loop)
+    fields: dict[str, Any] = {"strategy": config.strategy.name, "batch_size": 0,
+                              "queried_ids": [], "metrics": {"labelled": len(known)}}
+    if known:
+        ids = sorted(known)
+        X = ws.features(config).take(ids)
+        y = np.asarray([known[i] for i in ids], dtype=str)
+        state = learners.fit_learner(config.estimator, config.strategy.name, X, y, ids,
+                                     config.random_state, round_number=0)
+        fields["checkpoint"] = checkpoint(state, loop, 0)
+        fields["metrics"] = evaluate(ws, config, state)
+        write_predictions(ws, config, state, 0)
+    ws.ledger.insert_round(loop, 0, TAUGHT, **fields)
+    return summarize(ws.ledger.round(loop, 0))
+
+
+# ----------------------------------------------------------------------------- the round
+def open_round(ws: Workspace, loop: str) -> int:
+    """The round in flight, or a newly allocated round number when there is none."""
+    doc = ws.ledger.loop(loop)
+    if doc["status"] == DONE:
+        raise LedgerError(
+            f"loop {loop!r} is done ({doc.get('done_reason', 'stop rule reached')}); raise its "
+            "stop rules with 'alflow loop update' or create a new loop"
+        )
+    current = ws.ledger.in_flight(loop)
+    if current is not None:
+        return int(current["round"])
+    return ws.ledger.allocate_round(loop)
+
+
+def queued_ids(ws: Workspace, loop: str, except_round: int | None = None) -> set[str]:
+    """Samples out for annotation in rounds still in flight."""
+    out: set[str] = set()
+    for doc in ws.ledger.rounds(loop):
+        if doc["state"] not in TERMINAL and doc["round"] != except_round:
+            out.update(doc.get("queried_ids", []))
+    return out
+
+
+def query(ws: Workspace, loop: str, round_number: int,
+          batch_size: int | None = None) -> list[str]:
+    """Select the round's batch from the pool and record it (state ``queried``)."""
+    existing = ws.ledger.get_round(loop, round_number)
+    if existing is not None:
+        return list(existing["queried_ids"])
+    if round_number > ws.ledger.loop(loop)["last_round"]:
+        raise LedgerError(
+            f"loop {loop!r} round {round_number} was never opened; run the loop's next step"
+        )
+    config = ws.config(loop)
+    n = batch_size or config.batch_size
+    dataset = ws.dataset(config)
+    fm = ws.features(config)
+    mask = lab.pool_mask(fm.ids, eval_ids(dataset, loop), labelled(dataset, loop),
+                         queued_ids(ws, loop))
+    n_pool = int(mask.sum())
+    if n_pool < n:
+        raise PoolExhaustedError(
+            f"loop {loop!r} round {round_number}: pool exhausted: {n_pool} unlabelled samples "
+            f"left, {n} requested; lower batch_size or add samples"
+        )
+    base = base_round(ws, loop, round_number)
+    state = learners.load_checkpoint(base["checkpoint"]["path"], base["checkpoint"]["sha256"])
+    pool_rows = np.flatnonzero(mask)
+    rs = config.random_state * 100_003 + round_number
+    picked, _, scores = state.learner.query(np.asarray(fm.X[pool_rows]), return_metrics=True,
+                                            n_instances=n, random_state=rs)
+    picked = np.asarray(picked).ravel()
+    scores = None if scores is None else [float(s) for s in np.ravel(scores)]
+    ids = [str(fm.ids[pool_rows[i]]) for i in picked]
+    ws.ledger.insert_round(loop, round_number, QUERIED, queried_ids=ids, strategy=config.strategy.name,
+                           batch_size=n, base_round=base["round"], random_state=rs, scores=scores)
+    return ids
+
+
+def make_batch(ws: Workspace, config: LoopConfig, round_number: int,
+               ids: list[str]) -> Batch:
+    """The batch as annotators see it: files plus the learner's guesses to correct."""
+    state = load_learner(ws, config.name, round_number)
+    predicted, confidence = learners.predict(state, ws.features(config).take(ids))
+    paths = store.filepaths(ws.dataset(config), ids)
+    items = tuple(BatchItem(sid, path, str(p), float(c))
+                  for sid, path, p, c in zip(ids, paths, predicted, confidence, strict=True))
+    classes = sorted(set(ws.ledger.loop(config.name).get("classes", [])) | set(state.classes))
+    return Batch(config.name, round_number, items, tuple(classes))
+
+
+def export(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
+    """Send the batch to the annotation backend (state ``exported``); reuses an earlier export."""
+    doc = ws.ledger.round(loop, round_number)
+    if doc["state"] != QUERIED:
+        return doc.get("backend", {})
+    config = ws.config(loop)
+    batch = make_batch(ws, config, round_number, doc["queried_ids"])
+    backend = ws.backend(config)
+
+    def save_ref(ref: dict[str, Any]) -> None:
+        ws.ledger.update_round(loop, round_number, backend={"kind": backend.kind, "ref": ref})
+
+    ref = backend.export(batch, save_ref)
+    save_ref(ref)
+    ws.ledger.set_state(loop, round_number, EXPORTED)
+    return {"kind": backend.kind, "ref": ref}
+
+
+def progress(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
+    """How much of the round's batch is annotated; marks the round ``waiting`` if unfinished."""
+    doc = ws.ledger.round(loop, round_number)
+    if doc["state"] not in (EXPORTED, WAITING):
+        return {"state": doc["state"], "done": None, "total": None, "finished": True}
+    config = ws.config(loop)
+    prog = ws.backend(config).progress(doc["backend"]["ref"])
+    report = {"state": doc["state"], "done": prog.done, "total": prog.total,
+              "finished": prog.finished}
+    if not prog.finished:
+        ws.ledger.set_state(loop, round_number, WAITING, progress=report)
+        report["state"] = WAITING
+    return report
+
+
+def _label_values(config: LoopConfig, collected: Collected, round_number: int,
+                  backend_kind: str) -> dict[str, Any]:
+    return {
+        a.sample_id: store.classification(
+            a.label, **lab.provenance(backend_kind, round_number, **a.provenance))
+        for a in collected.answers
+    }
+
+
+def ingest(ws: Workspace, loop: str, round_number: int, partial: bool = False) -> dict[str, Any]:
+    """Bring the annotators' labels into the loop's label field (state ``ingested``)."""
+    doc = ws.ledger.round(loop, round_number)
+    if doc["state"] in (INGESTED, TAUGHT):
+        return doc.get("ingest", {})
+    if doc["state"] not in (EXPORTED, WAITING):
+        raise LedgerError(
+            f"loop {loop!r} round {round_number} is {doc['state']!r}; only an exported round "
+            "can be ingested"
+        )
+    config = ws.config(loop)
+    backend = ws.backend(config)
+    collected = backend.collect(doc["backend"]["ref"], partial=partial)
+    store.write_classifications(ws.dataset(config), naming.label_field(loop),
+                                _label_values(config, collected, round_number, backend.kind))
+    known = set(ws.ledger.loop(loop).get("classes", []))
+    new_classes = sorted({a.label for a in collected.answers} - known)
+    if new_classes:
+        log.warning("loop %r round %d: new classes %s join the class map", loop, round_number,
+                    new_classes)
+        ws.ledger.update_loop(loop, classes=sorted(known | set(new_classes)))
+    report = {
+        "answered": [a.sample_id for a in collected.answers],
+        "changed": sum(1 for a in collected.answers if a.provenance.get("changed")),
+        "unresolved": [asdict(u) for u in collected.unresolved],
+        "pending": list(collected.pending),
+        "new_classes": new_classes,
+    }
+    ws.ledger.set_state(loop, round_number, INGESTED, ingest=report)
+    return report
+
+
+def teach(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
+    """Teach the round's new labels, checkpoint, evaluate, write predictions (state ``taught``)."""
+    doc = ws.ledger.round(loop, round_number)
+    if doc["state"] == TAUGHT:
+        return summarize(doc)
+    if doc["state"] != INGESTED:
+        raise LedgerError(
+            f"loop {loop!r} round {round_number} is {doc['state']!r}; ingest it before teaching"
+        )
+    config = ws.config(loop)
+    state = load_learner(ws, loop, round_number)
+    known = labelled(ws.dataset(config), loop)
+    ids = [sid for sid in doc["ingest"]["answered"] if sid in known]
+    if ids:
+        X = ws.features(config).take(ids)
+        learners.teach(state, X, np.asarray([known[i] for i in ids], dtype=str), ids)
+    state.round_number = round_number
+    ckpt = checkpoint(state, loop, round_number)
+    metrics = evaluate(ws, config, state)
+    write_predictions(ws, config, state, round_number)
+    ws.ledger.set_state(loop, round_number, TAUGHT, checkpoint=ckpt, metrics=metrics)
+    apply_stop_rules(ws, config)
+    return summarize(ws.ledger.round(loop, round_number))
+
+
+def cancel(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
+    """Withdraw an outstanding batch; its samples return to the pool."""
+    doc = ws.ledger.round(loop, round_number)
+    if doc["state"] in TERMINAL:
+        return summarize(doc)
+    if doc.get("backend"):
+        ws.backend(ws.config(loop)).cancel(doc["backend"]["ref"])
+    ws.ledger.set_state(loop, round_number, CANCELLED)
+    return summarize(ws.ledger.round(loop, round_number))
+
+
+# ----------------------------------------------------------------------------- stop rules
+def stop_reason(config: LoopConfig, taught: list[dict[str, Any]]) -> str | None:
+    """Why the loop is done after these taught rounds, or None to go on."""
+    rules = config.stop
+    if not taught:
+        return None
+    last = taught[-1]
+    n_labels = last.get("metrics", {}).get("labelled", 0)
+    if rules.label_budget is not None and n_labels >= rules.label_budget:
+        return f"label budget reached ({n_labels} >= {rules.label_budget})"
+    rounds_done = sum(1 for d in taught if d["round"] > 0)
+    if rules.max_rounds is not None and rounds_done >= rules.max_rounds:
+        return f"maximum rounds reached ({rounds_done})"
+    if rules.plateau_rounds:
+        accs = [d.get("metrics", {}).get("accuracy") for d in taught]
+        accs = [a for a in accs if a is not None]
+        if len(accs) > rules.plateau_rounds:
+            gain = accs[-1] - max(accs[: -rules.plateau_rounds])
+            if gain < rules.plateau_delta:
+                return (f"accuracy plateau: gained {gain:+.4f} over the last "
+                        f"{rules.plateau_rounds} rounds (< {rules.plateau_delta})")
+    return None
+
+
+def apply_stop_rules(ws: Workspace, config: LoopConfig) -> None:
+    taught = [d for d in ws.ledger.rounds(config.name) if d["state"] == TAUGHT]
+    reason = stop_reason(config, taught)
+    if reason:
+        log.info("loop %r is done: %s", config.name, reason)
+        ws.ledger.update_loop(config.name, status=DONE, done_reason=reason)
+
+
+# ----------------------------------------------------------------------------- reports
+def summarize(doc: dict[str, Any]) -> dict[str, Any]:
+    """A small, JSON-able view of a round record for task results and tables."""
+    metrics = doc.get("metrics", {})
+    history = doc.get("history", [])
+    seconds = None
+    if len(history) >= 2:
+        seconds = (history[-1]["at"] - history[0]["at"]).total_seconds()
+    return {
+        "loop": doc["loop"],
+        "round": doc["round"],
+        "state": doc["state"],
+        "queried": len(doc.get("queried_ids", [])),
+        "labelled": metrics.get("labelled"),
+        "accuracy": metrics.get("accuracy"),
+        "macro_f1": metrics.get("macro_f1"),
+        "changed": doc.get("ingest", {}).get("changed"),
+        "seconds": seconds,
+    }
+
+
+

@@ -1,0 +1,87 @@
+"""The one place that wires alflow's parts to real systems: ledger, FiftyOne, cache, backend.
+
+Tasks open a :class:`Workspace` per call (cheap: FiftyOne keeps one database connection per
+process) instead of passing live objects between tasks, so task inputs and results stay small
+values (loop names, round numbers, ids, paths) that Prefect can record and hash.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import alflow
+from alflow import features as feats
+from alflow import store
+from alflow.backends import AnnotationBackend, make_backend
+from alflow.config import LoopConfig
+from alflow.errors import LedgerError
+from alflow.ledger import Ledger
+from alflow.settings import cache_dir
+
+
+@dataclass
+class Workspace:
+    """Access to the ledger, datasets, feature cache and annotation backend of loops."""
+
+    ledger: Ledger
+
+    def config(self, loop: str) -> LoopConfig:
+        doc = self.ledger.loop(loop)
+        if doc["config"].get("schema_version") != 1:
+            raise LedgerError(
+                f"loop {loop!r} was stored with schema version {doc['config'].get('schema_version')}"
+                f" but this alflow reads version 1; upgrade alflow"
+            )
+        return LoopConfig.model_validate(doc["config"])
+
+    def dataset(self, config: LoopConfig):
+        return store.open_dataset(config.dataset)
+
+    def backend(self, config: LoopConfig) -> AnnotationBackend:
+        return make_backend(config, lambda: self.dataset(config))
+
+    def features(self, config: LoopConfig, refresh: bool = False) -> feats.FeatureMatrix:
+        """The loop's feature matrix, read from FiftyOne only when the cache is stale."""
+        dataset = self.dataset(config)
+        ids = store.sample_ids(dataset)
+        spec = config.features
+        key = feats.cache_key(config.dataset, spec.fields, spec.standardize, ids)
+        directory = cache_dir() / key
+        if directory.exists() and not refresh:
+            return feats.open_cache(directory)
+        store.require_fields(dataset, spec.fields, "feature")
+        columns = {f: dataset.values(f) for f in spec.fields}
+        X = feats.assemble(columns, list(ids))
+        if spec.standardize:
+            X = feats.standardize(X)[0]
+        return feats.write_cache(directory, ids, X)
+
+
+def open_workspace() -> Workspace:
+    """A workspace on the FiftyOne database configured for this process."""
+    return Workspace(ledger=Ledger(store.db()))
+
+
+@cache
+def git_revision() -> str | None:
+    """Short git revision of the checkout alflow runs from, if it is one."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=10", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def version_string() -> str:
+    """Package version plus git revision (e.g. ``0.1.0+g1a2b3c4d5e``): the flow version."""
+    rev = git_revision()
+    return f"{alflow.__version__}+g{rev}" if rev else alflow.__version__

@@ -1,0 +1,59 @@
+"""Creating a loop, and advancing it by one step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, tags
+
+from alflow.config import LoopConfig
+from alflow.workspace import version_string
+from flows.options import StepOptions
+from flows.round import round_flow
+from tasks import (
+    acquire_loop,
+    delete_loop,
+    fit_initial_learner,
+    load_features,
+    open_round,
+    register_loop,
+    loop_is_active,
+    release_loop,
+    round_state,
+)
+
+
+def _run_round(loop: str, number: int, options: StepOptions) -> dict[str, Any]:
+    with tags(f"loop:{loop}", f"round:{number}"):
+        return round_flow(loop, number, options)
+
+
+@flow(name="alflow-create-loop", flow_run_name="{config.name}-create",
+      version=version_string())
+def create_loop_flow(config: LoopConfig, replace: bool = False) -> dict[str, Any]:
+    """Store a loop, cache its features and fit round 0 on its initial labels."""
+    if replace:
+        delete_loop(config.name, missing_ok=True)
+    registered = register_loop(config)
+    load_features(config.name)
+    return {**registered, "round_0": fit_initial_learner(config.name)}
+
+
+@flow(name="alflow-step", flow_run_name="{loop}-step", version=version_string())
+def step_flow(loop: str, options: StepOptions | None = None) -> dict[str, Any]:
+    """Advance ``loop`` by one step: finish the round in flight, or run a new one.
+
+    A round that was waiting for annotators and is now taught is followed at once by the next
+    round's query and export, so annotators always have work while the loop is active.
+    """
+    options = options or StepOptions()
+    owner = acquire_loop(loop)
+    try:
+        number = open_round(loop)
+        resumed = round_state(loop, number) is not None
+        summary = _run_round(loop, number, options)
+        if resumed and summary["state"] == "taught" and loop_is_active(loop):
+            summary = _run_round(loop, open_round(loop), options)
+        return summary
+    finally:
+        release_loop(loop, owner)
