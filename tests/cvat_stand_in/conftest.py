@@ -1,0 +1,3 @@
+from .fixtures import cvat_server
+
+__all__ = ["cvat_server"]

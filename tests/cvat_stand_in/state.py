@@ -1,0 +1,525 @@
+"""The stand-in's in-memory CVAT: users, projects, labels, tasks, frames, jobs, annotations.
+
+Pure data and rules, no HTTP: :mod:`.server` turns requests into calls on :class:`CvatState` and
+the returned records into JSON shaped like a real CVAT 2.73 server's (see
+``/work/shared/reference/cvat-rest-calls.md``). The rules copied from real CVAT are the ones the
+alflow backend depends on:
+
+* frames are sorted by file name (``lexicographical``) unless the data request says
+  ``sorting_method: predefined`` (then ``upload_file_order``, else upload order) and carry only the
+  base name; a later upload of the same base name replaces the earlier one, as files land in one
+  upload directory;
+* jobs cut the frames into ``segment_size`` pieces with ``start_frame``/``stop_frame``;
+* the server assigns every id (projects, labels, tasks, jobs, annotations);
+* a deleted task or project is gone: every later lookup is a :class:`NotFound`.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import random
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+JOB_STATES = ("new", "in progress", "completed", "rejected")
+JOB_STAGES = ("annotation", "validation", "acceptance")
+ANNOTATION_KINDS = ("tags", "shapes", "tracks")
+SORTING_METHODS = ("lexicographical", "natural", "predefined", "random")
+LABEL_COLORS = ("#6080c0", "#406040", "#c06060", "#b0b030", "#30b0b0", "#a040a0", "#808080")
+
+
+class StandInError(Exception):
+    """A request the stand-in refuses; ``status`` and ``body`` become the HTTP reply."""
+
+    status = 400
+
+    def __init__(self, body: Any) -> None:
+        super().__init__(body)
+        self.body = body
+
+
+class NotFound(StandInError):
+    status = 404
+
+    def __init__(self, kind: str) -> None:
+        super().__init__({"detail": f"No {kind} matches the given query."})
+
+
+class Invalid(StandInError):
+    status = 400
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__({field_name: [message]})
+
+
+def now() -> str:
+    """A timestamp formatted as CVAT formats them."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class User:
+    id: int
+    username: str
+    password: str
+    first_name: str = ""
+    last_name: str = ""
+    is_superuser: bool = False
+    date_joined: str = field(default_factory=now)
+
+
+@dataclass
+class Label:
+    id: int
+    name: str
+    color: str
+    project_id: int | None = None
+    task_id: int | None = None
+
+
+@dataclass
+class Project:
+    id: int
+    name: str
+    owner_id: int
+    created_date: str = field(default_factory=now)
+    updated_date: str = field(default_factory=now)
+
+
+@dataclass
+class Frame:
+    name: str
+    width: int
+    height: int
+
+
+@dataclass
+class Job:
+    id: int
+    task_id: int
+    start_frame: int
+    stop_frame: int
+    state: str = "new"
+    stage: str = "annotation"
+    assignee_id: int | None = None
+    created_date: str = field(default_factory=now)
+    updated_date: str = field(default_factory=now)
+
+    @property
+    def frame_count(self) -> int:
+        return self.stop_frame - self.start_frame + 1
+
+    def holds(self, frame: int) -> bool:
+        return self.start_frame <= frame <= self.stop_frame
+
+
+@dataclass
+class Task:
+    id: int
+    name: str
+    owner_id: int
+    project_id: int | None
+    segment_size: int
+    assignee_id: int | None = None
+    subset: str = ""
+    frames: list[Frame] | None = None  # None until the data is processed
+    image_quality: int = 70
+    data_id: int | None = None
+    uploaded: list[tuple[str, bytes]] = field(default_factory=list)
+    upload_open: bool = False
+    annotations: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {kind: [] for kind in ANNOTATION_KINDS}
+    )
+    version: int = 0
+    created_date: str = field(default_factory=now)
+    updated_date: str = field(default_factory=now)
+
+    @property
+    def size(self) -> int:
+        return len(self.frames or ())
+
+
+@dataclass
+class Request:
+    """A background request (task data processing) as ``/api/requests/<id>`` reports it."""
+
+    id: str
+    type: str
+    target: str
+    owner_id: int
+    task_id: int | None = None
+    project_id: int | None = None
+    status: str = "finished"
+    message: str = ""
+    polls_left: int = 0  # how many polls still answer 'started' before the final status
+    created_date: str = field(default_factory=now)
+    finished_date: str = field(default_factory=now)
+
+
+def _natural_key(name: str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def order_frames(
+    uploaded: list[str], sorting_method: str, upload_file_order: list[str] | None, seed: int = 0
+) -> list[str]:
+    """The frame order CVAT gives uploaded files (base names, duplicates already removed)."""
+    if sorting_method not in SORTING_METHODS:
+        raise Invalid("sorting_method", f'"{sorting_method}" is not a valid choice.')
+    if sorting_method == "lexicographical":
+        return sorted(uploaded)
+    if sorting_method == "natural":
+        return sorted(uploaded, key=_natural_key)
+    if sorting_method == "random":
+        shuffled = list(uploaded)
+        random.Random(seed).shuffle(shuffled)
+        return shuffled
+    if not upload_file_order:
+        return list(uploaded)
+    order = [name.rsplit("/", 1)[-1] for name in upload_file_order]
+    if sorted(order) != sorted(uploaded):
+        raise Invalid("upload_file_order", "does not match the uploaded files")
+    return order
+
+
+def segments(size: int, segment_size: int) -> list[tuple[int, int]]:
+    """(start_frame, stop_frame) of each job; a segment size of 0 puts every frame in one job."""
+    step = segment_size if segment_size > 0 else max(size, 1)
+    return [(start, min(start + step, size) - 1) for start in range(0, size, step)]
+
+
+def image_size(data: bytes, name: str) -> tuple[int, int]:
+    """Width and height of an uploaded image; CVAT refuses files it cannot decode."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except UnidentifiedImageError:
+        raise Invalid("client_files", f"{name} is not an image CVAT can read") from None
+
+
+class CvatState:
+    """Everything the stand-in server knows; every method is called under the server's lock."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self._ids = {
+            kind: itertools.count(1)
+            for kind in ("user", "project", "label", "task", "job", "annotation", "data")
+        }
+        self.users: dict[int, User] = {}
+        self.projects: dict[int, Project] = {}
+        self.labels: dict[int, Label] = {}
+        self.tasks: dict[int, Task] = {}
+        self.jobs: dict[int, Job] = {}
+        self.requests: dict[str, Request] = {}
+        self.processing_errors: list[str] = []  # one per future data request: it fails with it
+        self.request_polls = 0  # polls answering 'started' before a request reports its result
+        self.admin = self.add_user(username, password, is_superuser=True)
+
+    def next_id(self, kind: str) -> int:
+        return next(self._ids[kind])
+
+    # ------------------------------------------------------------------------------- users
+    def add_user(self, username: str, password: str = "", *, is_superuser: bool = False) -> User:
+        user = User(self.next_id("user"), username, password, is_superuser=is_superuser)
+        self.users[user.id] = user
+        return user
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        for user in self.users.values():
+            if user.username == username and user.password and user.password == password:
+                return user
+        return None
+
+    def user(self, user_id: int | None) -> User | None:
+        if user_id is None:
+            return None
+        if user_id not in self.users:
+            raise NotFound("User")
+        return self.users[user_id]
+
+    # ------------------------------------------------------------------------------ labels
+    def _new_label(self, spec: dict[str, Any], siblings: list[Label], **owner: int) -> Label:
+        name = spec.get("name")
+        if not name:
+            raise Invalid("labels", "every label needs a name")
+        if any(label.name == name for label in siblings):
+            raise Invalid("labels", f"label names must be unique: {name!r} exists")
+        color = spec.get("color") or LABEL_COLORS[len(siblings) % len(LABEL_COLORS)]
+        label = Label(self.next_id("label"), name, color, **owner)
+        self.labels[label.id] = label
+        return label
+
+    def project_labels(self, project_id: int) -> list[Label]:
+        return [label for label in self.labels.values() if label.project_id == project_id]
+
+    def task_labels(self, task_id: int) -> list[Label]:
+        task = self.task(task_id)
+        if task.project_id is not None:
+            return self.project_labels(task.project_id)
+        return [label for label in self.labels.values() if label.task_id == task_id]
+
+    def apply_label_specs(self, specs: list[dict[str, Any]], **owner: int) -> None:
+        """Create, rename or delete labels as CVAT's PATCH does: no id -> new, ``deleted`` -> gone."""
+        for spec in specs:
+            current = (
+                self.project_labels(owner["project_id"])
+                if "project_id" in owner
+                else [lb for lb in self.labels.values() if lb.task_id == owner.get("task_id")]
+            )
+            if "id" not in spec:
+                self._new_label(spec, current, **owner)
+                continue
+            label = next((lb for lb in current if lb.id == spec["id"]), None)
+            if label is None:
+                raise Invalid("labels", f"label {spec['id']} does not belong here")
+            if spec.get("deleted"):
+                del self.labels[label.id]
+                continue
+            label.name = spec.get("name", label.name)
+            label.color = spec.get("color", label.color)
+
+    # ---------------------------------------------------------------------------- projects
+    def create_project(self, spec: dict[str, Any], owner: User) -> Project:
+        if not spec.get("name"):
+            raise Invalid("name", "This field is required.")
+        project = Project(self.next_id("project"), spec["name"], owner.id)
+        self.projects[project.id] = project
+        self.apply_label_specs(spec.get("labels") or [], project_id=project.id)
+        return project
+
+    def project(self, project_id: int) -> Project:
+        if project_id not in self.projects:
+            raise NotFound("Project")
+        return self.projects[project_id]
+
+    def update_project(self, project_id: int, spec: dict[str, Any]) -> Project:
+        project = self.project(project_id)
+        if "name" in spec:
+            project.name = spec["name"]
+        self.apply_label_specs(spec.get("labels") or [], project_id=project_id)
+        project.updated_date = now()
+        return project
+
+    def delete_project(self, project_id: int) -> None:
+        self.project(project_id)
+        for task in [t for t in self.tasks.values() if t.project_id == project_id]:
+            self.delete_task(task.id)
+        for label in self.project_labels(project_id):
+            del self.labels[label.id]
+        del self.projects[project_id]
+
+    # ------------------------------------------------------------------------------- tasks
+    def create_task(self, spec: dict[str, Any], owner: User) -> Task:
+        if not spec.get("name"):
+            raise Invalid("name", "This field is required.")
+        project_id = spec.get("project_id")
+        if project_id is not None and project_id not in self.projects:
+            raise Invalid("project_id", f'Invalid pk "{project_id}" - object does not exist.')
+        if project_id is not None and spec.get("labels"):
+            raise Invalid("labels", "Tasks inside a project use the project's labels")
+        if project_id is None and not spec.get("labels"):
+            raise Invalid("label_set", "Label set or project_id must be present")
+        self.user(spec.get("assignee_id"))
+        task = Task(
+            id=self.next_id("task"),
+            name=spec["name"],
+            owner_id=owner.id,
+            project_id=project_id,
+            segment_size=int(spec.get("segment_size") or 0),
+            assignee_id=spec.get("assignee_id"),
+            subset=spec.get("subset") or "",
+        )
+        self.tasks[task.id] = task
+        if project_id is None:
+            self.apply_label_specs(spec["labels"], task_id=task.id)
+        return task
+
+    def task(self, task_id: int) -> Task:
+        if task_id not in self.tasks:
+            raise NotFound("Task")
+        return self.tasks[task_id]
+
+    def delete_task(self, task_id: int) -> None:
+        self.task(task_id)
+        for job in self.task_jobs(task_id):
+            del self.jobs[job.id]
+        for label in [lb for lb in self.labels.values() if lb.task_id == task_id]:
+            del self.labels[label.id]
+        del self.tasks[task_id]
+
+    # -------------------------------------------------------------------------------- data
+    def start_upload(self, task_id: int) -> None:
+        task = self.task(task_id)
+        if task.frames is not None:
+            raise Invalid("detail", "Adding more data is not supported")
+        task.upload_open = True
+        task.uploaded = []
+
+    def receive_files(self, task_id: int, files: list[tuple[str, bytes]]) -> None:
+        task = self.task(task_id)
+        if not task.upload_open:
+            raise Invalid("detail", "Upload-Start was not sent before the files")
+        for path, data in files:
+            base = path.replace("\\", "/").rsplit("/", 1)[-1]
+            # one upload directory: a later file of the same base name replaces the earlier one
+            task.uploaded = [(name, blob) for name, blob in task.uploaded if name != base]
+            task.uploaded.append((base, data))
+
+    def finish_upload(self, task_id: int, fields: dict[str, Any], owner: User) -> Request:
+        """Process the uploaded files into frames and jobs, as CVAT's background job does."""
+        task = self.task(task_id)
+        if not task.upload_open:
+            raise Invalid("detail", "Upload-Start was not sent before Upload-Finish")
+        task.upload_open = False
+        request = Request(
+            id=f"action=create&target=task&target_id={task_id}",
+            type="create:task",
+            target="task",
+            owner_id=owner.id,
+            task_id=task_id,
+            project_id=task.project_id,
+            polls_left=self.request_polls,
+        )
+        self.requests[request.id] = request
+        if self.processing_errors:
+            request.status, request.message = "failed", self.processing_errors.pop(0)
+            return request
+        try:
+            self._process_data(task, fields)
+        except StandInError as exc:
+            request.status, request.message = "failed", str(exc.body)
+        return request
+
+    def _process_data(self, task: Task, fields: dict[str, Any]) -> None:
+        if not task.uploaded:
+            raise Invalid("detail", "No media data found")
+        blobs = dict(task.uploaded)
+        names = order_frames(
+            [name for name, _ in task.uploaded],
+            fields.get("sorting_method") or "lexicographical",
+            fields.get("upload_file_order"),
+            seed=task.id,
+        )
+        frames = []
+        for name in names:
+            width, height = image_size(blobs[name], name)
+            frames.append(Frame(name, width, height))
+        task.frames = frames
+        task.uploaded = []
+        task.image_quality = int(fields.get("image_quality") or 70)
+        task.data_id = self.next_id("data")
+        for start, stop in segments(len(frames), task.segment_size):
+            job = Job(self.next_id("job"), task.id, start, stop, assignee_id=task.assignee_id)
+            self.jobs[job.id] = job
+        task.updated_date = now()
+
+    def poll_request(self, request_id: str) -> Request:
+        if request_id not in self.requests:
+            raise NotFound("Request")
+        return self.requests[request_id]
+
+    # -------------------------------------------------------------------------------- jobs
+    def task_jobs(self, task_id: int) -> list[Job]:
+        return [job for job in self.jobs.values() if job.task_id == task_id]
+
+    def job(self, job_id: int) -> Job:
+        if job_id not in self.jobs:
+            raise NotFound("Job")
+        return self.jobs[job_id]
+
+    def update_job(self, job_id: int, spec: dict[str, Any]) -> Job:
+        job = self.job(job_id)
+        if "state" in spec and spec["state"] not in JOB_STATES:
+            raise Invalid("state", f'"{spec["state"]}" is not a valid choice.')
+        if "stage" in spec and spec["stage"] not in JOB_STAGES:
+            raise Invalid("stage", f'"{spec["stage"]}" is not a valid choice.')
+        if "assignee" in spec:
+            self.user(spec["assignee"])
+            job.assignee_id = spec["assignee"]
+        job.state = spec.get("state", job.state)
+        job.stage = spec.get("stage", job.stage)
+        job.updated_date = now()
+        return job
+
+    # ------------------------------------------------------------------------- annotations
+    def annotations(self, task_id: int, job: Job | None = None) -> dict[str, Any]:
+        """The annotations of a task, or of the frames of one of its jobs."""
+        task = self.task(task_id)
+        data: dict[str, Any] = {"version": task.version}
+        for kind in ANNOTATION_KINDS:
+            data[kind] = [
+                dict(item)
+                for item in task.annotations[kind]
+                if job is None or job.holds(item["frame"])
+            ]
+        data["intervals"] = []
+        return data
+
+    def _validated(self, task: Task, job: Job | None, kind: str, item: dict[str, Any]) -> dict:
+        label_ids = {label.id for label in self.task_labels(task.id)}
+        if item.get("label_id") not in label_ids:
+            raise Invalid(kind, f"label_id {item.get('label_id')} is not a label of this task")
+        frame = item.get("frame")
+        if not isinstance(frame, int) or not 0 <= frame < task.size:
+            raise Invalid(kind, f"frame {frame} is outside the task (size {task.size})")
+        if job is not None and not job.holds(frame):
+            raise Invalid(kind, f"frame {frame} is outside job {job.id}")
+        clean = dict(item)
+        clean["group"] = clean.get("group") or 0
+        clean.setdefault("source", "manual")
+        clean.setdefault("attributes", [])
+        return clean
+
+    def put_annotations(self, task_id: int, data: dict[str, Any], job: Job | None = None) -> dict:
+        """Replace the annotations (of the job's frames only, for a job) with ``data``."""
+        task = self.task(task_id)
+        incoming = {
+            kind: [self._validated(task, job, kind, item) for item in data.get(kind) or []]
+            for kind in ANNOTATION_KINDS
+        }
+        for kind in ANNOTATION_KINDS:
+            kept = [
+                it
+                for it in task.annotations[kind]
+                if job is not None and not job.holds(it["frame"])
+            ]
+            for item in incoming[kind]:
+                item["id"] = self.next_id("annotation")
+            task.annotations[kind] = kept + incoming[kind]
+        task.version += 1
+        return {"version": task.version, **incoming, "intervals": []}
+
+    def patch_annotations(
+        self, task_id: int, action: str, data: dict[str, Any], job: Job | None = None
+    ) -> dict[str, Any]:
+        """CVAT's ``PATCH ...?action=create|update|delete`` on annotations."""
+        if action not in ("create", "update", "delete"):
+            raise Invalid("action", "must be one of create, update, delete")
+        task = self.task(task_id)
+        changed: dict[str, Any] = {}
+        for kind in ANNOTATION_KINDS:
+            items = data.get(kind) or []
+            if action != "delete":
+                items = [self._validated(task, job, kind, item) for item in items]
+            changed[kind] = [self._patch_one(task, kind, action, item) for item in items]
+        task.version += 1
+        return {"version": task.version, **changed, "intervals": []}
+
+    def _patch_one(self, task: Task, kind: str, action: str, item: dict[str, Any]) -> dict:
+        existing = task.annotations[kind]
+        if action == "create":
+            item["id"] = self.next_id("annotation")
+            existing.append(item)
+            return item
+        index = next((i for i, it in enumerate(existing) if it["id"] == item.get("id")), None)
+        if index is None:
+            raise Invalid(kind, f"annotation {item.get('id')} does not exist")
+        if action == "delete":
+            return existing.pop(index)
+        existing[index] = item
+        return item
