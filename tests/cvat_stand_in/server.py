@@ -148,7 +148,10 @@ class CvatStandIn:
         self._httpd.daemon_threads = True
         self._port = self._httpd.server_address[1]
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="cvat-stand-in", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},  # so stop() returns at once
+            name="cvat-stand-in",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -264,7 +264,7 @@ class CvatState:
         return [label for label in self.labels.values() if label.task_id == task_id]
 
     def apply_label_specs(self, specs: list[dict[str, Any]], **owner: int) -> None:
-        """Create, rename or delete labels as CVAT's PATCH does: no id -> new, ``deleted`` -> gone."""
+        """Create, rename or delete labels as CVAT's PATCH does (no id: new; ``deleted``: gone)."""
         for spec in specs:
             current = (
                 self.project_labels(owner["project_id"])
