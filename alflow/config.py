@@ -65,6 +65,25 @@ class CvatBackendConfig(_Model):
     unknown_labels: Literal["error", "new_class"] = Field(
         "error", description="What a label outside the class list does"
     )
+    credentials_block: str | None = Field(
+        None,
+        description=(
+            "Prefect Secret block holding the CVAT credentials ({'username', 'password'} or "
+            "{'token'}, or a bare access token); default: ALFLOW_CVAT_SECRET_BLOCK, else the "
+            "ALFLOW_CVAT_TOKEN or ALFLOW_CVAT_USERNAME/ALFLOW_CVAT_PASSWORD variables"
+        ),
+    )
+    retries: int = Field(
+        4, ge=0, le=20, description="Extra attempts after a connection error or a 5xx answer"
+    )
+    backoff_seconds: float = Field(
+        1.0, gt=0, description="Wait before the first retry; doubles with every further retry"
+    )
+    backoff_max_seconds: float = Field(30.0, gt=0, description="Longest wait between retries")
+    timeout_seconds: float = Field(120.0, gt=0, description="Socket timeout of one CVAT request")
+    poll_seconds: float = Field(
+        2.0, gt=0, description="How often to ask CVAT whether uploaded images are processed"
+    )
 
 
 BackendConfig = Annotated[OracleBackendConfig | CvatBackendConfig, Field(discriminator="kind")]
