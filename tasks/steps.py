@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from alflow import rounds
 from alflow.config import LoopConfig
 from alflow.errors import AlflowError
 from alflow.workspace import open_workspace
+
+
+def _log():
+    """The run logger inside a run; a plain logger when a body is called via ``.fn()``."""
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_logger, get_run_logger
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return get_logger("alflow.tasks")
 
 
 def retry_unless_user_error(task_, task_run, state) -> bool:
@@ -39,7 +50,7 @@ def load_features(loop: str, refresh: bool = False) -> str:
     """Build or reuse the loop's cached feature matrix; returns its path."""
     ws = open_workspace()
     fm = ws.features(ws.config(loop), refresh=refresh)
-    get_run_logger().info("features: %d samples x %d dims at %s", *fm.X.shape, fm.path)
+    _log().info("features: %d samples x %d dims at %s", *fm.X.shape, fm.path)
     return str(fm.path)
 
 
@@ -66,7 +77,7 @@ def round_state(loop: str, round_number: int) -> str | None:
 def query_batch(loop: str, round_number: int, batch_size: int | None = None) -> list[str]:
     """Select and record the round's batch."""
     ids = rounds.query(open_workspace(), loop, round_number, batch_size)
-    get_run_logger().info("round %d: %d samples queried", round_number, len(ids))
+    _log().info("round %d: %d samples queried", round_number, len(ids))
     return ids
 
 
@@ -86,7 +97,7 @@ def check_progress(loop: str, round_number: int) -> dict[str, Any]:
 def ingest_labels(loop: str, round_number: int, partial: bool = False) -> dict[str, Any]:
     """Write the annotators' labels into the loop's label field."""
     report = rounds.ingest(open_workspace(), loop, round_number, partial)
-    get_run_logger().info(
+    _log().info(
         "round %d: %d labels ingested, %d changed by annotators, %d unresolved",
         round_number, len(report.get("answered", [])), report.get("changed") or 0,
         len(report.get("unresolved", [])),

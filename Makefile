@@ -1,0 +1,52 @@
+# Two commands on a fresh machine (Python 3.11 and the package registries, nothing else):
+#   make demo   set everything up, then run the active-learning demo on the digits data
+#   make test   set everything up, then run the test suite
+# Set-up: a private uv (in .tools/) installs the locked dependency set (uv.lock) into .venv/.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.alflow-synced
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: setup demo test test-fast ui lint format benchmark clean
+
+setup: $(STAMP)
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+demo: setup
+	$(VENV)/bin/alflow demo
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+test-fast: setup
+	$(VENV)/bin/python -m pytest -m "not slow"
+
+ui: setup
+	$(VENV)/bin/alflow server
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+benchmark: setup
+	$(VENV)/bin/python benchmarks/label_efficiency.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

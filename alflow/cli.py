@@ -1,0 +1,256 @@
+"""The ``alflow`` command line: demo data, loops, steps, status, history, simulation, server.
+
+Heavy imports (FiftyOne, Prefect, flows) happen inside commands, so ``alflow --help`` is fast
+and each command configures the state directory before anything starts a service.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+import alflow
+from alflow.errors import AlflowError
+
+app = typer.Typer(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False)
+loop_app = typer.Typer(help="Create, list and delete loops.", no_args_is_help=True)
+app.add_typer(loop_app, name="loop")
+
+DEMO_LOOP = "digits-demo"
+
+
+def _quiet_prefect() -> None:
+    """Keep Prefect's per-task INFO lines out of interactive output (set before import)."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_LEVEL", "WARNING")
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    return format(value, spec) if spec else str(value)
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]]) -> None:
+    """Print rows as a fixed-width table; columns are (key, header, format spec)."""
+    cells = [[_fmt(r.get(k), spec) for k, _, spec in columns] for r in rows]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, (_, h, _) in enumerate(columns)]
+    typer.echo("  ".join(h.rjust(w) for (_, h, _), w in zip(columns, widths, strict=True)))
+    for row in cells:
+        typer.echo("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+
+
+ROUND_COLUMNS = [("round", "round", ""), ("state", "state", ""), ("queried", "queried", ""),
+                 ("labelled", "labelled", ""), ("accuracy", "accuracy", ".3f"),
+                 ("macro_f1", "macro-F1", ".3f"), ("changed", "changed", ""),
+                 ("seconds", "seconds", ".1f")]
+
+
+def demo_config(rounds: int, batch: int):
+    from alflow import demo
+    from alflow.config import LoopConfig
+
+    return LoopConfig(
+        name=DEMO_LOOP,
+        dataset=demo.DATASET,
+        features={"fields": [demo.FEATURE_FIELD], "standardize": True},
+        initial_labels={"kind": "field", "field": demo.SEED_FIELD},
+        ground_truth_field=demo.GROUND_TRUTH,
+        estimator={"kind": "logistic_regression"},
+        batch_size=batch,
+        eval_fraction=0.2,
+        stop={"max_rounds": rounds},
+        random_state=0,
+    )
+
+
+@app.command()
+def data(name: Annotated[str, typer.Option(help="Dataset name")] = "alflow-digits") -> None:
+    """Create the digits demo dataset (PNG files + FiftyOne dataset); idempotent."""
+    from alflow import demo
+
+    dataset = demo.build_digits(name)
+    typer.echo(f"dataset {dataset.name!r}: {len(dataset)} samples, images in "
+               f"{Path(dataset.first().filepath).parent}")
+
+
+@app.command("demo")
+def demo_cmd(
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds to run")] = 5,
+    batch: Annotated[int, typer.Option(min=1, help="Samples queried per round")] = 20,
+) -> None:
+    """Build the digits data, (re)create the demo loop and run it with the simulated annotator."""
+    _quiet_prefect()
+    from alflow import demo
+
+    started = time.monotonic()
+    typer.echo("building the digits dataset (1797 PNGs) ...")
+    dataset = demo.build_digits()
+    demo.seed_one_per_class(dataset)
+    from flows.loop import create_loop_flow, step_flow
+
+    typer.echo(f"creating loop {DEMO_LOOP!r} (one initial label per class) ...")
+    created = create_loop_flow(demo_config(rounds, batch), replace=True)
+    rows = [created["round_0"]]
+    for _ in range(rounds):
+        t = time.monotonic()
+        summary = step_flow(DEMO_LOOP)
+        summary["seconds"] = time.monotonic() - t
+        rows.append(summary)
+    typer.echo("")
+    print_table(rows, [("round", "round", ""), ("labelled", "labelled", ""),
+                       ("accuracy", "held-out acc", ".3f"), ("macro_f1", "macro-F1", ".3f"),
+                       ("changed", "corrected", ""), ("seconds", "seconds", ".1f")])
+    typer.echo(f"\ndone in {time.monotonic() - started:.0f} s. State lives in {alflow.settings.state_dir()}")
+    typer.echo("See the runs in the Prefect UI:   make ui   (then open http://127.0.0.1:4200)")
+    typer.echo(f"See the samples in FiftyOne:     .venv/bin/alflow app {DEMO_LOOP}")
+    typer.echo(f"Round history:                   .venv/bin/alflow history {DEMO_LOOP}")
+
+
+@loop_app.command("create")
+def loop_create(
+    config_file: Annotated[Path, typer.Argument(help="Loop configuration (JSON)")],
+    replace: Annotated[bool, typer.Option(help="Delete a loop of that name first")] = False,
+) -> None:
+    """Create a loop from a JSON configuration file (see README for the fields)."""
+    from alflow.config import parse_loop_config
+
+    try:
+        raw = json.loads(config_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AlflowError(f"cannot read loop configuration {config_file}: {exc}") from None
+    config = parse_loop_config(raw)
+    from flows.loop import create_loop_flow
+
+    result = create_loop_flow(config, replace=replace)
+    print_table([result["round_0"]], ROUND_COLUMNS)
+
+
+@loop_app.command("delete")
+def loop_delete(name: str) -> None:
+    """Delete a loop: its fields, ledger records and checkpoints (the dataset stays)."""
+    from alflow import rounds
+    from alflow.workspace import open_workspace
+
+    result = rounds.delete_loop(open_workspace(), name)
+    typer.echo(f"deleted loop {name!r}; fields removed: {', '.join(result['fields_deleted']) or 'none'}")
+
+
+@loop_app.command("list")
+def loop_list() -> None:
+    """List loops with their status."""
+    from alflow.workspace import open_workspace
+
+    loops = open_workspace().ledger.loops()
+    rows = [{"name": d["_id"], "dataset": d["config"]["dataset"], "status": d["status"],
+             "rounds": d["last_round"]} for d in loops]
+    print_table(rows, [("name", "loop", ""), ("dataset", "dataset", ""),
+                       ("status", "status", ""), ("rounds", "rounds", "")])
+
+
+@app.command()
+def step(
+    loop: str,
+    when_unfinished: Annotated[str, typer.Option(
+        help="If annotation is unfinished: wait | accept_partial | cancel")] = "wait",
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Override batch size")] = None,
+) -> None:
+    """Run the loop's next step as Prefect flow runs (finish the round in flight, or a new one)."""
+    _quiet_prefect()
+    from flows.loop import step_flow
+    from flows.options import StepOptions
+
+    options = StepOptions(when_unfinished=when_unfinished, batch_size=batch_size)
+    print_table([step_flow(loop, options)], ROUND_COLUMNS)
+
+
+@app.command()
+def history(loop: str) -> None:
+    """A table of the loop's rounds with their metrics."""
+    from alflow import rounds
+    from alflow.workspace import open_workspace
+
+    docs = open_workspace().ledger.rounds(loop)
+    open_workspace().ledger.loop(loop)
+    print_table([rounds.summarize(d) for d in docs], ROUND_COLUMNS)
+
+
+@app.command()
+def status(loop: str) -> None:
+    """Where the loop stands: its status, the round in flight, and what it waits on."""
+    from alflow.workspace import open_workspace
+
+    ledger = open_workspace().ledger
+    doc = ledger.loop(loop)
+    typer.echo(f"loop {loop!r} on dataset {doc['config']['dataset']!r}: {doc['status']}"
+               + (f" ({doc['done_reason']})" if doc.get("done_reason") else ""))
+    current = ledger.in_flight(loop)
+    if current is None:
+        typer.echo("no round in flight: 'alflow step' queries the next batch")
+        return
+    prog = current.get("progress") or {}
+    typer.echo(f"round {current['round']} is {current['state']!r}"
+               + (f": {prog.get('done')}/{prog.get('total')} annotation jobs finished" if prog else ""))
+
+
+@app.command("app")
+def app_cmd(loop: str, port: int = 5151) -> None:
+    """Open the loop's dataset in the FiftyOne App (blocks until you stop it)."""
+    import fiftyone as fo
+
+    from alflow.workspace import open_workspace
+
+    ws = open_workspace()
+    session = fo.launch_app(ws.dataset(ws.config(loop)), port=port, address="127.0.0.1")
+    typer.echo(f"FiftyOne App on http://127.0.0.1:{port} - Ctrl-C to stop")
+    session.wait()
+
+
+@app.command()
+def server(port: int = 4200) -> None:
+    """Start the local Prefect server (UI on http://127.0.0.1:PORT) on alflow's state."""
+    cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+           "--port", str(port)]
+    raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+
+
+@app.command("env")
+def env_cmd() -> None:
+    """Print the environment alflow uses, as shell exports (for running prefect directly)."""
+    from alflow.settings import service_environment, state_dir
+
+    home = state_dir()
+    typer.echo(f"export ALFLOW_HOME={home}")
+    for key in service_environment(home):
+        typer.echo(f"export {key}={os.environ[key]}")
+
+
+def main() -> None:
+    """Entry point: turn alflow's own errors into one clear line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except AlflowError as exc:
+        typer.echo(f"alflow: error: {exc}", err=True)
+        raise SystemExit(2) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except (typer.Abort, KeyboardInterrupt):
+        raise SystemExit(130) from None
+    except Exception as exc:  # click usage errors carry their own message
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise
+
+
+if __name__ == "__main__":
+    main()

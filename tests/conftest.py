@@ -1,0 +1,64 @@
+"""Test isolation: every test session gets its own state directory, MongoDB and Prefect home.
+
+The environment is set at import time, before anything imports ``alflow``, FiftyOne or Prefect,
+because all three read it when they are first imported. Nothing touches the developer's
+``.alflow/`` or home directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+_HOME = Path(tempfile.mkdtemp(prefix="alflow-tests-"))
+for _var in ("FIFTYONE_DATABASE_URI", "FIFTYONE_DATABASE_NAME", "PREFECT_API_URL",
+             "PREFECT_PROFILES_PATH"):
+    os.environ.pop(_var, None)
+os.environ["ALFLOW_HOME"] = str(_HOME)
+os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+
+from alflow.settings import service_environment  # noqa: E402
+
+os.environ.update(service_environment(_HOME))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def state_home() -> Path:
+    """The session's isolated ALFLOW_HOME."""
+    return _HOME
+
+
+@pytest.fixture(scope="session")
+def fo_db():
+    """FiftyOne's bundled MongoDB, started in the session's state directory."""
+    from alflow import store
+
+    database = store.db()
+    yield database
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One Prefect test server for the whole session (it costs ~11 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def digits(fo_db):
+    """The real digits dataset (1797 PNGs) in the session database."""
+    from alflow import demo
+
+    dataset = demo.build_digits(directory=_HOME / "data" / "digits")
+    demo.seed_one_per_class(dataset)
+    return dataset
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_HOME / "checkpoints", ignore_errors=True)
