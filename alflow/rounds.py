@@ -19,7 +19,7 @@ from alflow import labels as lab
 from alflow import learners, naming, store
 from alflow.backends import Batch, BatchItem, Collected
 from alflow.config import FieldLabels, LoopConfig, TagLabels
-from alflow.errors import DatasetError, LabelError, LedgerError, PoolExhaustedError
+from alflow.errors import DatasetError, LedgerError, PoolExhaustedError
 from alflow.ledger import (
     CANCELLED,
     DONE,
