@@ -47,10 +47,16 @@ def print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]])
         typer.echo("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
 
 
-ROUND_COLUMNS = [("round", "round", ""), ("state", "state", ""), ("queried", "queried", ""),
-                 ("labelled", "labelled", ""), ("accuracy", "accuracy", ".3f"),
-                 ("macro_f1", "macro-F1", ".3f"), ("changed", "changed", ""),
-                 ("seconds", "seconds", ".1f")]
+ROUND_COLUMNS = [
+    ("round", "round", ""),
+    ("state", "state", ""),
+    ("queried", "queried", ""),
+    ("labelled", "labelled", ""),
+    ("accuracy", "accuracy", ".3f"),
+    ("macro_f1", "macro-F1", ".3f"),
+    ("changed", "changed", ""),
+    ("seconds", "seconds", ".1f"),
+]
 
 
 def demo_config(rounds: int, batch: int):
@@ -77,8 +83,10 @@ def data(name: Annotated[str, typer.Option(help="Dataset name")] = "alflow-digit
     from alflow import demo
 
     dataset = demo.build_digits(name)
-    typer.echo(f"dataset {dataset.name!r}: {len(dataset)} samples, images in "
-               f"{Path(dataset.first().filepath).parent}")
+    typer.echo(
+        f"dataset {dataset.name!r}: {len(dataset)} samples, images in "
+        f"{Path(dataset.first().filepath).parent}"
+    )
 
 
 @app.command("demo")
@@ -105,10 +113,21 @@ def demo_cmd(
         summary["seconds"] = time.monotonic() - t
         rows.append(summary)
     typer.echo("")
-    print_table(rows, [("round", "round", ""), ("labelled", "labelled", ""),
-                       ("accuracy", "held-out acc", ".3f"), ("macro_f1", "macro-F1", ".3f"),
-                       ("changed", "corrected", ""), ("seconds", "seconds", ".1f")])
-    typer.echo(f"\ndone in {time.monotonic() - started:.0f} s. State lives in {alflow.settings.state_dir()}")
+    print_table(
+        rows,
+        [
+            ("round", "round", ""),
+            ("labelled", "labelled", ""),
+            ("accuracy", "held-out acc", ".3f"),
+            ("macro_f1", "macro-F1", ".3f"),
+            ("changed", "corrected", ""),
+            ("seconds", "seconds", ".1f"),
+        ],
+    )
+    typer.echo(
+        f"\ndone in {time.monotonic() - started:.0f} s. "
+        f"State lives in {alflow.settings.state_dir()}"
+    )
     typer.echo("See the runs in the Prefect UI:   make ui   (then open http://127.0.0.1:4200)")
     typer.echo(f"See the samples in FiftyOne:     .venv/bin/alflow app {DEMO_LOOP}")
     typer.echo(f"Round history:                   .venv/bin/alflow history {DEMO_LOOP}")
@@ -140,7 +159,9 @@ def loop_delete(name: str) -> None:
     from alflow.workspace import open_workspace
 
     result = rounds.delete_loop(open_workspace(), name)
-    typer.echo(f"deleted loop {name!r}; fields removed: {', '.join(result['fields_deleted']) or 'none'}")
+    typer.echo(
+        f"deleted loop {name!r}; fields removed: {', '.join(result['fields_deleted']) or 'none'}"
+    )
 
 
 @loop_app.command("list")
@@ -149,17 +170,32 @@ def loop_list() -> None:
     from alflow.workspace import open_workspace
 
     loops = open_workspace().ledger.loops()
-    rows = [{"name": d["_id"], "dataset": d["config"]["dataset"], "status": d["status"],
-             "rounds": d["last_round"]} for d in loops]
-    print_table(rows, [("name", "loop", ""), ("dataset", "dataset", ""),
-                       ("status", "status", ""), ("rounds", "rounds", "")])
+    rows = [
+        {
+            "name": d["_id"],
+            "dataset": d["config"]["dataset"],
+            "status": d["status"],
+            "rounds": d["last_round"],
+        }
+        for d in loops
+    ]
+    print_table(
+        rows,
+        [
+            ("name", "loop", ""),
+            ("dataset", "dataset", ""),
+            ("status", "status", ""),
+            ("rounds", "rounds", ""),
+        ],
+    )
 
 
 @app.command()
 def step(
     loop: str,
-    when_unfinished: Annotated[str, typer.Option(
-        help="If annotation is unfinished: wait | accept_partial | cancel")] = "wait",
+    when_unfinished: Annotated[
+        str, typer.Option(help="If annotation is unfinished: wait | accept_partial | cancel")
+    ] = "wait",
     batch_size: Annotated[int | None, typer.Option(min=1, help="Override batch size")] = None,
 ) -> None:
     """Run the loop's next step as Prefect flow runs (finish the round in flight, or a new one)."""
@@ -189,15 +225,19 @@ def status(loop: str) -> None:
 
     ledger = open_workspace().ledger
     doc = ledger.loop(loop)
-    typer.echo(f"loop {loop!r} on dataset {doc['config']['dataset']!r}: {doc['status']}"
-               + (f" ({doc['done_reason']})" if doc.get("done_reason") else ""))
+    typer.echo(
+        f"loop {loop!r} on dataset {doc['config']['dataset']!r}: {doc['status']}"
+        + (f" ({doc['done_reason']})" if doc.get("done_reason") else "")
+    )
     current = ledger.in_flight(loop)
     if current is None:
         typer.echo("no round in flight: 'alflow step' queries the next batch")
         return
     prog = current.get("progress") or {}
-    typer.echo(f"round {current['round']} is {current['state']!r}"
-               + (f": {prog.get('done')}/{prog.get('total')} annotation jobs finished" if prog else ""))
+    typer.echo(
+        f"round {current['round']} is {current['state']!r}"
+        + (f": {prog.get('done')}/{prog.get('total')} annotation jobs finished" if prog else "")
+    )
 
 
 @app.command("app")
@@ -216,8 +256,17 @@ def app_cmd(loop: str, port: int = 5151) -> None:
 @app.command()
 def server(port: int = 4200) -> None:
     """Start the local Prefect server (UI on http://127.0.0.1:PORT) on alflow's state."""
-    cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-           "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
 
 

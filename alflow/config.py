@@ -105,7 +105,9 @@ class LoopConfig(_Model):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     name: str = Field(
-        ..., pattern=LOOP_NAME_PATTERN, max_length=LOOP_NAME_MAX,
+        ...,
+        pattern=LOOP_NAME_PATTERN,
+        max_length=LOOP_NAME_MAX,
         description="Lowercase letters, digits and dashes; prefixes every field the loop writes",
     )
     dataset: str = Field(..., min_length=1, description="FiftyOne dataset name")
@@ -138,10 +140,11 @@ class LoopConfig(_Model):
     @model_validator(mode="after")
     def _consistent(self) -> LoopConfig:
         if self.initial_labels is None and self.strategy.name not in COLD_START_STRATEGIES:
+            cold_start = ", ".join(sorted(COLD_START_STRATEGIES)) or "none available yet"
             raise ValueError(
                 f"loop {self.name!r} has no initial labels and strategy {self.strategy.name!r} "
                 "needs a fitted model: set initial_labels (a Classification field or class tags) "
-                f"or choose a cold-start strategy ({', '.join(sorted(COLD_START_STRATEGIES)) or 'none available yet'})"
+                f"or choose a cold-start strategy ({cold_start})"
             )
         if self.backend.kind == "oracle" and not self.ground_truth_field:
             raise ValueError(

@@ -74,6 +74,7 @@ def seed_one_per_class(dataset, field: str = SEED_FIELD, random_state: int = 0) 
     chosen = {str(rng.choice(ids[truth == c])): c for c in sorted(set(truth))}
     if field in dataset.get_field_schema():
         dataset.delete_sample_field(field)
-    dataset.set_values(field, {i: fo.Classification(label=c) for i, c in chosen.items()},
-                       key_field="id")
+    dataset.set_values(
+        field, {i: fo.Classification(label=c) for i, c in chosen.items()}, key_field="id"
+    )
     return sorted(chosen)

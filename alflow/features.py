@@ -26,7 +26,8 @@ def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
     missing = [ids[i] for i, v in enumerate(values) if v is None]
     if missing:
         raise FeatureError(
-            f"feature field {field!r} is missing on {len(missing)} samples ({preview_ids(missing)}); "
+            f"feature field {field!r} is missing on {len(missing)} samples "
+            f"({preview_ids(missing)}); "
             "compute it for every sample or exclude those samples from the dataset"
         )
     lengths = [np.size(v) for v in values]
@@ -92,7 +93,9 @@ class FeatureMatrix:
         wanted_arr = np.asarray(list(wanted), dtype=object)
         pos = np.searchsorted(sorted_ids, wanted_arr)
         pos = np.clip(pos, 0, max(len(sorted_ids) - 1, 0))
-        found = sorted_ids[pos] == wanted_arr if len(sorted_ids) else np.zeros(len(wanted_arr), bool)
+        found = (
+            sorted_ids[pos] == wanted_arr if len(sorted_ids) else np.zeros(len(wanted_arr), bool)
+        )
         if not np.all(found):
             unknown = wanted_arr[~found]
             raise FeatureError(

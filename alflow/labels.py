@@ -35,7 +35,8 @@ def labels_from_tags(tags: Mapping[str, Sequence[str]], classes: Sequence[str]) 
             labels[sid] = hits[0]
     if conflicts:
         raise LabelError(
-            f"{len(conflicts)} samples carry more than one class tag: {preview_ids(conflicts, 10)}; "
+            f"{len(conflicts)} samples carry more than one class tag: "
+            f"{preview_ids(conflicts, 10)}; "
             "class tags must be mutually exclusive: remove the extra tags"
         )
     return labels
@@ -69,7 +70,7 @@ def draw_eval_split(
     """
     excluded = set(exclude)
     candidates = sorted(sid for sid in ids if sid not in excluded)
-    n_eval = min(int(round(fraction * len(ids))), len(candidates))
+    n_eval = min(round(fraction * len(ids)), len(candidates))
     rng = np.random.default_rng(random_state)
     chosen = rng.choice(len(candidates), size=n_eval, replace=False) if n_eval else []
     return {candidates[i] for i in chosen}

@@ -23,7 +23,13 @@ from pymongo.errors import DuplicateKeyError
 
 from alflow.errors import LedgerError, RoundInFlightError
 
-QUERIED, EXPORTED, WAITING, INGESTED, TAUGHT = "queried", "exported", "waiting", "ingested", "taught"
+QUERIED, EXPORTED, WAITING, INGESTED, TAUGHT = (
+    "queried",
+    "exported",
+    "waiting",
+    "ingested",
+    "taught",
+)
 FAILED, CANCELLED = "failed", "cancelled"
 STATES = (QUERIED, EXPORTED, WAITING, INGESTED, TAUGHT, FAILED, CANCELLED)
 TERMINAL = frozenset({TAUGHT, FAILED, CANCELLED})
@@ -70,8 +76,15 @@ class Ledger:
     # loops -----------------------------------------------------------------------------------
     def create_loop(self, name: str, config: dict[str, Any], extra: dict[str, Any]) -> None:
         """Store a new loop; refuses a name already taken."""
-        doc = {"_id": name, "config": config, "status": ACTIVE, "last_round": 0,
-               "created_at": now(), "lock": None, **extra}
+        doc = {
+            "_id": name,
+            "config": config,
+            "status": ACTIVE,
+            "last_round": 0,
+            "created_at": now(),
+            "lock": None,
+            **extra,
+        }
         try:
             self._loops.insert_one(doc)
         except DuplicateKeyError:
@@ -122,10 +135,19 @@ class Ledger:
         """
         t = now()
         doc = self._loops.find_one_and_update(
-            {"_id": name, "$or": [{"lock": None}, {"lock.until": {"$lt": t}},
-                                  {"lock.owner": owner}]},
-            {"$set": {"lock": {"owner": owner, "since": t,
-                               "until": datetime.fromtimestamp(t.timestamp() + ttl_seconds, UTC)}}},
+            {
+                "_id": name,
+                "$or": [{"lock": None}, {"lock.until": {"$lt": t}}, {"lock.owner": owner}],
+            },
+            {
+                "$set": {
+                    "lock": {
+                        "owner": owner,
+                        "since": t,
+                        "until": datetime.fromtimestamp(t.timestamp() + ttl_seconds, UTC),
+                    }
+                }
+            },
         )
         if doc is None:
             held = self.loop(name).get("lock") or {}
@@ -143,9 +165,16 @@ class Ledger:
     def insert_round(self, loop: str, round_number: int, state: str, **fields: Any) -> bool:
         """Create a round record; returns False (and changes nothing) if it already exists."""
         t = now()
-        doc = {"_id": round_id(loop, round_number), "loop": loop, "round": round_number,
-               "state": state, "history": [{"state": state, "at": t}],
-               "created_at": t, "updated_at": t, **fields}
+        doc = {
+            "_id": round_id(loop, round_number),
+            "loop": loop,
+            "round": round_number,
+            "state": state,
+            "history": [{"state": state, "at": t}],
+            "created_at": t,
+            "updated_at": t,
+            **fields,
+        }
         try:
             self._rounds.insert_one(doc)
         except DuplicateKeyError:
@@ -185,8 +214,10 @@ class Ledger:
         t = now()
         result = self._rounds.update_one(
             {"_id": round_id(loop, round_number), "state": old},
-            {"$set": {"state": new, "updated_at": t, **fields},
-             "$push": {"history": {"state": new, "at": t}}},
+            {
+                "$set": {"state": new, "updated_at": t, **fields},
+                "$push": {"history": {"state": new, "at": t}},
+            },
         )
         if result.matched_count != 1:
             raise RoundInFlightError(

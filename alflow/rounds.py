@@ -45,8 +45,9 @@ def read_initial_labels(dataset, config: LoopConfig) -> tuple[dict[str, str], st
         return {}, "none"
     if isinstance(source, FieldLabels):
         store.require_fields(dataset, [source.field], "initial-label")
-        values = dict(zip(dataset.values("id"), dataset.values(f"{source.field}.label"),
-                          strict=True))
+        values = dict(
+            zip(dataset.values("id"), dataset.values(f"{source.field}.label"), strict=True)
+        )
         return lab.labels_from_field(values), f"field {source.field!r}"
     if isinstance(source, TagLabels):
         return lab.labels_from_tags(store.read_tags(dataset), source.classes), "class tags"
@@ -64,17 +65,23 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
     lab.require_initial_labels(initial, f"dataset {config.dataset!r} ({source})", cold)
     ids = store.sample_ids(dataset)
     eval_ids = lab.draw_eval_split(list(ids), config.eval_fraction, config.random_state, initial)
-    ws.ledger.create_loop(config.name, config.model_dump(mode="json"),
-                          {"classes": sorted(set(initial.values()))})
+    ws.ledger.create_loop(
+        config.name, config.model_dump(mode="json"), {"classes": sorted(set(initial.values()))}
+    )
     split = {sid: (lab.EVAL if sid in eval_ids else lab.POOL) for sid in ids}
     store.write_strings(dataset, naming.split_field(config.name), split)
     prov = lab.provenance(f"initial:{source}", 0)
     store.write_classifications(
-        dataset, naming.label_field(config.name),
+        dataset,
+        naming.label_field(config.name),
         {sid: store.classification(label, **prov) for sid, label in initial.items()},
     )
-    return {"loop": config.name, "initial_labels": len(initial), "eval": len(eval_ids),
-            "classes": sorted(set(initial.values()))}
+    return {
+        "loop": config.name,
+        "initial_labels": len(initial),
+        "eval": len(eval_ids),
+        "classes": sorted(set(initial.values())),
+    }
 
 
 def delete_loop(ws: Workspace, loop: str, missing_ok: bool = False) -> dict[str, Any]:
@@ -156,8 +163,9 @@ def evaluate(ws: Workspace, config: LoopConfig, state: learners.LearnerState) ->
     return metrics
 
 
-def write_predictions(ws: Workspace, config: LoopConfig, state: learners.LearnerState,
-                      round_number: int) -> int:
+def write_predictions(
+    ws: Workspace, config: LoopConfig, state: learners.LearnerState, round_number: int
+) -> int:
     """Write the learner's label and confidence for every sample; returns the count."""
     fm = ws.features(config)
     predicted, confidence = learners.predict(state, fm.X)
@@ -177,14 +185,19 @@ def fit_initial(ws: Workspace, loop: str) -> dict[str, Any]:
     config = ws.config(loop)
     dataset = ws.dataset(config)
     known = labelled(dataset, loop)
-    fields: dict[str, Any] = {"strategy": config.strategy.name, "batch_size": 0,
-                              "queried_ids": [], "metrics": {"labelled": len(known)}}
+    fields: dict[str, Any] = {
+        "strategy": config.strategy.name,
+        "batch_size": 0,
+        "queried_ids": [],
+        "metrics": {"labelled": len(known)},
+    }
     if known:
         ids = sorted(known)
         X = ws.features(config).take(ids)
         y = np.asarray([known[i] for i in ids], dtype=str)
-        state = learners.fit_learner(config.estimator, config.strategy.name, X, y, ids,
-                                     config.random_state, round_number=0)
+        state = learners.fit_learner(
+            config.estimator, config.strategy.name, X, y, ids, config.random_state, round_number=0
+        )
         fields["checkpoint"] = checkpoint(state, loop, 0)
         fields["metrics"] = evaluate(ws, config, state)
         write_predictions(ws, config, state, 0)
@@ -216,8 +229,7 @@ def queued_ids(ws: Workspace, loop: str, except_round: int | None = None) -> set
     return out
 
 
-def query(ws: Workspace, loop: str, round_number: int,
-          batch_size: int | None = None) -> list[str]:
+def query(ws: Workspace, loop: str, round_number: int, batch_size: int | None = None) -> list[str]:
     """Select the round's batch from the pool and record it (state ``queried``)."""
     existing = ws.ledger.get_round(loop, round_number)
     if existing is not None:
@@ -230,8 +242,9 @@ def query(ws: Workspace, loop: str, round_number: int,
     n = batch_size or config.batch_size
     dataset = ws.dataset(config)
     fm = ws.features(config)
-    mask = lab.pool_mask(fm.ids, eval_ids(dataset, loop), labelled(dataset, loop),
-                         queued_ids(ws, loop))
+    mask = lab.pool_mask(
+        fm.ids, eval_ids(dataset, loop), labelled(dataset, loop), queued_ids(ws, loop)
+    )
     n_pool = int(mask.sum())
     if n_pool < n:
         raise PoolExhaustedError(
@@ -242,24 +255,35 @@ def query(ws: Workspace, loop: str, round_number: int,
     state = learners.load_checkpoint(base["checkpoint"]["path"], base["checkpoint"]["sha256"])
     pool_rows = np.flatnonzero(mask)
     rs = config.random_state * 100_003 + round_number
-    picked, _, scores = state.learner.query(np.asarray(fm.X[pool_rows]), return_metrics=True,
-                                            n_instances=n, random_state=rs)
+    picked, _, scores = state.learner.query(
+        np.asarray(fm.X[pool_rows]), return_metrics=True, n_instances=n, random_state=rs
+    )
     picked = np.asarray(picked).ravel()
     scores = None if scores is None else [float(s) for s in np.ravel(scores)]
     ids = [str(fm.ids[pool_rows[i]]) for i in picked]
-    ws.ledger.insert_round(loop, round_number, QUERIED, queried_ids=ids, strategy=config.strategy.name,
-                           batch_size=n, base_round=base["round"], random_state=rs, scores=scores)
+    ws.ledger.insert_round(
+        loop,
+        round_number,
+        QUERIED,
+        queried_ids=ids,
+        strategy=config.strategy.name,
+        batch_size=n,
+        base_round=base["round"],
+        random_state=rs,
+        scores=scores,
+    )
     return ids
 
 
-def make_batch(ws: Workspace, config: LoopConfig, round_number: int,
-               ids: list[str]) -> Batch:
+def make_batch(ws: Workspace, config: LoopConfig, round_number: int, ids: list[str]) -> Batch:
     """The batch as annotators see it: files plus the learner's guesses to correct."""
     state = load_learner(ws, config.name, round_number)
     predicted, confidence = learners.predict(state, ws.features(config).take(ids))
     paths = store.filepaths(ws.dataset(config), ids)
-    items = tuple(BatchItem(sid, path, str(p), float(c))
-                  for sid, path, p, c in zip(ids, paths, predicted, confidence, strict=True))
+    items = tuple(
+        BatchItem(sid, path, str(p), float(c))
+        for sid, path, p, c in zip(ids, paths, predicted, confidence, strict=True)
+    )
     classes = sorted(set(ws.ledger.loop(config.name).get("classes", [])) | set(state.classes))
     return Batch(config.name, round_number, items, tuple(classes))
 
@@ -289,19 +313,25 @@ def progress(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
         return {"state": doc["state"], "done": None, "total": None, "finished": True}
     config = ws.config(loop)
     prog = ws.backend(config).progress(doc["backend"]["ref"])
-    report = {"state": doc["state"], "done": prog.done, "total": prog.total,
-              "finished": prog.finished}
+    report = {
+        "state": doc["state"],
+        "done": prog.done,
+        "total": prog.total,
+        "finished": prog.finished,
+    }
     if not prog.finished:
         ws.ledger.set_state(loop, round_number, WAITING, progress=report)
         report["state"] = WAITING
     return report
 
 
-def _label_values(config: LoopConfig, collected: Collected, round_number: int,
-                  backend_kind: str) -> dict[str, Any]:
+def _label_values(
+    config: LoopConfig, collected: Collected, round_number: int, backend_kind: str
+) -> dict[str, Any]:
     return {
         a.sample_id: store.classification(
-            a.label, **lab.provenance(backend_kind, round_number, **a.provenance))
+            a.label, **lab.provenance(backend_kind, round_number, **a.provenance)
+        )
         for a in collected.answers
     }
 
@@ -319,13 +349,17 @@ def ingest(ws: Workspace, loop: str, round_number: int, partial: bool = False) -
     config = ws.config(loop)
     backend = ws.backend(config)
     collected = backend.collect(doc["backend"]["ref"], partial=partial)
-    store.write_classifications(ws.dataset(config), naming.label_field(loop),
-                                _label_values(config, collected, round_number, backend.kind))
+    store.write_classifications(
+        ws.dataset(config),
+        naming.label_field(loop),
+        _label_values(config, collected, round_number, backend.kind),
+    )
     known = set(ws.ledger.loop(loop).get("classes", []))
     new_classes = sorted({a.label for a in collected.answers} - known)
     if new_classes:
-        log.warning("loop %r round %d: new classes %s join the class map", loop, round_number,
-                    new_classes)
+        log.warning(
+            "loop %r round %d: new classes %s join the class map", loop, round_number, new_classes
+        )
         ws.ledger.update_loop(loop, classes=sorted(known | set(new_classes)))
     report = {
         "answered": [a.sample_id for a in collected.answers],
@@ -393,8 +427,10 @@ def stop_reason(config: LoopConfig, taught: list[dict[str, Any]]) -> str | None:
         if len(accs) > rules.plateau_rounds:
             gain = accs[-1] - max(accs[: -rules.plateau_rounds])
             if gain < rules.plateau_delta:
-                return (f"accuracy plateau: gained {gain:+.4f} over the last "
-                        f"{rules.plateau_rounds} rounds (< {rules.plateau_delta})")
+                return (
+                    f"accuracy plateau: gained {gain:+.4f} over the last "
+                    f"{rules.plateau_rounds} rounds (< {rules.plateau_delta})"
+                )
     return None
 
 
@@ -425,6 +461,3 @@ def summarize(doc: dict[str, Any]) -> dict[str, Any]:
         "changed": doc.get("ingest", {}).get("changed"),
         "seconds": seconds,
     }
-
-
-

@@ -32,7 +32,8 @@ class Workspace:
         doc = self.ledger.loop(loop)
         if doc["config"].get("schema_version") != 1:
             raise LedgerError(
-                f"loop {loop!r} was stored with schema version {doc['config'].get('schema_version')}"
+                f"loop {loop!r} was stored with schema version "
+                f"{doc['config'].get('schema_version')}"
                 f" but this alflow reads version 1; upgrade alflow"
             )
         return LoopConfig.model_validate(doc["config"])
@@ -74,7 +75,10 @@ def git_revision() -> str | None:
     try:
         out = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--short=10", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None

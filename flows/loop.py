@@ -15,9 +15,9 @@ from tasks import (
     delete_loop,
     fit_initial_learner,
     load_features,
+    loop_is_active,
     open_round,
     register_loop,
-    loop_is_active,
     release_loop,
     round_state,
 )
@@ -28,8 +28,7 @@ def _run_round(loop: str, number: int, options: StepOptions) -> dict[str, Any]:
         return round_flow(loop, number, options)
 
 
-@flow(name="alflow-create-loop", flow_run_name="{config.name}-create",
-      version=version_string())
+@flow(name="alflow-create-loop", flow_run_name="{config.name}-create", version=version_string())
 def create_loop_flow(config: LoopConfig, replace: bool = False) -> dict[str, Any]:
     """Store a loop, cache its features and fit round 0 on its initial labels."""
     if replace:

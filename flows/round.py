@@ -27,8 +27,12 @@ from tasks import (
 )
 
 
-@flow(name="alflow-round", flow_run_name="{loop}-round-{round_number:03d}",
-      version=version_string(), log_prints=True)
+@flow(
+    name="alflow-round",
+    flow_run_name="{loop}-round-{round_number:03d}",
+    version=version_string(),
+    log_prints=True,
+)
 def round_flow(loop: str, round_number: int, options: StepOptions | None = None) -> dict[str, Any]:
     """Query, export, (wait,) ingest and teach one round of ``loop``."""
     options = options or StepOptions()

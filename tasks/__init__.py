@@ -8,8 +8,6 @@ tasks use ``NO_CACHE``; transient failures are retried, user errors (``AlflowErr
 import alflow  # noqa: F401  (configures FiftyOne/Prefect state before Prefect is imported)
 from tasks.steps import (
     acquire_loop,
-    release_loop,
-    round_summary,
     cancel_round,
     check_progress,
     delete_loop,
@@ -21,14 +19,14 @@ from tasks.steps import (
     open_round,
     query_batch,
     register_loop,
+    release_loop,
     round_state,
+    round_summary,
     teach_learner,
 )
 
 __all__ = [
     "acquire_loop",
-    "release_loop",
-    "round_summary",
     "cancel_round",
     "check_progress",
     "delete_loop",
@@ -40,6 +38,8 @@ __all__ = [
     "open_round",
     "query_batch",
     "register_loop",
+    "release_loop",
     "round_state",
+    "round_summary",
     "teach_learner",
 ]

@@ -29,8 +29,12 @@ def retry_unless_user_error(task_, task_run, state) -> bool:
     return not isinstance(getattr(state, "data", None), AlflowError)
 
 
-STEP = {"cache_policy": NO_CACHE, "retries": 2, "retry_delay_seconds": 2,
-        "retry_condition_fn": retry_unless_user_error}
+STEP = {
+    "cache_policy": NO_CACHE,
+    "retries": 2,
+    "retry_delay_seconds": 2,
+    "retry_condition_fn": retry_unless_user_error,
+}
 
 
 @task(name="register-loop", **STEP)
@@ -99,7 +103,9 @@ def ingest_labels(loop: str, round_number: int, partial: bool = False) -> dict[s
     report = rounds.ingest(open_workspace(), loop, round_number, partial)
     _log().info(
         "round %d: %d labels ingested, %d changed by annotators, %d unresolved",
-        round_number, len(report.get("answered", [])), report.get("changed") or 0,
+        round_number,
+        len(report.get("answered", [])),
+        report.get("changed") or 0,
         len(report.get("unresolved", [])),
     )
     return report

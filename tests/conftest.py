@@ -13,8 +13,12 @@ import tempfile
 from pathlib import Path
 
 _HOME = Path(tempfile.mkdtemp(prefix="alflow-tests-"))
-for _var in ("FIFTYONE_DATABASE_URI", "FIFTYONE_DATABASE_NAME", "PREFECT_API_URL",
-             "PREFECT_PROFILES_PATH"):
+for _var in (
+    "FIFTYONE_DATABASE_URI",
+    "FIFTYONE_DATABASE_NAME",
+    "PREFECT_API_URL",
+    "PREFECT_PROFILES_PATH",
+):
     os.environ.pop(_var, None)
 os.environ["ALFLOW_HOME"] = str(_HOME)
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 def flow_run(name: str):
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
+        )
     assert len(runs) >= 1, f"no flow run named {name}"
     return runs[-1]
 
@@ -50,8 +51,7 @@ def test_two_rounds_are_versioned_named_tagged_flow_runs(two_round_loop):
     assert str(run.id) in {r["id"] for r in doc["flow_runs"]}
     assert doc["strategy"] == "margin" and doc["batch_size"] == 10
     assert len(doc["queried_ids"]) == 10 and doc["backend"]["kind"] == "oracle"
-    assert [h["state"] for h in doc["history"]] == [
-        "queried", "exported", "ingested", "taught"]
+    assert [h["state"] for h in doc["history"]] == ["queried", "exported", "ingested", "taught"]
 
 
 def test_rerunning_a_completed_round_changes_nothing(two_round_loop):
@@ -63,7 +63,8 @@ def test_rerunning_a_completed_round_changes_nothing(two_round_loop):
     after = ws.ledger.round(config.name, 2)
     assert again["state"] == "taught" and again["labelled"] == 30
     assert {k: v for k, v in after.items() if k != "flow_runs"} == {
-        k: v for k, v in before.items() if k != "flow_runs"}
+        k: v for k, v in before.items() if k != "flow_runs"
+    }
     assert len(ws.ledger.rounds(config.name)) == 3
     state_after = learners.load_checkpoint(after["checkpoint"]["path"])
     assert state_after.training_ids == state_before.training_ids
@@ -75,8 +76,13 @@ def test_a_second_process_continues_from_ledger_and_checkpoint(two_round_loop):
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    out = subprocess.run([sys.executable, "-m", "alflow.cli", "step", config.name],
-                         env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "alflow.cli", "step", config.name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     doc = open_workspace().ledger.round(config.name, 3)
     assert doc["state"] == "taught" and doc["base_round"] == 2

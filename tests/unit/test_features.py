@@ -26,7 +26,9 @@ def test_ragged_vectors_name_field_and_odd_samples():
 
 
 def test_non_finite_values_name_samples():
-    with pytest.raises(FeatureError, match=r"'x' has NaN or infinite values on 2 samples \(s0, s2\)"):
+    with pytest.raises(
+        FeatureError, match=r"'x' has NaN or infinite values on 2 samples \(s0, s2\)"
+    ):
         features.assemble({"x": [np.nan, 1.0, np.inf]}, IDS)
 
 
@@ -37,7 +39,7 @@ def test_no_fields_is_an_error():
 
 def test_standardize_zero_mean_unit_variance_and_constant_columns():
     X = np.array([[1, 5], [3, 5], [5, 5]], dtype=np.float32)
-    Z, mean, scale = features.standardize(X)
+    Z, _mean, _scale = features.standardize(X)
     np.testing.assert_allclose(Z.mean(axis=0), [0, 0], atol=1e-6)
     np.testing.assert_allclose(Z[:, 0].std(), 1, atol=1e-6)
     assert np.all(Z[:, 1] == 0)

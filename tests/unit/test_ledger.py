@@ -28,8 +28,15 @@ def test_happy_path_transitions_are_allowed():
         L.check_transition("x", 1, old, new)
 
 
-@pytest.mark.parametrize(("old", "new"), [(L.TAUGHT, L.QUERIED), (L.QUERIED, L.TAUGHT),
-                                          (L.CANCELLED, L.EXPORTED), (L.INGESTED, L.CANCELLED)])
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (L.TAUGHT, L.QUERIED),
+        (L.QUERIED, L.TAUGHT),
+        (L.CANCELLED, L.EXPORTED),
+        (L.INGESTED, L.CANCELLED),
+    ],
+)
 def test_illegal_transitions_say_what_is_allowed(old, new):
     with pytest.raises(LedgerError, match=f"is '{old}' and cannot become '{new}'"):
         L.check_transition("x", 1, old, new)

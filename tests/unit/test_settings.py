@@ -7,8 +7,13 @@ from alflow import settings
 
 def test_service_environment_lives_under_home(tmp_path):
     env = settings.service_environment(tmp_path)
-    for key in ("FIFTYONE_DATABASE_DIR", "PREFECT_HOME", "MPLCONFIGDIR",
-                "FIFTYONE_PLUGINS_DIR", "FIFTYONE_MODEL_ZOO_DIR"):
+    for key in (
+        "FIFTYONE_DATABASE_DIR",
+        "PREFECT_HOME",
+        "MPLCONFIGDIR",
+        "FIFTYONE_PLUGINS_DIR",
+        "FIFTYONE_MODEL_ZOO_DIR",
+    ):
         assert env[key].startswith(str(tmp_path)), key
     assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     assert env["FIFTYONE_DO_NOT_TRACK"] == "true"
@@ -19,9 +24,9 @@ def test_import_configures_defaults_but_respects_user_settings(tmp_path):
         "import os, alflow; "
         "print(os.environ['PREFECT_HOME']); print(os.environ['FIFTYONE_DATABASE_DIR'])"
     )
-    env = {k: v for k, v in os.environ.items()
-           if k not in settings.service_environment(tmp_path)}
+    env = {k: v for k, v in os.environ.items() if k not in settings.service_environment(tmp_path)}
     env.update(ALFLOW_HOME=str(tmp_path / "home"), FIFTYONE_DATABASE_DIR=str(tmp_path / "mine"))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == [str(tmp_path / "home" / "prefect"), str(tmp_path / "mine")]

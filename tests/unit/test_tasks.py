@@ -30,7 +30,8 @@ def test_register_writes_split_and_initial_labels_with_provenance(digits, create
     assert sample.source == "initial:field 'seed_labels'" and sample.round == 0
     assert sample.label == labelled.first()["ground_truth"].label
     assert not set(labelled.values("id")) & set(
-        digits.match({naming.split_field(name): "eval"}).values("id"))
+        digits.match({naming.split_field(name): "eval"}).values("id")
+    )
 
 
 def test_round_zero_is_taught_with_checkpoint_and_metrics(created):
@@ -97,8 +98,11 @@ def test_reteaching_a_taught_round_changes_nothing(created):
 def test_pool_exhaustion_names_the_numbers(digits, created):
     name = created.name
     n = tasks.open_round.fn(name)
-    with pytest.raises(PoolExhaustedError, match=r"pool exhausted: \d+ unlabelled samples left, "
-                                                  r"5000 requested; lower batch_size"):
+    with pytest.raises(
+        PoolExhaustedError,
+        match=r"pool exhausted: \d+ unlabelled samples left, "
+        r"5000 requested; lower batch_size",
+    ):
         tasks.query_batch.fn(name, n, 5000)
 
 
