@@ -919,6 +919,7 @@ def _check_same_batch(ref: Reference, batch: Batch) -> None:
 
 def _translate(exc: BaseException, conn: Connection, policy: RetryPolicy) -> BackendError:
     """A BackendError naming the URL, the cause and the fix; never the credentials."""
+    from cvat_sdk.core.exceptions import BackgroundRequestException
     from urllib3.exceptions import HTTPError
 
     status = http_status(exc)
@@ -940,6 +941,11 @@ def _translate(exc: BaseException, conn: Connection, policy: RetryPolicy) -> Bac
         )
     if isinstance(exc, OSError):
         return BackendError(f"cannot stage the batch images for upload: {exc}")
+    if isinstance(exc, BackgroundRequestException):
+        return BackendError(
+            f"CVAT at {conn.url} could not process the uploaded images: {exc}; cancel the "
+            "round's task and re-export the round with force_new=True"
+        )
     if status == 0:
         return BackendError(f"cannot talk to CVAT at {conn.url}: {getattr(exc, 'reason', exc)}")
     if status is not None:

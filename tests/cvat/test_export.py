@@ -1,0 +1,177 @@
+"""Export against the CVAT stand-in: project, task, frame map, pre-fill, jobs, re-export."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from alflow.backends.cvat import CvatTaskDeleted
+from alflow.errors import BackendError
+
+from .conftest import Refs
+
+
+def test_export_creates_project_task_jobs_and_prefills(cvat_server, backend, make_batch, refs):
+    batch = make_batch(["a.png", "b.png", "c.png"], predicted=["cat", "dog", None])
+    ref = backend.export(batch, refs)
+
+    (project,) = cvat_server.state.projects.values()
+    assert project.name == "alflow-pets"
+    assert [lb.name for lb in cvat_server.state.project_labels(project.id)] == ["cat", "dog"]
+    task = cvat_server.state.task(ref["task_id"])
+    assert (task.name, task.project_id, task.size) == ("pets-round-001", project.id, 3)
+    assert cvat_server.tags(task.id) == [(0, "cat"), (1, "dog")]  # no tag for 'no guess'
+    assert ref["frames"] == ["s0", "s1", "s2"]
+    assert ref["predicted"] == ["cat", "dog", None]
+    assert ref["jobs"] == [
+        {"id": ref["job_ids"][0], "start_frame": 0, "stop_frame": 1},
+        {"id": ref["job_ids"][1], "start_frame": 2, "stop_frame": 2},
+    ]
+    assert ref["prefilled"] is True and ref["url"] == cvat_server.url
+    assert json.loads(json.dumps(ref)) == ref and refs.last == ref
+
+
+def test_task_id_is_saved_before_the_upload(cvat_server, backend, make_batch):
+    seen = []
+
+    def save_ref(ref):
+        seen.append((dict(ref), cvat_server.state.task(ref["task_id"]).size))
+
+    backend.export(make_batch(["a.png"]), save_ref)
+    first, size_then = seen[0]
+    assert first["task_id"] and "frames" not in first and size_then == 0
+
+
+def test_frame_map_survives_name_order_and_colliding_base_names(cvat_server, backend, make_batch):
+    files = ["zeta.png", "x/img.png", "alpha.png", "y/img.png", "mid.png"]
+    ref = backend.export(make_batch(files), Refs())
+    assert ref["frames"] == ["s0", "s1", "s2", "s3", "s4"]
+    names = cvat_server.frame_names(ref["task_id"])
+    assert names[1].endswith("_img.png") and names[3].endswith("_img.png")
+    assert len(set(names)) == 5  # both img.png are in the task
+
+
+def test_frame_map_is_read_back_from_the_task(cvat_server, backend, make_batch, monkeypatch):
+    """Even if CVAT ordered frames differently from the upload, frames map by name."""
+    from tests.cvat_stand_in import state
+
+    monkeypatch.setattr(state, "order_frames", lambda names, *a, **k: sorted(names, reverse=True))
+    ref = backend.export(make_batch(["a.png", "b.png", "c.png"], ["cat", "dog", "dog"]), Refs())
+    assert ref["frames"] == ["s2", "s1", "s0"]
+    assert ref["predicted"] == ["dog", "dog", "cat"]
+    assert cvat_server.tags(ref["task_id"]) == [(0, "dog"), (1, "dog"), (2, "cat")]
+
+
+def test_reexport_with_the_reference_reuses_the_task(cvat_server, backend, make_batch, refs):
+    batch = make_batch(["a.png", "b.png"])
+    ref = backend.export(batch, refs)
+    cvat_server.set_tags(ref["task_id"], 0, ["dog"])  # an annotator started
+    again = backend.export(batch, refs, ref=ref)
+    assert again == ref
+    assert len(cvat_server.state.tasks) == 1
+    assert cvat_server.tags(ref["task_id"]) == [(0, "dog"), (1, "cat")]  # work kept
+
+
+def test_reexport_completes_an_interrupted_export(cvat_server, backend, make_batch):
+    batch = make_batch(["b.png", "a.png", "c.png"], ["dog", "cat", "cat"])
+
+    class Crash(Exception):
+        pass
+
+    saved: list[dict] = []
+
+    def dies_after_upload(ref):
+        saved.append(dict(ref))
+        if "frames" in ref:
+            raise Crash
+
+    with pytest.raises(Crash):
+        backend.export(batch, dies_after_upload)
+    first = saved[0]  # what the ledger holds: the task id only
+    ref = backend.export(batch, Refs(), ref=first)
+    assert len(cvat_server.state.tasks) == 1
+    assert ref["frames"] == ["s0", "s1", "s2"] and ref["prefilled"]
+    assert cvat_server.tags(ref["task_id"]) == [(0, "dog"), (1, "cat"), (2, "cat")]
+
+
+def test_reexport_of_a_deleted_task_says_so_and_force_new_recovers(
+    cvat_server, backend, make_batch
+):
+    batch = make_batch(["a.png"])
+    ref = backend.export(batch, Refs())
+    cvat_server.delete_task(ref["task_id"])
+    with pytest.raises(CvatTaskDeleted) as caught:
+        backend.export(batch, Refs(), ref=ref)
+    assert "was deleted" in str(caught.value) and "force_new=True" in str(caught.value)
+    assert isinstance(caught.value, BackendError)
+
+    fresh = backend.export(batch, Refs(), ref=ref, force_new=True)
+    assert fresh["task_id"] != ref["task_id"]
+    assert cvat_server.state.task(fresh["task_id"]).size == 1
+
+
+def test_reference_to_a_batch_that_does_not_match_is_refused(backend, make_batch):
+    ref = backend.export(make_batch(["a.png", "b.png"]), Refs())
+    with pytest.raises(BackendError, match="different batch"):
+        backend.export(make_batch(["a.png"]), Refs(), ref=ref)
+
+
+def test_rounds_share_the_project_and_new_classes_join_it(cvat_server, backend, make_batch):
+    backend.export(make_batch(["a.png"]), Refs())
+    batch = make_batch(["b.png"], classes=("cat", "dog", "bird"), round_number=2)
+    ref = backend.export(batch, Refs())
+    assert len(cvat_server.state.projects) == 1
+    labels = [lb.name for lb in cvat_server.state.project_labels(ref["project_id"])]
+    assert labels == ["cat", "dog", "bird"]
+    assert cvat_server.state.task(ref["task_id"]).name == "pets-round-002"
+
+
+def test_add_classes_adds_only_missing_labels(cvat_server, backend, make_batch):
+    ref = backend.export(make_batch(["a.png"]), Refs())
+    assert backend.add_classes("pets", ["dog", "fish", "bird"]) == ["fish", "bird"]
+    assert backend.add_classes("pets", ["fish"]) == []
+    names = [lb.name for lb in cvat_server.state.project_labels(ref["project_id"])]
+    assert names == ["cat", "dog", "fish", "bird"]
+
+
+def test_jobs_are_assigned(cvat_server, make_backend, make_batch):
+    alice = cvat_server.add_user("alice")
+    ref = make_backend(assignee="alice").export(make_batch(["a.png", "b.png", "c.png"]), Refs())
+    assert {cvat_server.state.job(j).assignee_id for j in ref["job_ids"]} == {alice}
+
+
+def test_unknown_assignee_fails_before_a_task_exists(cvat_server, make_backend, make_batch):
+    with pytest.raises(BackendError, match="no user 'nobody'"):
+        make_backend(assignee="nobody").export(make_batch(["a.png"]), Refs())
+    assert cvat_server.state.tasks == {}
+
+
+def test_missing_image_fails_before_cvat_is_touched(cvat_server, backend, make_batch, tmp_path):
+    batch = make_batch(["a.png"])
+    (tmp_path / "images" / "a.png").unlink()
+    with pytest.raises(BackendError, match="do not exist"):
+        backend.export(batch, Refs())
+    assert cvat_server.log == []
+
+
+def test_failed_data_processing_is_a_backend_error(cvat_server, backend, make_batch, refs):
+    cvat_server.fail_data_processing("no space left on device")
+    with pytest.raises(BackendError, match="no space left on device"):
+        backend.export(make_batch(["a.png"]), refs)
+    assert refs.saved[0]["task_id"]  # the task is known, so cancel can remove it
+
+
+def test_sdk_cache_lives_in_the_state_directory(backend, make_batch, state_home, monkeypatch):
+    import cvat_sdk
+
+    configs = []
+
+    class Recording(cvat_sdk.Client):
+        def __init__(self, *args, config=None, **kwargs):
+            configs.append(config)
+            super().__init__(*args, config=config, **kwargs)
+
+    monkeypatch.setattr(cvat_sdk, "Client", Recording)
+    backend.export(make_batch(["a.png"]), Refs())
+    assert configs and all(c.cache_dir == state_home / "cvat-cache" for c in configs)
