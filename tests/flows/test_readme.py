@@ -1,0 +1,37 @@
+"""The code in the README runs as written."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from alflow.config import parse_loop_config
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_readme_loop_configuration_is_valid():
+    import json
+
+    (config,) = [b for b in blocks("json") if '"name"' in b]
+    parsed = parse_loop_config(json.loads(config))
+    assert parsed.backend.kind == "cvat" and parsed.initial_labels.kind == "tags"
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_readme_python_snippet_runs(digits, capsys):
+    (snippet,) = [b for b in blocks("python") if "create_loop_flow(config)" in b]
+    exec(compile(snippet, "README.md", "exec"), {})
+    round_number, labelled, accuracy = capsys.readouterr().out.split()[-3:]
+    assert (round_number, labelled) == ("1", "30") and 0 < float(accuracy) <= 1
+
+
+def test_readme_names_the_two_commands_and_ci_runs_the_test_one():
+    text = README.read_text()
+    assert "make demo" in text and "make test" in text
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, flags=re.M)
