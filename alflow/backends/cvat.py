@@ -481,9 +481,8 @@ class CvatBackend:
         check_batch(batch)
         reuse = bool(ref and ref.get("task_id")) and not force_new
         assignee = None  # a reused task's jobs keep whatever assignment they have
-        with self._session() as cvat:
+        with self._session(ref if reuse else None) as cvat:
             if reuse:
-                self._check_server(ref, cvat.url)
                 task = cvat.task(ref)
                 project = cvat.project_by_id(ref["project_id"])
                 ref = dict(ref)
@@ -506,8 +505,7 @@ class CvatBackend:
     def progress(self, ref: Reference) -> Progress:
         """Finished jobs out of all jobs of the round's task."""
         _require(ref, "task_id")
-        with self._session() as cvat:
-            self._check_server(ref, cvat.url)
+        with self._session(ref) as cvat:
             return progress_of(self._job_spans(cvat.jobs(cvat.task(ref))))
 
     def collect(self, ref: Reference, *, partial: bool = False) -> Collected:
@@ -519,8 +517,7 @@ class CvatBackend:
             CvatTaskDeleted: the round's task was deleted in CVAT.
         """
         _require(ref, "task_id", "frames")
-        with self._session() as cvat:
-            self._check_server(ref, cvat.url)
+        with self._session(ref) as cvat:
             task = cvat.task(ref)
             sdk_jobs = cvat.jobs(task)
             jobs = self._job_spans(sdk_jobs)
@@ -545,8 +542,7 @@ class CvatBackend:
         """Delete the round's CVAT task, with its annotations; a task already gone is fine."""
         if not ref.get("task_id"):
             return
-        with self._session() as cvat:
-            self._check_server(ref, cvat.url)
+        with self._session(ref) as cvat:
             cvat.delete_task(ref["task_id"])
 
     # ------------------------------------------------------------------ helpers
@@ -610,7 +606,9 @@ class CvatBackend:
             for j in jobs
         ]
 
-    def _check_server(self, ref: Reference, url: str) -> None:
+    @staticmethod
+    def _check_server(ref: Reference, url: str) -> None:
+        """Refuse to look for a round's task on another server than the one it went to."""
         if ref.get("url") and clean_url(ref["url"]) != url:
             raise BackendError(
                 f"round {ref.get('task_name')} was exported to CVAT at {ref['url']}, but the "
@@ -618,13 +616,16 @@ class CvatBackend:
             )
 
     @contextmanager
-    def _session(self) -> Iterator[_Session]:
-        """A logged-in cvat-sdk client; every library error leaves as a BackendError."""
+    def _session(self, ref: Reference | None = None) -> Iterator[_Session]:
+        """A logged-in cvat-sdk client (on the server of ``ref``, if given); every library
+        error leaves as a BackendError."""
         from cvat_sdk.api_client.exceptions import OpenApiException
         from cvat_sdk.core.exceptions import CvatSdkException
         from urllib3.exceptions import HTTPError
 
         conn = self.connection()
+        if ref is not None:
+            self._check_server(ref, conn.url)
         policy = RetryPolicy.from_config(self.config)
         try:
             with _open_client(conn, self.config) as client:
