@@ -947,8 +947,11 @@ def _translate(exc: BaseException, conn: Connection, policy: RetryPolicy) -> Bac
             f"CVAT at {conn.url} could not process the uploaded images: {exc}; cancel the "
             "round's task and re-export the round with force_new=True"
         )
-    if status == 0:
-        return BackendError(f"cannot talk to CVAT at {conn.url}: {getattr(exc, 'reason', exc)}")
+    if status == 0:  # cvat-sdk's code for a TLS failure
+        return BackendError(
+            f"cannot talk to CVAT at {conn.url} ({getattr(exc, 'reason', exc)}): if the server "
+            "speaks plain HTTP write 'http://' explicitly, otherwise check its certificate"
+        )
     if status is not None:
         return BackendError(f"CVAT at {conn.url} refused a request ({describe(exc)}): {_body(exc)}")
     return BackendError(f"CVAT at {conn.url}: {type(exc).__name__}: {exc}")

@@ -50,6 +50,7 @@ class _Failure:
     status: int
     method: str | None
     path: re.Pattern[str] | None
+    after: bool
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -173,7 +174,13 @@ class CvatStandIn:
         self.stop()
 
     def fail_next(
-        self, n: int = 1, status: int = 503, *, method: str | None = None, path: str | None = None
+        self,
+        n: int = 1,
+        status: int = 503,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        after: bool = False,
     ) -> None:
         """Answer the next ``n`` matching requests with ``status`` instead of serving them.
 
@@ -182,11 +189,12 @@ class CvatStandIn:
             status: the HTTP status they get (5xx to test retries, 4xx to test refusals).
             method: only requests with this method count (default: all).
             path: only requests whose path matches this regular expression count (default: all).
+            after: serve the request first, then answer ``status``: the work is done but its
+                answer is lost (a proxy timing out, a worker dying after the commit).
         """
         with self._lock:
-            self._failures.append(
-                _Failure(n, status, method and method.upper(), re.compile(path) if path else None)
-            )
+            pattern = re.compile(path) if path else None
+            self._failures.append(_Failure(n, status, method and method.upper(), pattern, after))
 
     def fail_data_processing(self, message: str = "stand-in: data processing failed") -> None:
         """Make the next task-data request end in status 'failed' with ``message``."""
@@ -275,11 +283,11 @@ class CvatStandIn:
             self.state.delete_task(task_id)
 
     # ------------------------------------------------------------------------- dispatching
-    def _take_failure(self, method: str, path: str) -> int | None:
+    def _take_failure(self, method: str, path: str) -> _Failure | None:
         for failure in self._failures:
             if failure.remaining > 0 and failure.matches(method, path):
                 failure.remaining -= 1
-                return failure.status
+                return failure
         return None
 
     def _authenticated(self, headers: Any) -> User | None:
@@ -299,11 +307,11 @@ class CvatStandIn:
         parts = urlsplit(target)
         path, query = parts.path, {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
         with self._lock:
-            injected = self._take_failure(method, path)
-            if injected is not None:
-                reply = _Reply(injected, {"detail": f"stand-in: injected failure {injected}"})
-            else:
+            failure = self._take_failure(method, path)
+            if failure is None or failure.after:
                 reply = self._serve(method, path, query, headers, body)
+            if failure is not None:
+                reply = _Reply(failure.status, {"detail": f"stand-in: injected {failure.status}"})
             self.log.append(Logged(method, path, parts.query, reply.status))
         return reply
 
