@@ -480,8 +480,11 @@ class CvatBackend:
         """
         check_batch(batch)
         reuse = bool(ref and ref.get("task_id")) and not force_new
-        assignee = None  # a reused task's jobs keep whatever assignment they have
         with self._session(ref if reuse else None) as cvat:
+            # looked up before any task exists, so a wrong name costs nothing; jobs already
+            # recorded in a reused reference keep whatever assignment they have
+            needs_assignee = self.config.assignee and not (reuse and "jobs" in ref)
+            assignee = cvat.user_id(self.config.assignee) if needs_assignee else None
             if reuse:
                 task = cvat.task(ref)
                 project = cvat.project_by_id(ref["project_id"])
@@ -494,7 +497,6 @@ class CvatBackend:
                         "as it is (cancel it to remove it)", ref.get("task_name"), ref["task_id"]
                     )  # fmt: skip
                 project = cvat.ensure_project(batch.loop, batch.classes)
-                assignee = cvat.user_id(self.config.assignee) if self.config.assignee else None
                 task = cvat.create_task(naming.round_name(batch.loop, batch.round_number), project)
                 ref = new_reference(batch, cvat.url, project, task)
                 save_ref(dict(ref))

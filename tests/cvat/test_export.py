@@ -175,3 +175,23 @@ def test_sdk_cache_lives_in_the_state_directory(backend, make_batch, state_home,
     monkeypatch.setattr(cvat_sdk, "Client", Recording)
     backend.export(make_batch(["a.png"]), Refs())
     assert configs and all(c.cache_dir == state_home / "cvat-cache" for c in configs)
+
+
+def test_reexport_assigns_jobs_an_interrupted_export_did_not(cvat_server, make_backend, make_batch):
+    alice = cvat_server.add_user("alice")
+    backend = make_backend(assignee="alice")
+    batch = make_batch(["a.png", "b.png", "c.png"])
+    saved: list[dict] = []
+
+    def dies_once_frames_are_known(ref):
+        saved.append(dict(ref))
+        if "frames" in ref:
+            raise KeyboardInterrupt  # the process is killed before the jobs are recorded
+
+    with pytest.raises(KeyboardInterrupt):
+        backend.export(batch, dies_once_frames_are_known)
+    assert all(
+        cvat_server.state.job(j).assignee_id is None for j in cvat_server.jobs(saved[0]["task_id"])
+    )
+    ref = backend.export(batch, Refs(), ref=saved[-1])
+    assert {cvat_server.state.job(j).assignee_id for j in ref["job_ids"]} == {alice}
