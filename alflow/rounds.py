@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from alflow.backends import Batch, BatchItem, Collected
 from alflow.config import FieldLabels, LoopConfig, TagLabels
 from alflow.errors import DatasetError, LedgerError, PoolExhaustedError
 from alflow.ledger import (
+    ACTIVE,
     CANCELLED,
     DONE,
     EXPORTED,
@@ -31,7 +33,7 @@ from alflow.ledger import (
     WAITING,
 )
 from alflow.settings import checkpoints_dir
-from alflow.strategies import COLD_START_STRATEGIES
+from alflow.strategies import COLD_START_STRATEGIES, bind_strategy
 from alflow.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -130,8 +132,14 @@ def base_round(ws: Workspace, loop: str, before: int) -> dict[str, Any]:
     )
 
 
-def load_learner(ws: Workspace, loop: str, before: int) -> learners.LearnerState:
-    ckpt = base_round(ws, loop, before)["checkpoint"]
+def load_learner(ws: Workspace, loop: str, before: int) -> learners.LearnerState | None:
+    """The learner to continue from, or None for a cold-start loop that has none yet."""
+    try:
+        ckpt = base_round(ws, loop, before)["checkpoint"]
+    except LedgerError:
+        if ws.config(loop).strategy.name in COLD_START_STRATEGIES:
+            return None
+        raise
     return learners.load_checkpoint(ckpt["path"], ckpt["sha256"])
 
 
@@ -177,6 +185,29 @@ def write_predictions(
     return len(values)
 
 
+def fit_if_possible(
+    ws: Workspace, config: LoopConfig, known: dict[str, str], round_number: int
+) -> learners.LearnerState | None:
+    """A learner fitted on every known label; None while fewer than two classes are known.
+
+    Only a cold-start loop gets here without two classes (creation refuses the others).
+    """
+    if len(set(known.values())) < 2:
+        return None
+    ids = sorted(known)
+    X = ws.features(config).take(ids)
+    y = np.asarray([known[i] for i in ids], dtype=str)
+    return learners.fit_learner(
+        config.estimator,
+        config.strategy.name,
+        X,
+        y,
+        ids,
+        config.random_state,
+        round_number=round_number,
+    )
+
+
 def fit_initial(ws: Workspace, loop: str) -> dict[str, Any]:
     """Round 0: fit the learner on the initial labels, checkpoint and evaluate it."""
     existing = ws.ledger.get_round(loop, 0)
@@ -191,13 +222,8 @@ def fit_initial(ws: Workspace, loop: str) -> dict[str, Any]:
         "queried_ids": [],
         "metrics": {"labelled": len(known)},
     }
-    if known:
-        ids = sorted(known)
-        X = ws.features(config).take(ids)
-        y = np.asarray([known[i] for i in ids], dtype=str)
-        state = learners.fit_learner(
-            config.estimator, config.strategy.name, X, y, ids, config.random_state, round_number=0
-        )
+    state = fit_if_possible(ws, config, known, 0)
+    if state is not None:
         fields["checkpoint"] = checkpoint(state, loop, 0)
         fields["metrics"] = evaluate(ws, config, state)
         write_predictions(ws, config, state, 0)
@@ -251,13 +277,17 @@ def query(ws: Workspace, loop: str, round_number: int, batch_size: int | None = 
             f"loop {loop!r} round {round_number}: pool exhausted: {n_pool} unlabelled samples "
             f"left, {n} requested; lower batch_size or add samples"
         )
-    base = base_round(ws, loop, round_number)
-    state = learners.load_checkpoint(base["checkpoint"]["path"], base["checkpoint"]["sha256"])
+    state = load_learner(ws, loop, round_number)
     pool_rows = np.flatnonzero(mask)
+    X_pool = np.asarray(fm.X[pool_rows])
     rs = config.random_state * 100_003 + round_number
-    picked, _, scores = state.learner.query(
-        np.asarray(fm.X[pool_rows]), return_metrics=True, n_instances=n, random_state=rs
-    )
+    if state is None:  # cold start: the strategy needs no model
+        strategy = bind_strategy(config.strategy)
+        picked, scores = strategy(None, X_pool, n_instances=n, random_state=rs)
+    else:
+        picked, _, scores = state.learner.query(
+            X_pool, return_metrics=True, n_instances=n, random_state=rs
+        )
     picked = np.asarray(picked).ravel()
     scores = None if scores is None else [float(s) for s in np.ravel(scores)]
     ids = [str(fm.ids[pool_rows[i]]) for i in picked]
@@ -268,7 +298,7 @@ def query(ws: Workspace, loop: str, round_number: int, batch_size: int | None = 
         queried_ids=ids,
         strategy=config.strategy.name,
         batch_size=n,
-        base_round=base["round"],
+        base_round=None if state is None else state.round_number,
         random_state=rs,
         scores=scores,
     )
@@ -278,21 +308,36 @@ def query(ws: Workspace, loop: str, round_number: int, batch_size: int | None = 
 def make_batch(ws: Workspace, config: LoopConfig, round_number: int, ids: list[str]) -> Batch:
     """The batch as annotators see it: files plus the learner's guesses to correct."""
     state = load_learner(ws, config.name, round_number)
-    predicted, confidence = learners.predict(state, ws.features(config).take(ids))
     paths = store.filepaths(ws.dataset(config), ids)
-    items = tuple(
-        BatchItem(sid, path, str(p), float(c))
-        for sid, path, p, c in zip(ids, paths, predicted, confidence, strict=True)
-    )
-    classes = sorted(set(ws.ledger.loop(config.name).get("classes", [])) | set(state.classes))
-    return Batch(config.name, round_number, items, tuple(classes))
+    classes = set(ws.ledger.loop(config.name).get("classes", []))
+    if state is None:  # cold start: nothing to pre-fill
+        items = tuple(BatchItem(sid, path) for sid, path in zip(ids, paths, strict=True))
+    else:
+        predicted, confidence = learners.predict(state, ws.features(config).take(ids))
+        items = tuple(
+            BatchItem(sid, path, str(p), float(c))
+            for sid, path, p, c in zip(ids, paths, predicted, confidence, strict=True)
+        )
+        classes |= set(state.classes)
+    return Batch(config.name, round_number, items, tuple(sorted(classes)))
 
 
-def export(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
-    """Send the batch to the annotation backend (state ``exported``); reuses an earlier export."""
+def export(ws: Workspace, loop: str, round_number: int, force_new: bool = False) -> dict[str, Any]:
+    """Send the batch to the annotation backend (state ``exported``).
+
+    A reference saved by an earlier, interrupted export is handed back to the backend, which
+    reuses what it created. ``force_new`` re-exports a batch whose annotation task was deleted
+    (the round must still be in flight; its state is kept).
+    """
     doc = ws.ledger.round(loop, round_number)
-    if doc["state"] != QUERIED:
+    if doc["state"] != QUERIED and not force_new:
         return doc.get("backend", {})
+    if force_new and doc["state"] not in (QUERIED, EXPORTED, WAITING):
+        raise LedgerError(
+            f"loop {loop!r} round {round_number} is {doc['state']!r}; only a round still out "
+            "for annotation can be re-exported"
+        )
+    previous = (doc.get("backend") or {}).get("ref")
     config = ws.config(loop)
     batch = make_batch(ws, config, round_number, doc["queried_ids"])
     backend = ws.backend(config)
@@ -300,9 +345,10 @@ def export(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
     def save_ref(ref: dict[str, Any]) -> None:
         ws.ledger.update_round(loop, round_number, backend={"kind": backend.kind, "ref": ref})
 
-    ref = backend.export(batch, save_ref)
+    ref = backend.export(batch, save_ref, ref=previous, force_new=force_new)
     save_ref(ref)
-    ws.ledger.set_state(loop, round_number, EXPORTED)
+    if doc["state"] == QUERIED:
+        ws.ledger.set_state(loop, round_number, EXPORTED)
     return {"kind": backend.kind, "ref": ref}
 
 
@@ -325,15 +371,15 @@ def progress(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
     return report
 
 
-def _label_values(
-    config: LoopConfig, collected: Collected, round_number: int, backend_kind: str
-) -> dict[str, Any]:
-    return {
-        a.sample_id: store.classification(
-            a.label, **lab.provenance(backend_kind, round_number, **a.provenance)
+def _label_values(collected: Collected, round_number: int, backend_kind: str) -> dict[str, Any]:
+    """Classifications with provenance; the backend kind is the source, whatever it reports."""
+    values = {}
+    for a in collected.answers:
+        extra = {k: v for k, v in a.provenance.items() if k != "source"}
+        values[a.sample_id] = store.classification(
+            a.label, **lab.provenance(backend_kind, round_number, **extra)
         )
-        for a in collected.answers
-    }
+    return values
 
 
 def ingest(ws: Workspace, loop: str, round_number: int, partial: bool = False) -> dict[str, Any]:
@@ -352,7 +398,7 @@ def ingest(ws: Workspace, loop: str, round_number: int, partial: bool = False) -
     store.write_classifications(
         ws.dataset(config),
         naming.label_field(loop),
-        _label_values(config, collected, round_number, backend.kind),
+        _label_values(collected, round_number, backend.kind),
     )
     known = set(ws.ledger.loop(loop).get("classes", []))
     new_classes = sorted({a.label for a in collected.answers} - known)
@@ -384,15 +430,20 @@ def teach(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
     config = ws.config(loop)
     state = load_learner(ws, loop, round_number)
     known = labelled(ws.dataset(config), loop)
-    ids = [sid for sid in doc["ingest"]["answered"] if sid in known]
-    if ids:
-        X = ws.features(config).take(ids)
-        learners.teach(state, X, np.asarray([known[i] for i in ids], dtype=str), ids)
-    state.round_number = round_number
-    ckpt = checkpoint(state, loop, round_number)
-    metrics = evaluate(ws, config, state)
-    write_predictions(ws, config, state, round_number)
-    ws.ledger.set_state(loop, round_number, TAUGHT, checkpoint=ckpt, metrics=metrics)
+    if state is None:  # cold start: the first fit, once two classes are known
+        state = fit_if_possible(ws, config, known, round_number)
+    else:
+        ids = [sid for sid in doc["ingest"]["answered"] if sid in known]
+        if ids:
+            X = ws.features(config).take(ids)
+            learners.teach(state, X, np.asarray([known[i] for i in ids], dtype=str), ids)
+    fields: dict[str, Any] = {"checkpoint": None, "metrics": {"labelled": len(known)}}
+    if state is not None:
+        state.round_number = round_number
+        fields["checkpoint"] = checkpoint(state, loop, round_number)
+        fields["metrics"] = evaluate(ws, config, state)
+        write_predictions(ws, config, state, round_number)
+    ws.ledger.set_state(loop, round_number, TAUGHT, **fields)
     apply_stop_rules(ws, config)
     return summarize(ws.ledger.round(loop, round_number))
 
@@ -406,6 +457,25 @@ def cancel(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
         ws.backend(ws.config(loop)).cancel(doc["backend"]["ref"])
     ws.ledger.set_state(loop, round_number, CANCELLED)
     return summarize(ws.ledger.round(loop, round_number))
+
+
+def readiness(ws: Workspace, loop: str) -> tuple[bool, str]:
+    """Whether stepping ``loop`` now makes progress; if not, what it waits on."""
+    doc = ws.ledger.loop(loop)
+    if doc["status"] != ACTIVE:
+        return False, f"loop is {doc['status']}"
+    if doc.get("lock") and doc["lock"]["until"].replace(tzinfo=UTC) > datetime.now(UTC):
+        return False, f"run {doc['lock']['owner']} is working on it"
+    current = ws.ledger.in_flight(loop)
+    if current is None or current["state"] in (QUERIED, INGESTED):
+        return True, "ready"
+    report = progress(ws, loop, current["round"])
+    if report["finished"]:
+        return True, "annotation finished"
+    return False, (
+        f"round {current['round']} waits for annotators: "
+        f"{report['done']}/{report['total']} finished"
+    )
 
 
 # ----------------------------------------------------------------------------- stop rules

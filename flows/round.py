@@ -25,6 +25,7 @@ from tasks import (
     round_summary,
     teach_learner,
 )
+from tasks.artifacts import publish_round_artifacts
 
 
 @flow(
@@ -42,12 +43,10 @@ def round_flow(loop: str, round_number: int, options: StepOptions | None = None)
     query_batch(loop, round_number, options.batch_size)
     export_batch(loop, round_number)
     progress = check_progress(loop, round_number)
-    if not progress["finished"]:
-        if options.when_unfinished == "wait":
-            return round_summary(loop, round_number)
-        if options.when_unfinished == "cancel":
-            cancel_round(loop, round_number)
-            return round_summary(loop, round_number)
-    ingest_labels(loop, round_number, partial=not progress["finished"])
-    teach_learner(loop, round_number)
+    if progress["finished"] or options.when_unfinished == "accept_partial":
+        ingest_labels(loop, round_number, partial=not progress["finished"])
+        teach_learner(loop, round_number)
+    elif options.when_unfinished == "cancel":
+        cancel_round(loop, round_number)
+    publish_round_artifacts(loop, round_number)
     return round_summary(loop, round_number)

@@ -8,6 +8,7 @@ tasks use ``NO_CACHE``; transient failures are retried, user errors (``AlflowErr
 import alflow  # noqa: F401  (configures FiftyOne/Prefect state before Prefect is imported)
 from tasks.steps import (
     acquire_loop,
+    active_loops,
     cancel_round,
     check_progress,
     delete_loop,
@@ -16,6 +17,7 @@ from tasks.steps import (
     ingest_labels,
     load_features,
     loop_is_active,
+    loop_ready,
     open_round,
     query_batch,
     register_loop,
@@ -27,6 +29,7 @@ from tasks.steps import (
 
 __all__ = [
     "acquire_loop",
+    "active_loops",
     "cancel_round",
     "check_progress",
     "delete_loop",
@@ -35,6 +38,7 @@ __all__ = [
     "ingest_labels",
     "load_features",
     "loop_is_active",
+    "loop_ready",
     "open_round",
     "query_batch",
     "register_loop",

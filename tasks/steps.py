@@ -86,9 +86,9 @@ def query_batch(loop: str, round_number: int, batch_size: int | None = None) -> 
 
 
 @task(name="export-batch", **STEP)
-def export_batch(loop: str, round_number: int) -> dict[str, Any]:
+def export_batch(loop: str, round_number: int, force_new: bool = False) -> dict[str, Any]:
     """Send the batch to the annotation backend; returns the backend reference."""
-    return rounds.export(open_workspace(), loop, round_number)
+    return rounds.export(open_workspace(), loop, round_number, force_new)
 
 
 @task(name="check-progress", **STEP)
@@ -157,3 +157,15 @@ def release_loop(loop: str, owner: str) -> None:
 def loop_is_active(loop: str) -> bool:
     """Whether the loop may open another round (not paused, not done)."""
     return open_workspace().ledger.loop(loop)["status"] == "active"
+
+
+@task(name="active-loops", **STEP)
+def active_loops() -> list[str]:
+    """Names of loops that are neither paused nor done."""
+    return [d["_id"] for d in open_workspace().ledger.loops(status="active")]
+
+
+@task(name="loop-ready", **STEP)
+def loop_ready(loop: str) -> tuple[bool, str]:
+    """Whether a step would make progress now, and why not if it would not."""
+    return rounds.readiness(open_workspace(), loop)

@@ -6,7 +6,9 @@ FiftyOne App) and brings answers back. Annotation may take days, so no call wait
 * :meth:`AnnotationBackend.export` sends the batch and returns a JSON-able *reference*; anything
   the backend learns on the way (a CVAT task id, job ids, the frame -> sample map) is passed to
   ``save_ref`` *as soon as it is known*, so the ledger holds it even if the process dies next.
-  Exporting a batch whose reference already exists must reuse it (idempotent).
+  Exporting with the ``ref`` of an earlier (maybe interrupted) export must reuse what that
+  export created (idempotent); ``force_new=True`` replaces it, e.g. after a person deleted the
+  annotation task.
 * :meth:`AnnotationBackend.progress` reports how much is done, without side effects.
 * :meth:`AnnotationBackend.collect` returns the answers for finished work (all of it, or with
   ``partial=True`` whatever is finished so far), plus the samples it could not resolve, which
@@ -94,7 +96,14 @@ class AnnotationBackend(Protocol):
 
     kind: str
 
-    def export(self, batch: Batch, save_ref: Callable[[Reference], None]) -> Reference: ...
+    def export(
+        self,
+        batch: Batch,
+        save_ref: Callable[[Reference], None],
+        *,
+        ref: Reference | None = None,
+        force_new: bool = False,
+    ) -> Reference: ...
 
     def progress(self, ref: Reference) -> Progress: ...
 

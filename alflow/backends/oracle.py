@@ -22,7 +22,9 @@ class OracleBackend:
         self._ground_truth = ground_truth
         self._field = field
 
-    def export(self, batch: Batch, save_ref) -> Reference:
+    def export(self, batch: Batch, save_ref, *, ref=None, force_new: bool = False) -> Reference:
+        if ref and not force_new:
+            return ref
         ref = {
             "kind": self.kind,
             "sample_ids": batch.sample_ids,

@@ -185,3 +185,20 @@ def test_teach_before_ingest_is_refused(created):
     tasks.query_batch.fn(created.name, n)
     with pytest.raises(LedgerError, match="ingest it before teaching"):
         tasks.teach_learner.fn(created.name, n)
+
+
+def test_cold_start_loop_starts_from_zero_labels(digits):
+    config = loop_config(initial_labels=None, strategy={"name": "typiclust"})
+    result = tasks.register_loop.fn(config)
+    assert result["initial_labels"] == 0
+    round_0 = tasks.fit_initial_learner.fn(config.name)
+    assert round_0["labelled"] == 0 and round_0["accuracy"] is None
+    n = tasks.open_round.fn(config.name)
+    ids = tasks.query_batch.fn(config.name, n)
+    assert len(set(ids)) == 10
+    batch_ref = tasks.export_batch.fn(config.name, n)
+    assert set(batch_ref["ref"]["predicted"].values()) == {None}  # no model yet: no guesses
+    tasks.ingest_labels.fn(config.name, n)
+    summary = tasks.teach_learner.fn(config.name, n)
+    assert summary["labelled"] == 10 and summary["accuracy"] is not None
+    assert open_workspace().ledger.round(config.name, n)["checkpoint"]["sha256"]

@@ -1,0 +1,96 @@
+"""Round reports: the learning-curve table, the round summary in markdown, the curve as PNG.
+
+Pure functions of ledger records, so the same report feeds the CLI, Prefect artifacts and tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+from alflow.ledger import TAUGHT
+
+
+def curve_rows(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per taught round: round, labelled, accuracy, macro-F1 (None without truth)."""
+    rows = []
+    for doc in rounds:
+        if doc["state"] != TAUGHT:
+            continue
+        metrics = doc.get("metrics", {})
+        rows.append(
+            {
+                "round": doc["round"],
+                "labelled": metrics.get("labelled"),
+                "accuracy": metrics.get("accuracy"),
+                "macro_f1": metrics.get("macro_f1"),
+            }
+        )
+    return rows
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def round_markdown(doc: dict[str, Any], task_url: str | None = None) -> str:
+    """The markdown summary of one round."""
+    metrics = doc.get("metrics", {})
+    ingest = doc.get("ingest", {})
+    lines = [
+        f"# {doc['loop']} round {doc['round']}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| loop | `{doc['loop']}` |",
+        f"| round | {doc['round']} |",
+        f"| state | {doc['state']} |",
+        f"| strategy | {doc.get('strategy', 'n/a')} |",
+        f"| queried | {len(doc.get('queried_ids', []))} |",
+        f"| labels changed by annotators | {ingest.get('changed', 'n/a')} |",
+        f"| unresolved (back to the pool) | {len(ingest.get('unresolved', []))} |",
+        f"| labelled so far | {metrics.get('labelled', 'n/a')} |",
+        f"| held-out accuracy | {_num(metrics.get('accuracy'))} |",
+        f"| held-out macro-F1 | {_num(metrics.get('macro_f1'))} |",
+    ]
+    if task_url:
+        lines.append(f"| CVAT task | [{task_url}]({task_url}) |")
+    return "\n".join(lines) + "\n"
+
+
+def curve_png(rows: list[dict[str, Any]], title: str) -> bytes:
+    """The learning curve (held-out accuracy against labels) as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(r["labelled"], r["accuracy"]) for r in rows if r.get("accuracy") is not None]
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    if points:
+        xs, ys = zip(*points, strict=True)
+        ax.plot(xs, ys, marker="o")
+    ax.set_xlabel("labelled samples")
+    ax.set_ylabel("held-out accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def data_url(png: bytes) -> str:
+    """A ``data:`` URL for PNG bytes, so the Prefect UI shows the image with no file server."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def task_url(ref: dict[str, Any]) -> str | None:
+    """The CVAT task's page for a backend reference, when the backend is CVAT."""
+    if ref.get("task_url"):
+        return str(ref["task_url"])
+    if ref.get("url") and ref.get("task_id") is not None:
+        return f"{str(ref['url']).rstrip('/')}/tasks/{ref['task_id']}"
+    return None
