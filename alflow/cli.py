@@ -240,6 +240,137 @@ def status(loop: str) -> None:
     )
 
 
+@app.command()
+def rollback(
+    loop: str,
+    to_round: Annotated[int, typer.Argument(help="Taught round whose learner to continue from")],
+) -> None:
+    """Start a new round from round N's learner; later labels are excluded from training.
+
+    No label is deleted and no round number is reused; 'alflow reinclude' undoes the exclusion.
+    """
+    from alflow import rounds
+    from alflow.workspace import open_workspace
+
+    result = rounds.rollback(open_workspace(), loop, to_round)
+    typer.echo(
+        f"round {result['round']} continues from round {to_round}'s learner; "
+        f"{result['excluded']} later labels excluded from training (kept in the dataset)"
+    )
+
+
+@app.command()
+def reinclude(
+    loop: str,
+    rounds_: Annotated[list[int], typer.Argument(metavar="ROUND...", help="Rounds to re-include")],
+) -> None:
+    """Bring labels that a rollback excluded back into training (as a new taught round)."""
+    from alflow import rounds
+    from alflow.workspace import open_workspace
+
+    print_table([rounds.reinclude(open_workspace(), loop, rounds_)], ROUND_COLUMNS)
+
+
+@app.command()
+def reexport(loop: str, round_number: Annotated[int, typer.Argument(metavar="ROUND")]) -> None:
+    """Export a round's batch again, e.g. after its CVAT task was deleted."""
+    from alflow import rounds
+    from alflow.workspace import open_workspace
+
+    result = rounds.export(open_workspace(), loop, round_number, force_new=True)
+    ref = result.get("ref", {})
+    typer.echo(
+        f"round {round_number} re-exported to {result.get('kind')}"
+        + (f" task {ref['task_id']}" if ref.get("task_id") else "")
+    )
+
+
+@loop_app.command("pause")
+def loop_pause(name: str) -> None:
+    """Pause a loop: the scheduled advance skips it (a running round is not interrupted)."""
+    _set_status(name, "paused")
+
+
+@loop_app.command("resume")
+def loop_resume(name: str) -> None:
+    """Resume a paused or done loop (raise its stop rules first if it is done)."""
+    _set_status(name, "active")
+
+
+def _set_status(name: str, status: str) -> None:
+    from alflow.workspace import open_workspace
+
+    ledger = open_workspace().ledger
+    ledger.loop(name)
+    ledger.update_loop(name, status=status, done_reason=None)
+    typer.echo(f"loop {name!r} is {status}")
+
+
+@app.command()
+def simulate(
+    estimator: Annotated[str, typer.Option(help="rf | lr")] = "rf",
+    seed: Annotated[int, typer.Option(help="Seeds split, initial labels, model, queries")] = 0,
+    budget: Annotated[int, typer.Option(min=1, help="Total labels, initial ones included")] = 300,
+    batch: Annotated[int, typer.Option(min=1, help="Labels per round")] = 10,
+    strategy: Annotated[str | None, typer.Option(help="Strategy (default: alflow's)")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the result here")] = None,
+) -> None:
+    """Simulate a loop on the digits data with the simulated annotator; print the curve."""
+    from alflow.simulation import simulate as run
+
+    result = run(strategy, estimator, seed, budget, batch)
+    rows = [{"labelled": n, "accuracy": a} for n, a in result["learning_curve"]]
+    print_table(rows, [("labelled", "labelled", ""), ("accuracy", "test accuracy", ".3f")])
+    typer.echo(
+        f"strategy {result['strategy']}, estimator {estimator}, seed {seed}: "
+        f"labels to 90%: {result['labels_to_90']}, to 95%: {result['labels_to_95']}"
+    )
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=1))
+        typer.echo(f"wrote {json_path}")
+
+
+@app.command()
+def deploy(
+    pool: Annotated[str, typer.Option(help="Process work pool to create/use")] = "alflow-process",
+) -> None:
+    """Create the process work pool and deploy deployments/prefect.yaml (needs a server).
+
+    Start the server first ('alflow server'), with PREFECT_API_URL pointing at it, e.g.
+    PREFECT_API_URL=http://127.0.0.1:4200/api; then start a worker:
+    'prefect worker start --pool alflow-process'.
+    """
+    if not os.environ.get("PREFECT_API_URL"):
+        raise AlflowError(
+            "PREFECT_API_URL is not set: start the server with 'alflow server' and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api, then run 'alflow deploy' again"
+        )
+    root = Path(__file__).resolve().parents[1]
+    prefect = [sys.executable, "-m", "prefect"]
+    env = {**os.environ, "PWD": str(root)}
+    subprocess.run(
+        [*prefect, "work-pool", "create", pool, "--type", "process", "--overwrite"],
+        check=True,
+        env=env,
+        cwd=root,
+    )
+    code = subprocess.call(
+        [*prefect, "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"],
+        env=env,
+        cwd=root,
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve() -> None:
+    """Serve the step, advance (scheduled) and create deployments from this process (no worker)."""
+    from deployments.serve import main as serve_main
+
+    serve_main()
+
+
 @app.command("app")
 def app_cmd(loop: str, port: int = 5151) -> None:
     """Open the loop's dataset in the FiftyOne App (blocks until you stop it)."""

@@ -32,6 +32,7 @@ from alflow.ledger import (
     TERMINAL,
     WAITING,
 )
+from alflow.seeds import round_seed
 from alflow.settings import checkpoints_dir
 from alflow.strategies import COLD_START_STRATEGIES, bind_strategy
 from alflow.workspace import Workspace
@@ -104,8 +105,12 @@ def delete_loop(ws: Workspace, loop: str, missing_ok: bool = False) -> dict[str,
 
 
 # ----------------------------------------------------------------------------- reading state
-def labelled(dataset, loop: str) -> dict[str, str]:
-    """The labels the loop learns from (rolled-back labels excluded)."""
+def labelled(dataset, loop: str, include_excluded: bool = False) -> dict[str, str]:
+    """The labels the loop learns from; ``include_excluded`` adds rolled-back human labels.
+
+    Excluded labels are not learned from, but their samples never return to the pool: a human
+    label is never overwritten by a later query.
+    """
     field = naming.label_field(loop)
     if field not in dataset.get_field_schema():
         return {}
@@ -113,7 +118,11 @@ def labelled(dataset, loop: str) -> dict[str, str]:
     ids = view.values("id")
     names = view.values(f"{field}.label")
     excluded = view.values(f"{field}.excluded")
-    return {i: str(n) for i, n, x in zip(ids, names, excluded, strict=True) if n and not x}
+    return {
+        i: str(n)
+        for i, n, x in zip(ids, names, excluded, strict=True)
+        if n and (include_excluded or not x)
+    }
 
 
 def eval_ids(dataset, loop: str) -> list[str]:
@@ -269,7 +278,10 @@ def query(ws: Workspace, loop: str, round_number: int, batch_size: int | None = 
     dataset = ws.dataset(config)
     fm = ws.features(config)
     mask = lab.pool_mask(
-        fm.ids, eval_ids(dataset, loop), labelled(dataset, loop), queued_ids(ws, loop)
+        fm.ids,
+        eval_ids(dataset, loop),
+        labelled(dataset, loop, include_excluded=True),
+        queued_ids(ws, loop),
     )
     n_pool = int(mask.sum())
     if n_pool < n:
@@ -280,7 +292,7 @@ def query(ws: Workspace, loop: str, round_number: int, batch_size: int | None = 
     state = load_learner(ws, loop, round_number)
     pool_rows = np.flatnonzero(mask)
     X_pool = np.asarray(fm.X[pool_rows])
-    rs = config.random_state * 100_003 + round_number
+    rs = round_seed(config.random_state, round_number)
     if state is None:  # cold start: the strategy needs no model
         strategy = bind_strategy(config.strategy)
         picked, scores = strategy(None, X_pool, n_instances=n, random_state=rs)
@@ -478,6 +490,105 @@ def readiness(ws: Workspace, loop: str) -> tuple[bool, str]:
     )
 
 
+# ----------------------------------------------------------------------------- history edits
+def _require_idle(ws: Workspace, loop: str, action: str) -> None:
+    current = ws.ledger.in_flight(loop)
+    if current is not None:
+        raise LedgerError(
+            f"loop {loop!r} has round {current['round']} in flight ({current['state']}); finish "
+            f"it or cancel it ('alflow step {loop} --when-unfinished cancel') before you {action}"
+        )
+
+
+def _set_excluded(dataset, loop: str, ids: list[str], excluded: bool) -> None:
+    if ids:
+        field = naming.label_field(loop)
+        dataset.set_values(f"{field}.excluded", dict.fromkeys(ids, excluded), key_field="id")
+
+
+def _label_rounds(dataset, loop: str) -> list[tuple[str, int, bool]]:
+    field = naming.label_field(loop)
+    view = dataset.exists(field)
+    rounds_ = view.values(f"{field}.round")
+    excluded = view.values(f"{field}.excluded")
+    return [
+        (i, int(r or 0), bool(x))
+        for i, r, x in zip(view.values("id"), rounds_, excluded, strict=True)
+    ]
+
+
+def rollback(ws: Workspace, loop: str, to_round: int) -> dict[str, Any]:
+    """Start a new round from round ``to_round``'s learner; later labels leave training.
+
+    No label is deleted and no round number is reused: the labels of later rounds are marked
+    ``excluded`` (still visible; :func:`reinclude` brings them back) and a new round, recorded
+    with ``kind: rollback``, carries round ``to_round``'s learner forward.
+    """
+    _require_idle(ws, loop, "roll back")
+    target = ws.ledger.round(loop, to_round)
+    if target["state"] != TAUGHT or not target.get("checkpoint"):
+        raise LedgerError(
+            f"loop {loop!r} round {to_round} is {target['state']!r} without a learner; roll back "
+            "to a taught round ('alflow history' lists them)"
+        )
+    config = ws.config(loop)
+    dataset = ws.dataset(config)
+    later = [i for i, r, x in _label_rounds(dataset, loop) if r > to_round and not x]
+    state = learners.load_checkpoint(target["checkpoint"]["path"], target["checkpoint"]["sha256"])
+    number = ws.ledger.allocate_round(loop)
+    _set_excluded(dataset, loop, later, True)
+    state.round_number = number
+    fields = {
+        "kind": "rollback",
+        "rolled_back_to": to_round,
+        "excluded_ids": later,
+        "queried_ids": [],
+        "checkpoint": checkpoint(state, loop, number),
+        "metrics": evaluate(ws, config, state),
+    }
+    write_predictions(ws, config, state, number)
+    ws.ledger.insert_round(loop, number, TAUGHT, **fields)
+    ws.ledger.update_loop(loop, status=ACTIVE, done_reason=None)
+    return {**summarize(ws.ledger.round(loop, number)), "excluded": len(later)}
+
+
+def reinclude(ws: Workspace, loop: str, from_rounds: list[int]) -> dict[str, Any]:
+    """Bring excluded labels of ``from_rounds`` back into training, as a new taught round."""
+    _require_idle(ws, loop, "re-include labels")
+    config = ws.config(loop)
+    dataset = ws.dataset(config)
+    wanted = set(from_rounds)
+    ids = [i for i, r, x in _label_rounds(dataset, loop) if x and r in wanted]
+    if not ids:
+        raise LedgerError(
+            f"loop {loop!r} has no excluded labels from rounds {sorted(wanted)}; "
+            "'alflow history' shows which rounds a rollback excluded"
+        )
+    number = ws.ledger.allocate_round(loop)
+    _set_excluded(dataset, loop, ids, False)
+    known = labelled(dataset, loop)
+    state = load_learner(ws, loop, number)
+    if state is None:
+        state = fit_if_possible(ws, config, known, number)
+    else:
+        X = ws.features(config).take(ids)
+        learners.teach(state, X, np.asarray([known[i] for i in ids], dtype=str), ids)
+    fields: dict[str, Any] = {
+        "kind": "reinclude",
+        "reincluded_ids": ids,
+        "queried_ids": [],
+        "checkpoint": None,
+        "metrics": {"labelled": len(known)},
+    }
+    if state is not None:
+        state.round_number = number
+        fields["checkpoint"] = checkpoint(state, loop, number)
+        fields["metrics"] = evaluate(ws, config, state)
+        write_predictions(ws, config, state, number)
+    ws.ledger.insert_round(loop, number, TAUGHT, **fields)
+    return summarize(ws.ledger.round(loop, number))
+
+
 # ----------------------------------------------------------------------------- stop rules
 def stop_reason(config: LoopConfig, taught: list[dict[str, Any]]) -> str | None:
     """Why the loop is done after these taught rounds, or None to go on."""
@@ -488,7 +599,7 @@ def stop_reason(config: LoopConfig, taught: list[dict[str, Any]]) -> str | None:
     n_labels = last.get("metrics", {}).get("labelled", 0)
     if rules.label_budget is not None and n_labels >= rules.label_budget:
         return f"label budget reached ({n_labels} >= {rules.label_budget})"
-    rounds_done = sum(1 for d in taught if d["round"] > 0)
+    rounds_done = sum(1 for d in taught if d["round"] > 0 and not d.get("kind"))
     if rules.max_rounds is not None and rounds_done >= rules.max_rounds:
         return f"maximum rounds reached ({rounds_done})"
     if rules.plateau_rounds:
