@@ -4,8 +4,9 @@ FiftyOne stores vectors as compressed ``np.save`` bytes, so reading 100k x 512 e
 seconds. A loop reads them once into ``<ALFLOW_HOME>/cache/<key>/`` (``X.npy`` float32 and
 ``ids.npy``) and every later step opens the cache memory-mapped, so memory stays bounded by what
 a step actually touches. The cache key covers the dataset, the fields, the standardisation flag
-and the sample ids; a change of feature *values* under the same ids is not detected, so after
-recomputing embeddings in place run ``alflow features --refresh`` (or delete the cache folder).
+and a fingerprint of the sample set (count, smallest and largest id); a change of feature
+*values* on the same samples is not detected, so after recomputing embeddings in place run
+``alflow features LOOP --refresh`` (or delete the cache folder).
 """
 
 from __future__ import annotations
@@ -70,39 +71,41 @@ def standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ((X - mean) / scale).astype(np.float32), mean, scale
 
 
-def cache_key(dataset: str, fields: Sequence[str], standardized: bool, ids: np.ndarray) -> str:
-    """A short stable key for a feature matrix."""
+def cache_key(
+    dataset: str, fields: Sequence[str], standardized: bool, fingerprint: Sequence[str]
+) -> str:
+    """A short stable key for a feature matrix of ``dataset`` in the state ``fingerprint``."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([dataset, list(fields), standardized]).encode())
-    digest.update("\n".join(map(str, ids)).encode())
+    digest.update(json.dumps([dataset, list(fields), standardized, list(fingerprint)]).encode())
     return f"{dataset[:40]}-{digest.hexdigest()[:16]}"
 
 
 @dataclass(frozen=True)
 class FeatureMatrix:
-    """A cached feature matrix: rows of ``X`` follow ``ids``."""
+    """A cached feature matrix: rows of ``X`` follow ``ids``; ``order`` sorts ``ids``."""
 
     path: Path
     ids: np.ndarray
     X: np.ndarray
+    order: np.ndarray
 
     def rows(self, wanted: Sequence[str]) -> np.ndarray:
         """Row positions of ``wanted`` ids, raising FeatureError for unknown ids."""
-        order = np.argsort(self.ids)
-        sorted_ids = self.ids[order]
-        wanted_arr = np.asarray(list(wanted), dtype=object)
-        pos = np.searchsorted(sorted_ids, wanted_arr)
-        pos = np.clip(pos, 0, max(len(sorted_ids) - 1, 0))
-        found = (
-            sorted_ids[pos] == wanted_arr if len(sorted_ids) else np.zeros(len(wanted_arr), bool)
-        )
+        wanted_arr = np.asarray(list(wanted), dtype=self.ids.dtype)
+        if not len(self.ids):
+            found = np.zeros(len(wanted_arr), dtype=bool)
+            pos = np.zeros(len(wanted_arr), dtype=int)
+        else:
+            sorted_ids = self.ids[self.order]
+            pos = np.clip(np.searchsorted(sorted_ids, wanted_arr), 0, len(sorted_ids) - 1)
+            found = sorted_ids[pos] == wanted_arr
         if not np.all(found):
             unknown = wanted_arr[~found]
             raise FeatureError(
                 f"{len(unknown)} samples have no cached features ({preview_ids(unknown)}); "
                 "they were added after the cache was built: run the step again to rebuild it"
             )
-        return order[pos]
+        return self.order[pos]
 
     def take(self, wanted: Sequence[str]) -> np.ndarray:
         """Feature rows for ``wanted`` ids, in that order."""
@@ -110,11 +113,13 @@ class FeatureMatrix:
 
 
 def write_cache(directory: Path, ids: np.ndarray, X: np.ndarray) -> FeatureMatrix:
-    """Write ``ids``/``X`` atomically into ``directory``."""
+    """Write ``ids``/``X`` (and the sort order of ids) atomically into ``directory``."""
     tmp = directory.with_name(directory.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
+    ids = np.asarray(ids, dtype=str)
     np.save(tmp / "X.npy", X.astype(np.float32))
-    np.save(tmp / "ids.npy", np.asarray(ids, dtype=str))
+    np.save(tmp / "ids.npy", ids)
+    np.save(tmp / "order.npy", np.argsort(ids, kind="stable"))
     if directory.exists():
         for f in directory.iterdir():
             f.unlink()
@@ -124,7 +129,10 @@ def write_cache(directory: Path, ids: np.ndarray, X: np.ndarray) -> FeatureMatri
 
 
 def open_cache(directory: Path) -> FeatureMatrix:
-    """Open a cached matrix memory-mapped."""
-    X = np.load(directory / "X.npy", mmap_mode="r")
-    ids = np.load(directory / "ids.npy").astype(object)
-    return FeatureMatrix(path=directory, ids=ids, X=X)
+    """Open a cached matrix; ``X`` stays memory-mapped, so only touched rows are read."""
+    return FeatureMatrix(
+        path=directory,
+        ids=np.load(directory / "ids.npy"),
+        X=np.load(directory / "X.npy", mmap_mode="r"),
+        order=np.load(directory / "order.npy"),
+    )

@@ -181,17 +181,28 @@ def evaluate(ws: Workspace, config: LoopConfig, state: learners.LearnerState) ->
 
 
 def write_predictions(
-    ws: Workspace, config: LoopConfig, state: learners.LearnerState, round_number: int
+    ws: Workspace,
+    config: LoopConfig,
+    state: learners.LearnerState,
+    round_number: int,
+    chunk: int = 50_000,
 ) -> int:
-    """Write the learner's label and confidence for every sample; returns the count."""
+    """Write the learner's label and confidence for every sample; returns the count.
+
+    Works through the memory-mapped feature cache in chunks, so memory stays bounded by the
+    chunk, not the dataset.
+    """
     fm = ws.features(config)
-    predicted, confidence = learners.predict(state, fm.X)
-    values = {
-        str(sid): store.classification(str(p), float(c), round=round_number)
-        for sid, p, c in zip(fm.ids, predicted, confidence, strict=True)
-    }
-    store.write_classifications(ws.dataset(config), naming.prediction_field(config.name), values)
-    return len(values)
+    dataset = ws.dataset(config)
+    field = naming.prediction_field(config.name)
+    written = 0
+    for start in range(0, len(fm.ids), chunk):
+        stop = start + chunk
+        predicted, confidence = learners.predict(state, np.asarray(fm.X[start:stop]))
+        written += store.write_predictions(
+            dataset, field, fm.ids[start:stop], predicted, confidence, round_number
+        )
+    return written
 
 
 def fit_if_possible(

@@ -7,10 +7,14 @@ path, so a round's write-back is one round trip per field however large the pool
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 import numpy as np
+from bson import ObjectId
+from pymongo import UpdateOne
 
 from alflow.errors import DatasetError
 
@@ -52,6 +56,21 @@ def sample_ids(dataset) -> np.ndarray:
     return np.asarray(dataset.values("id"), dtype=object)
 
 
+def fingerprint(dataset) -> tuple[str, ...]:
+    """A cheap identity of the dataset's sample set: count and smallest/largest sample id.
+
+    Adding or deleting samples changes it (new ObjectIds are larger than old ones) without
+    reading every id, which for a million samples costs seconds per call.
+    """
+    collection = db()[dataset._sample_collection_name]
+    count = collection.count_documents({})
+    if count == 0:
+        return ("0",)
+    low = collection.find_one({}, {"_id": 1}, sort=[("_id", 1)])["_id"]
+    high = collection.find_one({}, {"_id": 1}, sort=[("_id", -1)])["_id"]
+    return (str(count), str(low), str(high))
+
+
 def read_values(dataset, path: str, ids: list[str] | None = None) -> list[Any]:
     """Values of ``path`` for ``ids`` (in that order), or for every sample."""
     if ids is None:
@@ -85,10 +104,91 @@ def write_classifications(dataset, field: str, values: Mapping[str, Any]) -> Non
         dataset.set_values(field, dict(values), key_field="id")
 
 
-def write_strings(dataset, field: str, values: Mapping[str, str]) -> None:
-    """Set a string ``field`` for ``{sample id: value}`` in one bulk write."""
-    if values:
-        dataset.set_values(field, dict(values), key_field="id")
+def _batched(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    iterator = iter(items)
+    while part := list(islice(iterator, size)):
+        yield part
+
+
+def ensure_classification_field(dataset, field: str, attributes: Mapping[str, Any]) -> None:
+    """Declare ``field`` as a Classification with typed extra ``attributes`` if it is new."""
+    fo = _fo()
+    schema = dataset.get_field_schema()
+    if field not in schema:
+        dataset.add_sample_field(
+            field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Classification
+        )
+    declared = dataset.get_field(field).get_field_schema()
+    for name, kind in attributes.items():
+        if name not in declared:
+            dataset.add_sample_field(f"{field}.{name}", kind)
+
+
+def write_predictions(
+    dataset,
+    field: str,
+    ids: Sequence[str],
+    labels: Sequence[str],
+    confidences: Sequence[float],
+    round_number: int,
+    chunk: int = 20_000,
+) -> int:
+    """Bulk-write one Classification per sample straight to MongoDB; returns the count.
+
+    ``set_values`` builds and validates a Classification object per sample (about 0.35 ms
+    each: six minutes for a million samples); predictions are simple, trusted values, so they
+    go as raw documents in unordered bulk updates (the schema is declared first, so FiftyOne
+    reads them like any other label).
+    """
+    fo = _fo()
+    ensure_classification_field(dataset, field, {"round": fo.IntField})
+    collection = db()[dataset._sample_collection_name]
+    now = datetime.now(UTC)
+    updates = (
+        UpdateOne(
+            {"_id": ObjectId(sid)},
+            {
+                "$set": {
+                    field: {
+                        "_id": ObjectId(),
+                        "_cls": "Classification",
+                        "tags": [],
+                        "label": str(label),
+                        "confidence": float(conf),
+                        "round": round_number,
+                    },
+                    "last_modified_at": now,
+                }
+            },
+        )
+        for sid, label, conf in zip(ids, labels, confidences, strict=True)
+    )
+    written = 0
+    for part in _batched(updates, chunk):
+        written += collection.bulk_write(part, ordered=False).matched_count
+    return written
+
+
+def write_strings(dataset, field: str, values: Mapping[str, str], chunk: int = 20_000) -> int:
+    """Set a string ``field`` for ``{sample id: value}`` with raw bulk updates; returns count.
+
+    Same reasoning as :func:`write_predictions`: a split marker per sample is a trusted scalar,
+    and per-sample validation would dominate the cost of creating a loop on a large dataset.
+    """
+    if not values:
+        return 0
+    if field not in dataset.get_field_schema():
+        dataset.add_sample_field(field, _fo().StringField)
+    collection = db()[dataset._sample_collection_name]
+    now = datetime.now(UTC)
+    updates = (
+        UpdateOne({"_id": ObjectId(sid)}, {"$set": {field: str(v), "last_modified_at": now}})
+        for sid, v in values.items()
+    )
+    written = 0
+    for part in _batched(updates, chunk):
+        written += collection.bulk_write(part, ordered=False).matched_count
+    return written
 
 
 def clear_fields(dataset, fields: Iterable[str]) -> list[str]:

@@ -47,13 +47,15 @@ class Workspace:
     def features(self, config: LoopConfig, refresh: bool = False) -> feats.FeatureMatrix:
         """The loop's feature matrix, read from FiftyOne only when the cache is stale."""
         dataset = self.dataset(config)
-        ids = store.sample_ids(dataset)
         spec = config.features
-        key = feats.cache_key(config.dataset, spec.fields, spec.standardize, ids)
+        key = feats.cache_key(
+            config.dataset, spec.fields, spec.standardize, store.fingerprint(dataset)
+        )
         directory = cache_dir() / key
         if directory.exists() and not refresh:
             return feats.open_cache(directory)
         store.require_fields(dataset, spec.fields, "feature")
+        ids = store.sample_ids(dataset)
         columns = {f: dataset.values(f) for f in spec.fields}
         X = feats.assemble(columns, list(ids))
         if spec.standardize:

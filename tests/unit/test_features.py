@@ -56,10 +56,11 @@ def test_cache_round_trip_and_lookup(tmp_path):
         fm.take(["zz"])
 
 
-def test_cache_key_changes_with_fields_and_ids():
-    ids = np.array(["a", "b"], dtype=object)
-    base = features.cache_key("ds", ["x"], False, ids)
-    assert base == features.cache_key("ds", ["x"], False, ids.copy())
-    assert base != features.cache_key("ds", ["x", "y"], False, ids)
-    assert base != features.cache_key("ds", ["x"], True, ids)
-    assert base != features.cache_key("ds", ["x"], False, np.array(["a"], dtype=object))
+def test_cache_key_changes_with_fields_flag_and_fingerprint():
+    fp = ("2", "a", "b")
+    base = features.cache_key("ds", ["x"], False, fp)
+    assert base == features.cache_key("ds", ["x"], False, tuple(fp))
+    assert base != features.cache_key("ds", ["x", "y"], False, fp)
+    assert base != features.cache_key("ds", ["x"], True, fp)
+    assert base != features.cache_key("ds", ["x"], False, ("3", "a", "c"))
+    assert base != features.cache_key("other", ["x"], False, fp)
