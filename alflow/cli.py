@@ -241,6 +241,19 @@ def status(loop: str) -> None:
 
 
 @app.command()
+def features(
+    loop: str,
+    refresh: Annotated[bool, typer.Option(help="Re-read from FiftyOne even if cached")] = False,
+) -> None:
+    """Build (or with --refresh rebuild) the loop's cached feature matrix."""
+    from alflow.workspace import open_workspace
+
+    ws = open_workspace()
+    fm = ws.features(ws.config(loop), refresh=refresh)
+    typer.echo(f"{fm.X.shape[0]} samples x {fm.X.shape[1]} features cached in {fm.path}")
+
+
+@app.command()
 def rollback(
     loop: str,
     to_round: Annotated[int, typer.Argument(help="Taught round whose learner to continue from")],
