@@ -125,6 +125,11 @@ class LoopConfig(_Model):
     eval_fraction: float = Field(
         0.2, ge=0.0, lt=0.9, description="Share of samples held out for evaluation, never queried"
     )
+    eval_tag: str | None = Field(
+        None,
+        description="Hold out the samples with this tag (a predefined test split) instead of "
+        "drawing eval_fraction at random",
+    )
     backend: BackendConfig = Field(default_factory=OracleBackendConfig)
     stop: StopRules = Field(default_factory=StopRules)
     random_state: int = Field(0, ge=0, description="Seeds the split, estimator and strategy")
@@ -150,10 +155,10 @@ class LoopConfig(_Model):
             raise ValueError(
                 "the simulated annotator (backend 'oracle') answers from ground_truth_field: set it"
             )
-        if self.eval_fraction > 0 and not self.ground_truth_field:
+        if (self.eval_fraction > 0 or self.eval_tag) and not self.ground_truth_field:
             raise ValueError(
-                "eval_fraction > 0 needs ground_truth_field to score the held-out split; "
-                "set ground_truth_field or eval_fraction=0"
+                "a held-out split (eval_fraction > 0 or eval_tag) needs ground_truth_field to "
+                "score it; set ground_truth_field, or eval_fraction=0 and no eval_tag"
             )
         return self
 

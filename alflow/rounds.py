@@ -67,7 +67,12 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
     cold = config.strategy.name in COLD_START_STRATEGIES
     lab.require_initial_labels(initial, f"dataset {config.dataset!r} ({source})", cold)
     ids = store.sample_ids(dataset)
-    eval_ids = lab.draw_eval_split(list(ids), config.eval_fraction, config.random_state, initial)
+    if config.eval_tag:
+        eval_ids = set(dataset.match_tags(config.eval_tag).values("id")) - set(initial)
+    else:
+        eval_ids = lab.draw_eval_split(
+            list(ids), config.eval_fraction, config.random_state, initial
+        )
     ws.ledger.create_loop(
         config.name, config.model_dump(mode="json"), {"classes": sorted(set(initial.values()))}
     )
@@ -161,7 +166,7 @@ def checkpoint(state: learners.LearnerState, loop: str, round_number: int) -> di
 def evaluate(ws: Workspace, config: LoopConfig, state: learners.LearnerState) -> dict[str, Any]:
     """Held-out accuracy and macro-F1 against ground truth, plus the labelled count."""
     metrics: dict[str, Any] = {"labelled": state.n_labels}
-    if not config.ground_truth_field or config.eval_fraction == 0:
+    if not config.ground_truth_field or not (config.eval_fraction or config.eval_tag):
         return metrics
     dataset = ws.dataset(config)
     ids = eval_ids(dataset, config.name)
@@ -214,8 +219,9 @@ def fit_if_possible(
     """
     if len(set(known.values())) < 2:
         return None
-    ids = sorted(known)
-    X = ws.features(config).take(ids)
+    fm = ws.features(config)
+    ids = [str(i) for i in fm.ids if i in known]  # dataset order: reproducible fits
+    X = fm.take(ids)
     y = np.asarray([known[i] for i in ids], dtype=str)
     return learners.fit_learner(
         config.estimator,

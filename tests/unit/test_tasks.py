@@ -202,3 +202,18 @@ def test_cold_start_loop_starts_from_zero_labels(digits):
     summary = tasks.teach_learner.fn(config.name, n)
     assert summary["labelled"] == 10 and summary["accuracy"] is not None
     assert open_workspace().ledger.round(config.name, n)["checkpoint"]["sha256"]
+
+
+def test_eval_tag_holds_out_a_predefined_split(digits):
+    ids = digits.take(50, seed=11).values("id")
+    digits.select(ids).tag_samples("holdout-x")
+    try:
+        config = loop_config(eval_tag="holdout-x")
+        tasks.register_loop.fn(config)
+        held = set(digits.match({naming.split_field(config.name): "eval"}).values("id"))
+        labelled = set(digits.exists(naming.label_field(config.name)).values("id"))
+        assert held == set(ids) - labelled
+        summary = tasks.fit_initial_learner.fn(config.name)
+        assert summary["accuracy"] is not None
+    finally:
+        digits.untag_samples("holdout-x")
