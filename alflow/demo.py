@@ -78,3 +78,48 @@ def seed_one_per_class(dataset, field: str = SEED_FIELD, random_state: int = 0) 
         field, {i: fo.Classification(label=c) for i, c in chosen.items()}, key_field="id"
     )
     return sorted(chosen)
+
+
+def simulation_dataset_name(estimator: str, seed: int) -> str:
+    return f"alflow-sim-digits-{estimator}-s{seed}"
+
+
+def build_simulation_dataset(estimator: str, seed: int, directory: Path | None = None):
+    """The digits split exactly as :func:`alflow.simulation.simulate` sees it, as a dataset.
+
+    Pool samples come first, in the simulation's pool order, then the test samples, tagged
+    ``test``; ``features`` holds the simulation's (possibly standardised) pixels and
+    ``seed_labels`` its one-label-per-class start. A loop over it with ``eval_tag='test'`` is
+    the simulation run through the real flows.
+    """
+    import fiftyone as fo
+    from sklearn.model_selection import train_test_split
+
+    from alflow.simulation import digits_split, initial_labels
+
+    name = simulation_dataset_name(estimator, seed)
+    if fo.dataset_exists(name):
+        fo.delete_dataset(name)
+    digits = load_digits()
+    paths = write_pngs(digits.images, directory or state_dir() / "data" / "digits")
+    X_pool, X_test, y_pool, y_test = digits_split(seed, estimator)
+    idx_pool, idx_test = train_test_split(
+        np.arange(len(digits.target)), test_size=0.3, stratify=digits.target, random_state=seed
+    )
+    start = set(initial_labels(y_pool, np.random.default_rng(seed)).tolist())
+    samples = []
+    for part, (idx, X, y) in enumerate(((idx_pool, X_pool, y_pool), (idx_test, X_test, y_test))):
+        for row, (i, x, label) in enumerate(zip(idx, X, y, strict=True)):
+            sample = fo.Sample(
+                filepath=str(paths[i]),
+                features=np.asarray(x, dtype=np.float32),
+                ground_truth=fo.Classification(label=str(label)),
+            )
+            if part == 1:
+                sample.tags.append("test")
+            elif row in start:
+                sample[SEED_FIELD] = fo.Classification(label=str(label))
+            samples.append(sample)
+    dataset = fo.Dataset(name)
+    dataset.add_samples(samples, progress=False)
+    return dataset
