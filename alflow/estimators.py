@@ -181,7 +181,11 @@ class GradientBoostingConfig(_Estimator):
     max_leaf_nodes: int | None = Field(None, ge=2)
     max_features: MaxFeatures = Field(None, description=_MAX_FEATURES_HELP)
     criterion: Literal["friedman_mse", "squared_error"] = Field(
-        "friedman_mse", description="Split quality of the regression trees fitted to gradients"
+        "friedman_mse",
+        description=(
+            "Accepted for older configurations only: scikit-learn 1.9 always splits the "
+            "gradient trees on squared error and deprecates this parameter"
+        ),
     )
 
     @field_validator("criterion", mode="before")
@@ -349,7 +353,8 @@ def _boosting(config: GradientBoostingConfig, random_state: int) -> GradientBoos
         min_samples_leaf=config.min_samples_leaf,
         max_leaf_nodes=config.max_leaf_nodes,
         max_features=_max_features(config.max_features),
-        criterion=config.criterion,
+        # config.criterion is not passed on: scikit-learn 1.9 ignores it (its gradient trees
+        # always split on squared error) and warns that it is deprecated.
         random_state=random_state,
     )
 

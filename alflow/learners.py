@@ -27,7 +27,7 @@ from modAL.models import learners as _modal_learners
 
 from alflow.errors import LabelError, LedgerError
 from alflow.estimators import EstimatorConfig, build_estimator
-from alflow.strategies import COMMITTEE_STRATEGIES, StrategyConfig, bind_strategy
+from alflow.strategies import COMMITTEE_STRATEGIES, StrategyConfig, bind_strategy, get_strategy
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +154,15 @@ def fit_learner(
     if not len(X) == len(labels) == len(ids):
         raise LabelError(f"fit got {len(X)} rows, {len(labels)} labels and {len(ids)} ids")
     check_classes(labels, f"round {round_number}")
-    config = strategy if isinstance(strategy, StrategyConfig) else StrategyConfig(name=strategy)
+    if isinstance(strategy, StrategyConfig):
+        name, query_strategy, size = strategy.name, bind_strategy(strategy), strategy.committee_size
+    else:  # a bare name: the strategy with its default parameters
+        name, query_strategy = strategy, get_strategy(strategy)
+        size = StrategyConfig.model_fields["committee_size"].default
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(labels, dtype=str)
-    query_strategy = bind_strategy(config)
-    if config.name in COMMITTEE_STRATEGIES:
-        learner = build_committee(estimator, query_strategy, X, y, random_state, config)
+    if name in COMMITTEE_STRATEGIES:
+        learner = build_committee(estimator, query_strategy, X, y, random_state, size)
     else:
         learner = ActiveLearner(
             estimator=build_estimator(estimator, random_state),
@@ -176,10 +179,10 @@ def build_committee(
     X: np.ndarray,
     y: np.ndarray,
     random_state: int,
-    config: StrategyConfig,
+    size: int,
 ) -> Committee:
-    """A modAL Committee of ``config.committee_size`` bootstrapped, differently seeded members."""
-    seeds = np.random.SeedSequence(random_state).generate_state(config.committee_size)
+    """A modAL Committee of ``size`` bootstrapped, differently seeded members."""
+    seeds = np.random.SeedSequence(random_state).generate_state(size)
     members = [
         BootstrapLearner(
             estimator=build_estimator(estimator, int(seed) % (2**31 - 1)),

@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from alflow.errors import ConfigError
 from alflow.estimators import EstimatorConfig, LogisticRegressionConfig, RandomForestConfig
 from alflow.learners import fit_learner, predict, teach
-from alflow.strategies import DEFAULT_STRATEGY, StrategyConfig, get_strategy
+from alflow.strategies import DEFAULT_STRATEGY, get_strategy
 
 EstimatorName = Literal["rf", "lr"]
 THRESHOLDS = (0.90, 0.95)
@@ -109,7 +109,7 @@ def simulate(
         ConfigError: unknown strategy or estimator, batch below 1, or budget below 10.
     """
     name = strategy or DEFAULT_STRATEGY
-    get_strategy(name)
+    get_strategy(name)  # fail fast on an unknown name
     config = estimator_config(estimator)
     X_pool, X_test, y_pool, y_test = digits_split(seed, estimator)
     rng = np.random.default_rng(seed)
@@ -118,7 +118,7 @@ def simulate(
     ids = [str(i) for i in range(len(y_pool))]
     state = fit_learner(
         config,
-        StrategyConfig(name=name),
+        name,
         X_pool[labelled],
         y_pool[labelled],
         [ids[i] for i in labelled],

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
-from modAL.batch import uncertainty_batch_sampling
+from modAL.batch import ranked_batch
 from modAL.models import Committee
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.cluster import KMeans
@@ -393,10 +393,13 @@ def ranked_batch_sampling(
     check_pool(len(X_pool), n_instances)
     _require_fitted(classifier, "ranked_batch")
     X_pool = np.asarray(X_pool)
-    if isinstance(classifier, Committee):
-        # modAL's Committee keeps no X_training of its own; its members do.
-        classifier = classifier.learner_list[0]
-    idx, scores = uncertainty_batch_sampling(classifier, X_pool, n_instances=n_instances)
+    uncertainty = least_confident_measure(classifier.predict_proba(X_pool))
+    # modAL's Committee keeps no X_training of its own (it would take the cold-start branch);
+    # its members all hold the labelled samples.
+    holder = classifier.learner_list[0] if isinstance(classifier, Committee) else classifier
+    idx, scores = ranked_batch(
+        holder, X_pool, uncertainty, n_instances=n_instances, metric="euclidean", n_jobs=None
+    )
     return np.asarray(idx, dtype=int), np.asarray(scores, dtype=float)
 
 
