@@ -1,0 +1,130 @@
+"""The in-process digits simulation, and the benchmark's smoke mode."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alflow.errors import ConfigError
+from alflow.simulation import digits_split, initial_labels, labels_to, simulate
+from alflow.strategies import DEFAULT_STRATEGY
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = {
+    "strategy",
+    "estimator",
+    "seed",
+    "budget",
+    "batch",
+    "learning_curve",
+    "labels_to_90",
+    "labels_to_95",
+}
+
+
+def _check_well_formed(result: dict, budget: int, batch: int) -> None:
+    assert set(result) == KEYS
+    counts = [count for count, _ in result["learning_curve"]]
+    assert counts[0] == 10, "one initial label per digit class"
+    assert counts[-1] == budget
+    assert all(0 < step <= batch for step in np.diff(counts))
+    assert all(0.0 <= accuracy <= 1.0 for _, accuracy in result["learning_curve"])
+    for key, threshold in (("labels_to_90", 0.90), ("labels_to_95", 0.95)):
+        reached = [c for c, a in result["learning_curve"] if a >= threshold]
+        assert result[key] == (reached[0] if reached else budget + batch)
+
+
+@pytest.mark.parametrize(("strategy", "estimator"), [("margin", "lr"), ("typiclust", "rf")])
+def test_small_budget_gives_a_well_formed_curve(strategy, estimator):
+    result = simulate(strategy, estimator, seed=3, budget=40, batch=10)
+    _check_well_formed(result, 40, 10)
+    assert result["strategy"] == strategy and result["estimator"] == estimator
+
+
+def test_simulation_is_deterministic_for_a_seed():
+    first = simulate("diverse_margin", "lr", seed=5, budget=40, batch=10)
+    assert simulate("diverse_margin", "lr", seed=5, budget=40, batch=10) == first
+    other = simulate("diverse_margin", "lr", seed=6, budget=40, batch=10)
+    assert other["learning_curve"] != first["learning_curve"]
+
+
+def test_committee_strategy_runs_through_the_same_loop():
+    result = simulate("vote_entropy", "lr", seed=0, budget=30, batch=10)
+    _check_well_formed(result, 30, 10)
+
+
+def test_last_batch_is_trimmed_to_the_budget():
+    result = simulate("random", "lr", seed=0, budget=35, batch=10)
+    assert [c for c, _ in result["learning_curve"]] == [10, 20, 30, 35]
+
+
+def test_no_strategy_means_the_default():
+    assert simulate(None, "lr", seed=0, budget=20)["strategy"] == DEFAULT_STRATEGY
+
+
+def test_split_is_stratified_and_the_initial_labels_one_per_class():
+    X_pool, _, y_pool, y_test = digits_split(0, "lr")
+    assert len(y_test) == pytest.approx(0.3 * (len(y_pool) + len(y_test)), abs=1)
+    assert set(y_pool) == set(y_test) == {str(d) for d in range(10)}
+    np.testing.assert_allclose(X_pool.mean(axis=0), 0.0, atol=1e-9)  # standardised on the pool
+    rows = initial_labels(y_pool, np.random.default_rng(0))
+    assert sorted(y_pool[rows]) == sorted(set(y_pool))
+
+
+def test_rf_sees_raw_pixels():
+    X_pool, _, _, _ = digits_split(0, "rf")
+    assert X_pool.min() == 0 and X_pool.max() == 16
+
+
+def test_labels_to_counts_a_miss_as_one_batch_beyond_the_budget():
+    curve = [[10, 0.5], [20, 0.91], [30, 0.89], [40, 0.96]]
+    assert labels_to(curve, 0.90, 40, 10) == 20
+    assert labels_to(curve, 0.95, 40, 10) == 40
+    assert labels_to(curve, 0.99, 40, 10) == 50
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"strategy": "nope", "estimator": "lr"}, "unknown strategy 'nope'"),
+        ({"strategy": "margin", "estimator": "svm"}, "choose 'rf' or 'lr'"),
+        ({"strategy": "margin", "estimator": "lr", "budget": 5}, "raise budget to at least 10"),
+        ({"strategy": "margin", "estimator": "lr", "batch": 0}, "batch must be at least 1"),
+    ],
+)
+def test_bad_arguments_are_refused_with_what_to_change(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        simulate(seed=0, **kwargs)
+
+
+def test_benchmark_smoke_mode_writes_results_and_plot(tmp_path):
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "label_efficiency.py"),
+            "--smoke",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    data = json.loads((tmp_path / "label_efficiency_smoke.json").read_text())
+    assert (tmp_path / "label_efficiency_smoke.png").stat().st_size > 0
+    strategies = set(data["summary"]["report"])
+    assert len(strategies) == 2 and data["default_strategy"] in strategies
+    for run in data["runs"]:
+        _check_well_formed(run, data["setup"]["budget"], data["setup"]["batch"])
+    assert {r["seed"] for r in data["runs"]} == set(data["tuning_seeds"]) | set(
+        data["report_seeds"]
+    )
+    assert "labels to 95%" in completed.stdout
