@@ -15,6 +15,7 @@ Round states::
 
 from __future__ import annotations
 
+import difflib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -97,10 +98,12 @@ class Ledger:
         """The loop's record, or a LedgerError listing the loops that exist."""
         doc = self._loops.find_one({"_id": name})
         if doc is None:
-            names = [d["_id"] for d in self._loops.find({}, {"_id": 1}).limit(20)]
+            names = [d["_id"] for d in self._loops.find({}, {"_id": 1})]
+            close = difflib.get_close_matches(name, names, n=3)
+            hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
             raise LedgerError(
-                f"no loop named {name!r} (loops: {', '.join(names) or 'none'}); "
-                "create it with 'alflow loop create' or the create-loop deployment"
+                f"no loop named {name!r} ({len(names)} loops exist; {hint}'alflow loop list' "
+                "shows them); create it with 'alflow loop create' or the create-loop deployment"
             )
         return doc
 

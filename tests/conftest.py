@@ -1,4 +1,4 @@
-"""Test isolation: every test session gets its own state directory, MongoDB and Prefect home.
+"""Test isolation: every test session gets its own state directory, mongod and Prefect home.
 
 The environment is set at import time, before anything imports ``alflow``, FiftyOne or Prefect,
 because all three read it when they are first imported. Nothing touches the developer's
@@ -7,6 +7,7 @@ because all three read it when they are first imported. Nothing touches the deve
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -24,8 +25,13 @@ os.environ["ALFLOW_HOME"] = str(_HOME)
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 
 from alflow.settings import service_environment  # noqa: E402
+from tests.mongo import start_mongod, stop_mongod  # noqa: E402
 
 os.environ.update(service_environment(_HOME))
+_MONGOD, _MONGO_URI = start_mongod(_HOME / "mongod")
+os.environ["FIFTYONE_DATABASE_URI"] = _MONGO_URI
+os.environ["FIFTYONE_DATABASE_NAME"] = "alflow-tests"
+atexit.register(stop_mongod, _MONGOD)
 
 import pytest  # noqa: E402
 

@@ -71,9 +71,11 @@ def test_duplicate_loop_name_is_refused(ledger, loop):
         ledger.create_loop(loop, {}, {})
 
 
-def test_unknown_loop_lists_known_loops(ledger, loop):
-    with pytest.raises(LedgerError, match=f"no loop named 'nope'.*{loop}"):
-        ledger.loop("nope")
+def test_unknown_loop_suggests_close_names(ledger, loop):
+    with pytest.raises(LedgerError, match=f"no loop named '{loop}x'.*did you mean '{loop}'"):
+        ledger.loop(f"{loop}x")
+    with pytest.raises(LedgerError, match="no loop named 'zzzz' .*alflow loop list"):
+        ledger.loop("zzzz")
 
 
 def test_lock_refuses_a_second_owner_until_released(ledger, loop):
