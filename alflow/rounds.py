@@ -20,7 +20,7 @@ from alflow import labels as lab
 from alflow import learners, naming, store
 from alflow.backends import Batch, BatchItem, Collected
 from alflow.config import FieldLabels, LoopConfig, TagLabels
-from alflow.errors import DatasetError, LedgerError, PoolExhaustedError
+from alflow.errors import BackendError, DatasetError, LedgerError, PoolExhaustedError
 from alflow.ledger import (
     ACTIVE,
     CANCELLED,
@@ -498,7 +498,13 @@ def readiness(ws: Workspace, loop: str) -> tuple[bool, str]:
     current = ws.ledger.in_flight(loop)
     if current is None or current["state"] in (QUERIED, INGESTED):
         return True, "ready"
-    report = progress(ws, loop, current["round"])
+    try:
+        report = progress(ws, loop, current["round"])
+    except BackendError as exc:
+        # one loop's lost or unreachable annotation task must not stop the scheduled advance of
+        # every other loop: report it as what this loop waits on (the fix is in the message)
+        log.warning("loop %r round %d: %s", loop, current["round"], exc)
+        return False, f"round {current['round']} cannot be checked: {exc}"
     if report["finished"]:
         return True, "annotation finished"
     return False, (
