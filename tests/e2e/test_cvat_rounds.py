@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from prefect.logging.handlers import APILogHandler
 import tasks
 from alflow import learners, naming, rounds
 from alflow.backends.cvat import CvatTaskDeleted
+from alflow.config import CvatBackendConfig
 from alflow.errors import BackendError
 from alflow.workspace import open_workspace
 from flows.advance import advance_flow
@@ -501,3 +503,14 @@ def test_credentials_never_reach_logs_ledger_or_flow_runs(
         "artifacts": "".join(artifacts_of(loop)),
     }.items():
         assert secret not in text, f"the CVAT {login} appears in the {where}"
+
+
+# ----------------------------------------------------------------------------- README
+def test_readme_cvat_settings_are_the_backend_defaults():
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text[text.index("\n## CVAT\n") :]
+    (block,) = re.findall(r"```json\n(.*?)```", section, flags=re.S)
+    documented = json.loads(block)
+    config = CvatBackendConfig.model_validate(documented)
+    assert config == CvatBackendConfig(url=documented["url"])  # every other value: the default
+    assert set(documented) == set(CvatBackendConfig.model_fields)  # and none is left out
