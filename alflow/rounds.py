@@ -57,6 +57,16 @@ def read_initial_labels(dataset, config: LoopConfig) -> tuple[dict[str, str], st
     raise TypeError(f"unknown label source {source!r}")
 
 
+def declared_classes(config: LoopConfig, initial: dict[str, str]) -> list[str]:
+    """Classes seen in the initial labels plus those a tag source declares."""
+    declared = (
+        set(config.initial_labels.classes)
+        if isinstance(config.initial_labels, TagLabels)
+        else set()
+    )
+    return sorted(set(initial.values()) | declared)
+
+
 def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
     """Validate a new loop against its dataset, store it, and write its split and labels."""
     dataset = ws.dataset(config)
@@ -74,7 +84,7 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
             list(ids), config.eval_fraction, config.random_state, initial
         )
     ws.ledger.create_loop(
-        config.name, config.model_dump(mode="json"), {"classes": sorted(set(initial.values()))}
+        config.name, config.model_dump(mode="json"), {"classes": declared_classes(config, initial)}
     )
     split = {sid: (lab.EVAL if sid in eval_ids else lab.POOL) for sid in ids}
     store.write_strings(dataset, naming.split_field(config.name), split)
@@ -88,7 +98,7 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
         "loop": config.name,
         "initial_labels": len(initial),
         "eval": len(eval_ids),
-        "classes": sorted(set(initial.values())),
+        "classes": declared_classes(config, initial),
     }
 
 

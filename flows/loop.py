@@ -44,15 +44,19 @@ def step_flow(loop: str, options: StepOptions | None = None) -> dict[str, Any]:
 
     A round that was waiting for annotators and is now taught is followed at once by the next
     round's query and export, so annotators always have work while the loop is active.
+    ``options.when_unfinished`` applies only to a round that was already in flight.
     """
     options = options or StepOptions()
+    # when_unfinished is a decision about the round already out for annotation; a round this
+    # step opens itself always waits for its annotators
+    fresh = options.model_copy(update={"when_unfinished": "wait"})
     owner = acquire_loop(loop)
     try:
         number = open_round(loop)
         resumed = round_state(loop, number) is not None
-        summary = _run_round(loop, number, options)
+        summary = _run_round(loop, number, options if resumed else fresh)
         if resumed and summary["state"] == "taught" and loop_is_active(loop):
-            summary = _run_round(loop, open_round(loop), options)
+            summary = _run_round(loop, open_round(loop), fresh)
         return summary
     finally:
         release_loop(loop, owner)

@@ -290,12 +290,6 @@ def test_unfinished_jobs_wait_or_are_accepted_in_part(cvat_server, annotator, di
     assert n_labelled(digits, loop) == 14
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="flows.loop.step_flow passes the step's when_unfinished on to the round it opens "
-    "after finishing the one in flight: accept_partial then teaches that fresh round with no "
-    "answers at once (cancel would cancel it)",
-)
 def test_accept_partial_applies_only_to_the_round_in_flight(annotator, cvat_loop):
     loop = cvat_loop(flow=False).name
     to_waiting(loop)
