@@ -1,0 +1,34 @@
+"""The scale benchmark runs at smoke size and writes its figures (numbers are not asserted)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_round_scale_smoke_writes_every_step(tmp_path):
+    out = tmp_path / "scale.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "round_scale.py"),
+            "--smoke",
+            "--json",
+            str(out),
+        ],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["samples"] == 2000
+    steps = result["seconds"]
+    for step in ("features from cache", "query", "ingest", "teach + eval + predictions"):
+        assert steps[step] >= 0
+    assert result["peak_rss_mb"] > 0
+    assert "round scale: 2000 samples" in run.stdout
