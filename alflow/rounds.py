@@ -235,7 +235,7 @@ def fit_if_possible(
     y = np.asarray([known[i] for i in ids], dtype=str)
     return learners.fit_learner(
         config.estimator,
-        config.strategy.name,
+        config.strategy,
         X,
         y,
         ids,

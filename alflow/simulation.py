@@ -28,6 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from alflow.errors import ConfigError
 from alflow.estimators import EstimatorConfig, LogisticRegressionConfig, RandomForestConfig
 from alflow.learners import fit_learner, predict, teach
+from alflow.seeds import round_seed
 from alflow.strategies import DEFAULT_STRATEGY, get_strategy
 
 EstimatorName = Literal["rf", "lr"]
@@ -113,7 +114,7 @@ def simulate(
     config = estimator_config(estimator)
     X_pool, X_test, y_pool, y_test = digits_split(seed, estimator)
     rng = np.random.default_rng(seed)
-    labelled = initial_labels(y_pool, rng)
+    labelled = np.sort(initial_labels(y_pool, rng))  # pool order, as a dataset would hold it
     _check_arguments(budget, batch, len(labelled))
     ids = [str(i) for i in range(len(y_pool))]
     state = fit_learner(
@@ -126,9 +127,13 @@ def simulate(
     )
     curve = [[len(labelled), _accuracy(state, X_test, y_test)]]
     unlabelled = np.setdiff1d(np.arange(len(y_pool)), labelled)
+    round_number = 0
     while curve[-1][0] < budget:
+        round_number += 1
         n = min(batch, budget - curve[-1][0])
-        picked, _ = state.learner.query(X_pool[unlabelled], n_instances=n, random_state=rng)
+        picked, _ = state.learner.query(
+            X_pool[unlabelled], n_instances=n, random_state=round_seed(seed, round_number)
+        )
         chosen = unlabelled[np.asarray(picked, dtype=int)]
         teach(state, X_pool[chosen], y_pool[chosen], [ids[i] for i in chosen])
         unlabelled = np.setdiff1d(unlabelled, chosen)
