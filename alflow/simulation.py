@@ -25,7 +25,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from alflow.errors import ConfigError
+from alflow.errors import AlflowError, ConfigError
 from alflow.estimators import EstimatorConfig, LogisticRegressionConfig, RandomForestConfig
 from alflow.learners import fit_learner, predict, teach
 from alflow.seeds import round_seed
@@ -135,6 +135,11 @@ def simulate(
             X_pool[unlabelled], n_instances=n, random_state=round_seed(seed, round_number)
         )
         chosen = unlabelled[np.asarray(picked, dtype=int)]
+        if len(np.unique(chosen)) != n:
+            raise AlflowError(
+                f"strategy {name!r} returned {len(np.unique(chosen))} distinct samples for a "
+                f"batch of {n}; a strategy must return distinct pool positions"
+            )
         teach(state, X_pool[chosen], y_pool[chosen], [ids[i] for i in chosen])
         unlabelled = np.setdiff1d(unlabelled, chosen)
         curve.append([state.n_labels, _accuracy(state, X_test, y_test)])

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alflow.errors import ConfigError
+from alflow import strategies
+from alflow.errors import AlflowError, ConfigError
 from alflow.simulation import digits_split, initial_labels, labels_to, simulate
 from alflow.strategies import DEFAULT_STRATEGY
 
@@ -128,3 +129,12 @@ def test_benchmark_smoke_mode_writes_results_and_plot(tmp_path):
         data["report_seeds"]
     )
     assert "labels to 95%" in completed.stdout
+
+
+def test_a_strategy_returning_repeated_samples_is_caught(monkeypatch):
+    def repeats(classifier, X_pool, n_instances=1, random_state=None, **_):
+        return np.zeros(n_instances, dtype=int), np.zeros(n_instances)
+
+    monkeypatch.setitem(strategies.STRATEGIES, "repeats", repeats)
+    with pytest.raises(AlflowError, match="returned 1 distinct samples for a batch of 10"):
+        simulate("repeats", "lr", seed=0, budget=30, batch=10)
