@@ -6,24 +6,30 @@ and each command configures the state directory before anything starts a service
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 
 import alflow
 from alflow.errors import AlflowError
+from flows.options import StepOptions
 
 app = typer.Typer(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False)
 loop_app = typer.Typer(help="Create, list and delete loops.", no_args_is_help=True)
 app.add_typer(loop_app, name="loop")
 
 DEMO_LOOP = "digits-demo"
+# the step's choices, offered by the CLI as the deployment's form offers them
+WhenUnfinished = enum.StrEnum(
+    "WhenUnfinished", list(get_args(StepOptions.model_fields["when_unfinished"].annotation))
+)
 
 
 def _quiet_prefect() -> None:
@@ -194,8 +200,9 @@ def loop_list() -> None:
 def step(
     loop: str,
     when_unfinished: Annotated[
-        str, typer.Option(help="If annotation is unfinished: wait | accept_partial | cancel")
-    ] = "wait",
+        WhenUnfinished,
+        typer.Option(help="If annotation is unfinished: wait, accept the finished jobs, or cancel"),
+    ] = WhenUnfinished.wait,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Override batch size")] = None,
 ) -> None:
     """Run the loop's next step as Prefect flow runs (finish the round in flight, or a new one)."""
@@ -203,7 +210,7 @@ def step(
     from flows.loop import step_flow
     from flows.options import StepOptions
 
-    options = StepOptions(when_unfinished=when_unfinished, batch_size=batch_size)
+    options = StepOptions(when_unfinished=when_unfinished.value, batch_size=batch_size)
     print_table([step_flow(loop, options)], ROUND_COLUMNS)
 
 
@@ -436,13 +443,11 @@ def main() -> None:
         raise SystemExit(exc.exit_code) from None
     except (typer.Abort, KeyboardInterrupt):
         raise SystemExit(130) from None
-    except Exception as exc:  # click usage errors carry their own message
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise
+    except typer.TyperException as exc:
+        # usage errors carry their own message (the locked typer bundles its own click, so
+        # they are not click.ClickException)
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
 
 
 if __name__ == "__main__":

@@ -5,11 +5,16 @@
 The same deployments as ``prefect.yaml`` (create-loop, step, advance on a schedule), run in this
 process; stop it with Ctrl-C. A round's state lives in the ledger, so stopping and restarting
 the process loses nothing.
+
+Serve *or* deploy to the work pool, not both: serving a name that ``alflow deploy`` put on a
+work pool keeps the pool in the server's record, and its runs then crash loading the flow, so
+:func:`main` refuses to start while such deployments exist.
 """
 
 from __future__ import annotations
 
 import alflow  # noqa: F401  (state directory before Prefect is imported)
+from alflow.errors import AlflowError
 from flows.advance import advance_flow
 from flows.loop import create_loop_flow, step_flow
 
@@ -25,10 +30,37 @@ def deployments():
     ]
 
 
+def on_work_pools(names: list[str]) -> dict[str, str]:
+    """Those of the ``flow/deployment`` names the server has on a work pool, with the pool."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    found = {}
+    with get_client(sync_client=True) as client:
+        for name in names:
+            try:
+                deployment = client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                continue
+            if deployment.work_pool_name:
+                found[name] = deployment.work_pool_name
+    return found
+
+
 def main() -> None:
     from prefect import serve
 
-    serve(*deployments())
+    served = deployments()
+    clash = on_work_pools([f"{d.flow_name}/{d.name}" for d in served])
+    if clash:
+        listed = ", ".join(f"{name} (work pool {pool!r})" for name, pool in clash.items())
+        raise AlflowError(
+            f"{listed} already run on a worker ('alflow deploy'); serving the same names from "
+            "this process would leave their runs crashing. Start a worker instead "
+            "('prefect worker start --pool alflow-process'), or delete them first: "
+            + "; ".join(f"prefect deployment delete {name}" for name in clash)
+        )
+    serve(*served)
 
 
 if __name__ == "__main__":

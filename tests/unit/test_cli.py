@@ -1,0 +1,166 @@
+"""The `alflow` command line without Prefect runs: help, env, simulate, and how it fails.
+
+Commands run through typer's test runner on :data:`alflow.cli.app`; what the entry point
+(:func:`alflow.cli.main`) makes of errors is checked by running ``python -m alflow.cli``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from alflow.cli import app
+from alflow.errors import AlflowError, ConfigError
+from alflow.settings import service_environment
+
+runner = CliRunner()
+
+
+def commands(group, path=()):
+    """Every (path, command) under the click group, groups included."""
+    for name, command in sorted(group.commands.items()):
+        yield (*path, name), command
+        if hasattr(command, "commands"):
+            yield from commands(command, (*path, name))
+
+
+ALL = list(commands(typer.main.get_command(app)))
+
+
+def test_the_command_tree_is_the_documented_one():
+    names = {" ".join(path) for path, _ in ALL}
+    assert {
+        "data",
+        "demo",
+        "loop",
+        "loop create",
+        "loop delete",
+        "loop list",
+        "loop pause",
+        "loop resume",
+        "step",
+        "status",
+        "history",
+        "rollback",
+        "reinclude",
+        "reexport",
+        "simulate",
+        "deploy",
+        "serve",
+        "server",
+        "app",
+        "env",
+    } <= names
+
+
+@pytest.mark.parametrize("path", [p for p, _ in ALL], ids=[" ".join(p) for p, _ in ALL])
+def test_every_command_explains_itself(path):
+    command = dict(ALL)[path]
+    result = runner.invoke(app, [*path, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"Usage: root {' '.join(path)}" in text
+    summary = " ".join((command.help or "").split("\n\n")[0].split())
+    assert summary and summary[:40] in text
+    for param in command.params:  # every option and argument is shown
+        shown = param.metavar or max(param.opts, key=len)
+        assert shown.upper() in text.upper()
+
+
+def test_env_prints_the_session_state_as_exports(state_home):
+    result = runner.invoke(app, ["env"])
+    assert result.exit_code == 0
+    exports = dict(
+        line.removeprefix("export ").split("=", 1) for line in result.output.splitlines()
+    )
+    assert exports["ALFLOW_HOME"] == str(state_home)
+    for key in service_environment(state_home):
+        assert exports[key] == os.environ[key]
+    assert exports["PREFECT_HOME"] == str(state_home / "prefect")
+    assert exports["FIFTYONE_DATABASE_DIR"] == str(state_home / "mongo")
+
+
+def test_simulate_prints_and_writes_the_learning_curve(tmp_path):
+    out = tmp_path / "runs" / "sim.json"
+    result = runner.invoke(app, ["simulate", "--budget", "30", "--batch", "10", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text())
+    curve = written["learning_curve"]
+    assert [labelled for labelled, _ in curve] == [10, 20, 30]
+    assert all(0.0 < acc <= 1.0 for _, acc in curve)
+    assert (written["budget"], written["batch"], written["estimator"]) == (30, 10, "rf")
+    rows = [line.split() for line in result.output.splitlines()[1:4]]
+    assert [(int(n), float(a)) for n, a in rows] == [(n, round(a, 3)) for n, a in curve]
+    assert f"wrote {out}" in result.output
+
+
+def test_a_loop_file_that_cannot_be_read_is_an_alflow_error(tmp_path):
+    broken = tmp_path / "loop.json"
+    broken.write_text("{not json")
+    result = runner.invoke(app, ["loop", "create", str(broken)])
+    assert isinstance(result.exception, AlflowError)
+    assert f"cannot read loop configuration {broken}" in str(result.exception)
+    missing = runner.invoke(app, ["loop", "create", str(tmp_path / "nowhere.json")])
+    assert "No such file" in str(missing.exception)
+
+
+def test_an_invalid_loop_file_names_every_problem(tmp_path):
+    path = tmp_path / "loop.json"
+    path.write_text(json.dumps({"name": "Bad_Name", "dataset": "d", "batch_size": 0}))
+    result = runner.invoke(app, ["loop", "create", str(path)])
+    assert isinstance(result.exception, ConfigError)
+    message = str(result.exception)
+    assert message.startswith("invalid loop configuration: ")
+    assert "name:" in message and "features:" in message and "batch_size:" in message
+
+
+def test_deploy_without_a_server_says_how_to_start_one(monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    result = runner.invoke(app, ["deploy"])
+    assert isinstance(result.exception, AlflowError)
+    assert "PREFECT_API_URL is not set" in str(result.exception)
+    assert "alflow server" in str(result.exception)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "alflow.cli", *args],
+        env=env or dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_an_unknown_loop_is_one_clear_line_and_exit_code_2(fo_db):
+    out = run_cli("status", "no-such-loop")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("alflow: error: no loop named 'no-such-loop' (")
+    assert "create it with 'alflow loop create'" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["step", "some-loop", "--when-unfinished", "later"],
+            "'later' is not one of 'wait', 'accept_partial', 'cancel'",
+        ),
+        (["status"], "Missing argument 'loop'"),
+        (["no-such-command"], "No such command 'no-such-command'"),
+    ],
+)
+def test_usage_errors_show_usage_and_exit_code_2(args, message):
+    out = run_cli(*args)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert out.stderr.startswith("Usage: python -m alflow.cli")
+    assert message in out.stderr
