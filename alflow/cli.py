@@ -238,7 +238,12 @@ def status(loop: str) -> None:
     )
     current = ledger.in_flight(loop)
     if current is None:
-        typer.echo("no round in flight: 'alflow step' queries the next batch")
+        if doc["status"] == "active":
+            typer.echo("no round in flight: 'alflow step' queries the next batch")
+        elif doc["status"] == "paused":
+            typer.echo(f"paused: 'alflow loop resume {loop}' lets it step again")
+        else:
+            typer.echo(f"done: 'alflow loop stop-rules {loop} --max-rounds N' raises its limits")
         return
     prog = current.get("progress") or {}
     typer.echo(
@@ -302,6 +307,40 @@ def reexport(loop: str, round_number: Annotated[int, typer.Argument(metavar="ROU
     typer.echo(
         f"round {round_number} re-exported to {result.get('kind')}"
         + (f" task {ref['task_id']}" if ref.get("task_id") else "")
+    )
+
+
+@loop_app.command("stop-rules")
+def loop_stop_rules(
+    name: str,
+    label_budget: Annotated[
+        int | None, typer.Option(min=1, help="Stop at this many labels")
+    ] = None,
+    max_rounds: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many rounds")
+    ] = None,
+    plateau_rounds: Annotated[
+        int | None, typer.Option(min=2, help="Stop when accuracy stalls over this many rounds")
+    ] = None,
+    plateau_delta: Annotated[
+        float | None, typer.Option(min=0, help="Smallest gain that is not a stall")
+    ] = None,
+) -> None:
+    """Change when the loop is done; a done loop whose new rules allow more rounds resumes."""
+    from alflow import rounds
+    from alflow.workspace import open_workspace
+
+    result = rounds.update_stop_rules(
+        open_workspace(),
+        name,
+        label_budget=label_budget,
+        max_rounds=max_rounds,
+        plateau_rounds=plateau_rounds,
+        plateau_delta=plateau_delta,
+    )
+    typer.echo(
+        f"loop {name!r} is {result['status']}; stop rules: {result['stop']}"
+        + (f" ({result['reason']})" if result["reason"] else "")
     )
 
 

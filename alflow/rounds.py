@@ -274,7 +274,8 @@ def open_round(ws: Workspace, loop: str) -> int:
     if doc["status"] == DONE:
         raise LedgerError(
             f"loop {loop!r} is done ({doc.get('done_reason', 'stop rule reached')}); raise its "
-            "stop rules with 'alflow loop update' or create a new loop"
+            f"stop rules ('alflow loop stop-rules {loop} --max-rounds N', or --label-budget) or "
+            "create a new loop"
         )
     current = ws.ledger.in_flight(loop)
     if current is not None:
@@ -646,6 +647,22 @@ def stop_reason(config: LoopConfig, taught: list[dict[str, Any]]) -> str | None:
                     f"{rules.plateau_rounds} rounds (< {rules.plateau_delta})"
                 )
     return None
+
+
+def update_stop_rules(ws: Workspace, loop: str, **changes: Any) -> dict[str, Any]:
+    """Change a loop's stop rules; a done loop whose new rules no longer stop it is active."""
+    config = ws.config(loop)
+    stop = config.stop.model_copy(update={k: v for k, v in changes.items() if v is not None})
+    config = LoopConfig.model_validate({**config.model_dump(), "stop": stop.model_dump()})
+    ws.ledger.update_loop(loop, config=config.model_dump(mode="json"))
+    doc = ws.ledger.loop(loop)
+    taught = [d for d in ws.ledger.rounds(loop) if d["state"] == TAUGHT]
+    reason = stop_reason(config, taught)
+    if doc["status"] == DONE and reason is None:
+        ws.ledger.update_loop(loop, status=ACTIVE, done_reason=None)
+    elif reason is not None:
+        ws.ledger.update_loop(loop, status=DONE, done_reason=reason)
+    return {"stop": stop.model_dump(), "status": ws.ledger.loop(loop)["status"], "reason": reason}
 
 
 def apply_stop_rules(ws: Workspace, config: LoopConfig) -> None:

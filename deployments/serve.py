@@ -17,6 +17,7 @@ import alflow  # noqa: F401  (state directory before Prefect is imported)
 from alflow.errors import AlflowError
 from flows.advance import advance_flow
 from flows.loop import create_loop_flow, step_flow
+from flows.simulate import simulate_flow
 
 ADVANCE_CRON = "*/10 * * * *"
 
@@ -27,6 +28,7 @@ def deployments():
         create_loop_flow.to_deployment(name="create-loop", tags=["alflow"]),
         step_flow.to_deployment(name="step", tags=["alflow"]),
         advance_flow.to_deployment(name="advance", cron=ADVANCE_CRON, tags=["alflow", "scheduled"]),
+        simulate_flow.to_deployment(name="simulate", tags=["alflow", "benchmark"]),
     ]
 
 

@@ -65,6 +65,7 @@ def test_serve_refuses_names_a_worker_runs(monkeypatch):
     assert fake.served == [
         "alflow-advance/advance",
         "alflow-create-loop/create-loop",
+        "alflow-simulate/simulate",
         "alflow-step/step",
     ]
 

@@ -19,8 +19,10 @@ def run_round(loop: str) -> int:
 def labels_of(dataset, loop):
     field = naming.label_field(loop)
     view = dataset.exists(field)
-    return {i: (c.label, c.round, c.excluded) for i, c in zip(view.values("id"),
-                                                             view.values(field), strict=True)}
+    return {
+        i: (c.label, c.round, c.excluded)
+        for i, c in zip(view.values("id"), view.values(field), strict=True)
+    }
 
 
 def test_rollback_keeps_every_label_and_the_history(digits):
@@ -67,3 +69,18 @@ def test_rollback_refuses_while_a_round_is_in_flight(digits):
     tasks.query_batch.fn(config.name, n)
     with pytest.raises(LedgerError, match="in flight.*cancel it"):
         rounds.rollback(open_workspace(), config.name, 0)
+
+
+def test_raising_stop_rules_reopens_a_done_loop(digits):
+    config = loop_config(stop={"max_rounds": 1})
+    tasks.register_loop.fn(config)
+    tasks.fit_initial_learner.fn(config.name)
+    run_round(config.name)
+    ws = open_workspace()
+    assert ws.ledger.loop(config.name)["status"] == "done"
+    with pytest.raises(LedgerError, match="is done.*stop-rules"):
+        tasks.open_round.fn(config.name)
+    result = rounds.update_stop_rules(ws, config.name, max_rounds=2)
+    assert result["status"] == "active" and ws.config(config.name).stop.max_rounds == 2
+    run_round(config.name)
+    assert ws.ledger.loop(config.name)["done_reason"] == "maximum rounds reached (2)"

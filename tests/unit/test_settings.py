@@ -35,8 +35,11 @@ def test_import_configures_defaults_but_respects_user_settings(tmp_path):
 def test_nothing_is_written_to_the_home_directory(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if k not in settings.service_environment(tmp_path) and k != "ALFLOW_HOME"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in settings.service_environment(tmp_path) and k != "ALFLOW_HOME"
+    }
     env.update(HOME=str(home), ALFLOW_HOME=str(tmp_path / "state"))
     code = "import alflow, prefect, fiftyone, matplotlib.pyplot, cvat_sdk"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
