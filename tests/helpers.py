@@ -24,6 +24,8 @@ def loop_config(name: str | None = None, **overrides: Any) -> LoopConfig:
         "initial_labels": {"kind": "field", "field": demo.SEED_FIELD},
         "ground_truth_field": demo.GROUND_TRUTH,
         "estimator": {"kind": "logistic_regression", "max_iter": 300},
+        # margin: deterministic top-k, so tests can reason about which samples a round picks
+        "strategy": {"name": "margin"},
         "batch_size": 10,
         "eval_fraction": 0.2,
         "random_state": 0,
