@@ -5,8 +5,9 @@ Every strategy has modAL's signature, so it can be passed as an ``ActiveLearner`
 
     strategy(classifier, X_pool, n_instances=1, random_state=None, **params) -> (indices, scores)
 
-``indices`` are distinct positions in ``X_pool`` (never samples), best first; ``scores`` are the
-measure at those positions (higher = more informative). Randomness only comes from
+``indices`` are distinct positions in ``X_pool`` (never samples), in the strategy's order of
+preference (highest score first for the top-k strategies); ``scores`` are the measure at those
+positions (higher = more informative). Randomness only comes from
 ``random_state`` (an int or a ``np.random.Generator``), so a strategy called twice with the same
 arguments returns the same batch. The round loop removes labelled, held-out and queued samples
 from the pool before calling a strategy, so strategies never see them; a strategy that needs the
@@ -63,7 +64,7 @@ StrategyName = Literal[
     "random",
 ]
 # Chosen by benchmarks/label_efficiency.py on its tuning seeds (see the JSON it writes).
-DEFAULT_STRATEGY: StrategyName = "diverse_margin"
+DEFAULT_STRATEGY: StrategyName = "typiclust_margin"
 
 
 class StrategyConfig(BaseModel):
