@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--strategies", nargs="+", choices=sorted(STRATEGIES), default=None)
     parser.add_argument("--budget", type=int, default=None, help="default 300 (smoke: 60)")
     parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument(
+        "--replot", action="store_true", help="redraw the plot and tables from the JSON only"
+    )
     return parser.parse_args(argv)
 
 
@@ -151,15 +154,17 @@ def plot(curves: dict[str, Any], default: str, path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(ESTIMATORS), figsize=(13, 5), sharey=True)
+    palette = plt.get_cmap("tab20").colors  # twelve strategies: more than the default ten colours
     for ax, estimator in zip(axes, ESTIMATORS, strict=True):
-        for strategy, acc in curves.get(estimator, {}).items():
+        for i, (strategy, acc) in enumerate(curves.get(estimator, {}).items()):
             bold = strategy == default
             ax.plot(
                 curves["labelled"],
                 acc,
                 label=strategy,
                 lw=2.6 if bold else 1.1,
-                color="black" if bold else None,
+                color="black" if bold else palette[(2 * i) % 20 + (2 * i) // 20],
+                ls="--" if strategy in COMMITTEE_STRATEGIES else "-",
                 zorder=3 if bold else 2,
             )
         for level in (0.90, 0.95):
@@ -198,8 +203,34 @@ def table(summary: dict[str, Any], title: str, default: str) -> str:
     return "\n".join(lines)
 
 
+def report(result: dict[str, Any], png: Path) -> None:
+    """Draw the plot and print the tables of a finished benchmark ``result``."""
+    default, summary = result["default_strategy"], result["summary"]
+    tuning_seeds, report_seeds = tuple(result["tuning_seeds"]), tuple(result["report_seeds"])
+    plot(result["mean_curves_report"], default, png, f"report seeds {report_seeds}")
+    print(table(summary["tuning"], f"Tuning seeds {tuning_seeds}: mean labels to 90%/95%", default))
+    print()
+    print(table(summary["report"], f"Report seeds {report_seeds}: mean labels to 90%/95%", default))
+    print()
+    in_code = result["default_strategy_in_code"]
+    note = "" if default == in_code else f"  (alflow.strategies.DEFAULT_STRATEGY is {in_code!r})"
+    print(f"default strategy ({result['selection_rule']}): {default}{note}")
+    for estimator, target in result["targets_labels_to_95"].items():
+        got = summary["report"].get(default, {}).get(estimator, {}).get("labels_to_95_mean")
+        if got is not None:
+            print(f"  {estimator}: {got:.1f} labels to 95% on report seeds (target <= {target})")
+    print(
+        f"{len(result['runs'])} runs in {result['elapsed_seconds']:.0f} s with "
+        f"{result['setup']['workers']} workers"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stem = "label_efficiency_smoke" if args.smoke else "label_efficiency"
+    if args.replot:
+        report(json.loads((args.out / f"{stem}.json").read_text()), args.out / f"{stem}.png")
+        return 0
     if args.workers is None:  # smoke runs are shorter than starting worker processes
         args.workers = 1 if args.smoke else 2
     setup = plan(args)
@@ -207,11 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = run_all(setup, args.workers)
     elapsed = time.monotonic() - started
     tuning = summarise(runs, setup["tuning_seeds"])
-    report = summarise(runs, setup["report_seeds"])
+    reported = summarise(runs, setup["report_seeds"])
     default = choose_default(tuning)
-    stem = "label_efficiency_smoke" if args.smoke else "label_efficiency"
-    args.out.mkdir(parents=True, exist_ok=True)
-    curves = mean_curves(runs, setup["report_seeds"])
     result = {
         "setup": {
             **setup,
@@ -226,32 +254,16 @@ def main(argv: list[str] | None = None) -> int:
         "default_strategy": default,
         "default_strategy_in_code": DEFAULT_STRATEGY,
         "targets_labels_to_95": TARGETS,
-        "default_on_report_seeds": report.get(default, {}),
+        "default_on_report_seeds": reported.get(default, {}),
         "elapsed_seconds": round(elapsed, 1),
-        "summary": {"tuning": tuning, "report": report},
-        "mean_curves_report": curves,
+        "summary": {"tuning": tuning, "report": reported},
+        "mean_curves_report": mean_curves(runs, setup["report_seeds"]),
         "runs": sorted(runs, key=lambda r: (r["strategy"], r["estimator"], r["seed"])),
     }
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=1))
-    plot(curves, default, args.out / f"{stem}.png", f"report seeds {setup['report_seeds']}")
-    note = (
-        ""
-        if default == DEFAULT_STRATEGY
-        else (f"  (alflow.strategies.DEFAULT_STRATEGY is {DEFAULT_STRATEGY!r})")
-    )
-    print(table(tuning, f"Tuning seeds {setup['tuning_seeds']}: mean labels to 90% / 95%", default))
-    print()
-    print(table(report, f"Report seeds {setup['report_seeds']}: mean labels to 90% / 95%", default))
-    print()
-    print(f"default strategy (tuning seeds, {SELECTION_RULE}): {default}{note}")
-    for estimator, target in TARGETS.items():
-        got = report.get(default, {}).get(estimator, {}).get("labels_to_95_mean")
-        if got is not None:
-            print(f"  {estimator}: {got:.1f} labels to 95% on report seeds (target <= {target})")
-    print(
-        f"{len(runs)} runs in {elapsed:.0f} s with {args.workers} workers; "
-        f"wrote {args.out / stem}.json and .png"
-    )
+    report(result, args.out / f"{stem}.png")
+    print(f"wrote {args.out / stem}.json and .png")
     return 0
 
 

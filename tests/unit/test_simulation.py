@@ -103,21 +103,19 @@ def test_bad_arguments_are_refused_with_what_to_change(kwargs, message):
         simulate(seed=0, **kwargs)
 
 
-def test_benchmark_smoke_mode_writes_results_and_plot(tmp_path):
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "label_efficiency.py"),
-            "--smoke",
-            "--out",
-            str(tmp_path),
-        ],
+def _benchmark(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "label_efficiency.py"), *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=ROOT,
         check=False,
     )
+
+
+def test_benchmark_smoke_mode_writes_results_and_plot(tmp_path):
+    completed = _benchmark("--smoke", "--out", str(tmp_path))
     assert completed.returncode == 0, completed.stderr
     data = json.loads((tmp_path / "label_efficiency_smoke.json").read_text())
     assert (tmp_path / "label_efficiency_smoke.png").stat().st_size > 0
@@ -129,6 +127,11 @@ def test_benchmark_smoke_mode_writes_results_and_plot(tmp_path):
         data["report_seeds"]
     )
     assert "labels to 95%" in completed.stdout
+    (tmp_path / "label_efficiency_smoke.png").unlink()
+    replotted = _benchmark("--smoke", "--replot", "--out", str(tmp_path))
+    assert replotted.returncode == 0, replotted.stderr
+    assert (tmp_path / "label_efficiency_smoke.png").stat().st_size > 0
+    assert completed.stdout.startswith(replotted.stdout)
 
 
 def test_a_strategy_returning_repeated_samples_is_caught(monkeypatch):
