@@ -252,18 +252,10 @@ def fit_initial(ws: Workspace, loop: str) -> dict[str, Any]:
     config = ws.config(loop)
     dataset = ws.dataset(config)
     known = labelled(dataset, loop)
-    fields: dict[str, Any] = {
-        "strategy": config.strategy.name,
-        "batch_size": 0,
-        "queried_ids": [],
-        "metrics": {"labelled": len(known)},
-    }
-    state = fit_if_possible(ws, config, known, 0)
-    if state is not None:
-        fields["checkpoint"] = checkpoint(state, loop, 0)
-        fields["metrics"] = evaluate(ws, config, state)
-        write_predictions(ws, config, state, 0)
-    ws.ledger.insert_round(loop, 0, TAUGHT, **fields)
+    fields = advance_learner(ws, config, None, known, [], 0)
+    ws.ledger.insert_round(
+        loop, 0, TAUGHT, strategy=config.strategy.name, batch_size=0, queried_ids=[], **fields
+    )
     return summarize(ws.ledger.round(loop, 0))
 
 
@@ -470,22 +462,37 @@ def teach(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
     config = ws.config(loop)
     state = load_learner(ws, loop, round_number)
     known = labelled(ws.dataset(config), loop)
-    if state is None:  # cold start: the first fit, once two classes are known
-        state = fit_if_possible(ws, config, known, round_number)
-    else:
-        ids = [sid for sid in doc["ingest"]["answered"] if sid in known]
-        if ids:
-            X = ws.features(config).take(ids)
-            learners.teach(state, X, np.asarray([known[i] for i in ids], dtype=str), ids)
-    fields: dict[str, Any] = {"checkpoint": None, "metrics": {"labelled": len(known)}}
-    if state is not None:
-        state.round_number = round_number
-        fields["checkpoint"] = checkpoint(state, loop, round_number)
-        fields["metrics"] = evaluate(ws, config, state)
-        write_predictions(ws, config, state, round_number)
+    ids = [sid for sid in doc["ingest"]["answered"] if sid in known]
+    fields = advance_learner(ws, config, state, known, ids, round_number)
     ws.ledger.set_state(loop, round_number, TAUGHT, **fields)
     apply_stop_rules(ws, config)
     return summarize(ws.ledger.round(loop, round_number))
+
+
+def advance_learner(
+    ws: Workspace,
+    config: LoopConfig,
+    state: learners.LearnerState | None,
+    known: dict[str, str],
+    ids: list[str],
+    round_number: int,
+) -> dict[str, Any]:
+    """Teach ``ids`` (or, with no learner yet, fit on every known label), then checkpoint,
+    evaluate and write predictions; returns the round's ``checkpoint`` and ``metrics``."""
+    if state is None:  # cold start: the first fit, once two classes are known
+        state = fit_if_possible(ws, config, known, round_number)
+    elif ids:
+        X = ws.features(config).take(ids)
+        learners.teach(state, X, np.asarray([known[i] for i in ids], dtype=str), ids)
+    if state is None:
+        return {"checkpoint": None, "metrics": {"labelled": len(known)}}
+    state.round_number = round_number
+    fields = {
+        "checkpoint": checkpoint(state, config.name, round_number),
+        "metrics": evaluate(ws, config, state),
+    }
+    write_predictions(ws, config, state, round_number)
+    return fields
 
 
 def cancel(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
@@ -602,24 +609,10 @@ def reinclude(ws: Workspace, loop: str, from_rounds: list[int]) -> dict[str, Any
     _set_excluded(dataset, loop, ids, False)
     known = labelled(dataset, loop)
     state = load_learner(ws, loop, number)
-    if state is None:
-        state = fit_if_possible(ws, config, known, number)
-    else:
-        X = ws.features(config).take(ids)
-        learners.teach(state, X, np.asarray([known[i] for i in ids], dtype=str), ids)
-    fields: dict[str, Any] = {
-        "kind": "reinclude",
-        "reincluded_ids": ids,
-        "queried_ids": [],
-        "checkpoint": None,
-        "metrics": {"labelled": len(known)},
-    }
-    if state is not None:
-        state.round_number = number
-        fields["checkpoint"] = checkpoint(state, loop, number)
-        fields["metrics"] = evaluate(ws, config, state)
-        write_predictions(ws, config, state, number)
-    ws.ledger.insert_round(loop, number, TAUGHT, **fields)
+    fields = advance_learner(ws, config, state, known, ids, number)
+    ws.ledger.insert_round(
+        loop, number, TAUGHT, kind="reinclude", reincluded_ids=ids, queried_ids=[], **fields
+    )
     return summarize(ws.ledger.round(loop, number))
 
 
