@@ -10,7 +10,8 @@ in a correction simply appears at the next fit, with no index map that could rai
 Committee strategies (:data:`alflow.strategies.COMMITTEE_STRATEGIES`) need a modAL ``Committee``:
 :func:`fit_learner` then builds one of ``committee_size`` members, each with its own estimator seed
 and its own stratified bootstrap of the labels (drawn from a seeded ``np.random.Generator``, not
-modAL's global ``np.random``), so members disagree where the labels leave room to.
+modAL's global ``np.random``), so members disagree where the labels leave room to. A forest's
+trees are shared out among the members rather than multiplied (:func:`member_config`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import numpy as np
 from modAL.models import ActiveLearner, Committee
 from modAL.models import learners as _modal_learners
 
-from alflow.errors import LabelError, LedgerError
-from alflow.estimators import EstimatorConfig, build_estimator
+from alflow.errors import ConfigError, LabelError, LedgerError
+from alflow.estimators import BaggingConfig, EstimatorConfig, RandomForestConfig, build_estimator
 from alflow.strategies import COMMITTEE_STRATEGIES, StrategyConfig, bind_strategy, get_strategy
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ def fit_learner(
 
     Raises:
         LabelError: fewer than two classes, or rows, labels and ids of different lengths.
-        ConfigError: unknown strategy.
+        ConfigError: unknown strategy, or a forest with fewer trees than committee members.
     """
     if not len(X) == len(labels) == len(ids):
         raise LabelError(f"fit got {len(X)} rows, {len(labels)} labels and {len(ids)} ids")
@@ -181,19 +182,43 @@ def build_committee(
     random_state: int,
     size: int,
 ) -> Committee:
-    """A modAL Committee of ``size`` bootstrapped, differently seeded members."""
+    """A modAL Committee of ``size`` bootstrapped, differently seeded members.
+
+    A random forest or bagging ensemble is already a committee of independent members, so its
+    ``n_estimators`` are shared out among the committee's members instead of multiplied: the
+    committee costs what the configured estimator costs, and its consensus averages as many
+    trees as the configuration asks for.
+    """
     seeds = np.random.SeedSequence(random_state).generate_state(size)
     members = [
         BootstrapLearner(
-            estimator=build_estimator(estimator, int(seed) % (2**31 - 1)),
+            estimator=build_estimator(member_config(estimator, size, i), int(seed) % (2**31 - 1)),
             query_strategy=query_strategy,
             seed=int(seed),
             X_training=X,
             y_training=y,
         )
-        for seed in seeds
+        for i, seed in enumerate(seeds)
     ]
     return Committee(learner_list=members, query_strategy=query_strategy)
+
+
+def member_config(estimator: EstimatorConfig, size: int, index: int) -> EstimatorConfig:
+    """The configuration of committee member ``index`` of ``size`` (see :func:`build_committee`).
+
+    Raises:
+        ConfigError: the ensemble has fewer members than the committee.
+    """
+    if not isinstance(estimator, RandomForestConfig | BaggingConfig):
+        return estimator
+    total = estimator.n_estimators
+    if total < size:
+        raise ConfigError(
+            f"a committee of {size} shares the {estimator.kind} ensemble's {total} estimators "
+            f"among its members: raise n_estimators to at least {size} or lower committee_size"
+        )
+    share = total // size + (1 if index < total % size else 0)
+    return estimator.model_copy(update={"n_estimators": share})
 
 
 def teach(state: LearnerState, X: np.ndarray, labels: np.ndarray, ids: list[str]) -> int:

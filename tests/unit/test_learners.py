@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 from sklearn.utils import check_X_y
 
 from alflow import learners as lrn
-from alflow.errors import LabelError, LedgerError
+from alflow.errors import ConfigError, LabelError, LedgerError
 from alflow.estimators import LogisticRegressionConfig, RandomForestConfig, build_estimator
 from alflow.strategies import StrategyConfig
 
@@ -98,6 +98,19 @@ def test_committee_members_differ_and_the_committee_is_reproducible(digits):
     votes = first.learner.vote_proba(X)
     assert not np.allclose(votes[:, 0], votes[:, 1]), "bootstraps should make members differ"
     np.testing.assert_array_equal(votes, second.learner.vote_proba(X))
+
+
+def test_a_forest_committee_shares_the_configured_trees_among_members(digits):
+    forest = RandomForestConfig(n_estimators=10)
+    state, _ = _fit(digits, strategy="vote_entropy", estimator=forest)
+    sizes = [member.estimator.n_estimators for member in state.learner]
+    assert sum(sizes) == 10 and max(sizes) - min(sizes) <= 1
+
+
+def test_member_config_copies_single_models_and_refuses_too_few_trees():
+    assert lrn.member_config(LR, 3, 0) is LR
+    with pytest.raises(ConfigError, match="raise n_estimators to at least 4"):
+        lrn.member_config(RandomForestConfig(n_estimators=2), 4, 0)
 
 
 def test_stratified_bootstrap_keeps_every_class_even_with_one_label_each():
