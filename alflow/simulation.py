@@ -55,7 +55,9 @@ def digits_split(
     if estimator == "lr":
         scaler = StandardScaler().fit(X_pool)
         X_pool, X_test = scaler.transform(X_pool), scaler.transform(X_test)
-    return X_pool, X_test, y_pool, y_test
+    # float32, as the loop's feature cache holds them: distance-based strategies then see
+    # exactly the values the real flows see
+    return X_pool.astype(np.float32), X_test.astype(np.float32), y_pool, y_test
 
 
 def initial_labels(y_pool: np.ndarray, rng: np.random.Generator) -> np.ndarray:

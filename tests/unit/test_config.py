@@ -26,7 +26,7 @@ def test_bad_loop_name_is_a_config_error_with_the_rule():
 
 def test_no_initial_labels_needs_a_cold_start_strategy():
     with pytest.raises(ConfigError, match="no initial labels.*cold-start"):
-        parse_loop_config({**BASE, "initial_labels": None})
+        parse_loop_config({**BASE, "initial_labels": None, "strategy": {"name": "margin"}})
 
 
 def test_oracle_needs_ground_truth():

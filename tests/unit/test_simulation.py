@@ -72,7 +72,7 @@ def test_split_is_stratified_and_the_initial_labels_one_per_class():
     X_pool, _, y_pool, y_test = digits_split(0, "lr")
     assert len(y_test) == pytest.approx(0.3 * (len(y_pool) + len(y_test)), abs=1)
     assert set(y_pool) == set(y_test) == {str(d) for d in range(10)}
-    np.testing.assert_allclose(X_pool.mean(axis=0), 0.0, atol=1e-9)  # standardised on the pool
+    np.testing.assert_allclose(X_pool.mean(axis=0), 0.0, atol=1e-5)  # standardised (float32)
     rows = initial_labels(y_pool, np.random.default_rng(0))
     assert sorted(y_pool[rows]) == sorted(set(y_pool))
 
