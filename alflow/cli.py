@@ -220,8 +220,9 @@ def history(loop: str) -> None:
     from alflow import rounds
     from alflow.workspace import open_workspace
 
-    docs = open_workspace().ledger.rounds(loop)
-    open_workspace().ledger.loop(loop)
+    ledger = open_workspace().ledger
+    ledger.loop(loop)  # an unknown loop is an error, not an empty table
+    docs = ledger.rounds(loop)
     print_table([rounds.summarize(d) for d in docs], ROUND_COLUMNS)
 
 
