@@ -18,6 +18,7 @@ from typing import Annotated, Any, get_args
 import typer
 
 import alflow
+from alflow import progress
 from alflow.errors import AlflowError
 from flows.options import StepOptions
 
@@ -475,6 +476,7 @@ def env_cmd() -> None:
 def main() -> None:
     """Entry point: turn alflow's own errors into one clear line and exit code 2."""
     try:
+        progress.choose_mode(sys.stderr)  # a mistyped ALFLOW_PROGRESS fails before any work
         app(standalone_mode=False)
     except AlflowError as exc:
         typer.echo(f"alflow: error: {exc}", err=True)

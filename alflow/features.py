@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +61,42 @@ def assemble(columns: dict[str, Sequence], ids: Sequence[str]) -> np.ndarray:
         raise FeatureError("no feature fields given; name at least one vector or float field")
     parts = [_column(values, field, ids) for field, values in columns.items()]
     return np.hstack(parts).astype(np.float32)
+
+
+def assemble_chunks(
+    chunks: Iterable[tuple[Sequence[str], dict[str, Sequence]]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Assemble ``(ids, columns)`` chunks into ids and one float32 matrix.
+
+    Each chunk becomes float32 as soon as it is read, so peak memory is the result plus one
+    chunk of raw values. A vector length that differs between chunks is reported like ragged
+    vectors within one chunk.
+
+    Raises:
+        FeatureError: no fields, or missing, non-numeric, non-finite or ragged values.
+    """
+    ids: list[str] = []
+    blocks: list[np.ndarray] = []
+    widths: dict[str, int] | None = None
+    for chunk_ids, columns in chunks:
+        if not columns:
+            raise FeatureError("no feature fields given; name at least one vector or float field")
+        parts = {f: _column(v, f, chunk_ids) for f, v in columns.items()}
+        seen = {f: part.shape[1] for f, part in parts.items()}
+        if widths is None:
+            widths = seen
+        for field, width in seen.items():
+            if width != widths[field]:
+                raise FeatureError(
+                    f"feature field {field!r} has ragged vectors: the first samples have length "
+                    f"{widths[field]}, but {len(chunk_ids)} later samples have {width} "
+                    f"({preview_ids(chunk_ids)}); recompute them with one model"
+                )
+        blocks.append(np.hstack(list(parts.values())).astype(np.float32))
+        ids.extend(chunk_ids)
+    if not blocks:
+        return np.asarray([], dtype=str), np.zeros((0, 0), dtype=np.float32)
+    return np.asarray(ids, dtype=str), np.vstack(blocks)
 
 
 def standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from alflow import labels as lab
 from alflow import learners, naming, store
+from alflow import progress as reporting
 from alflow.backends import Batch, BatchItem, Collected
 from alflow.config import FieldLabels, LoopConfig, TagLabels
 from alflow.errors import BackendError, DatasetError, LedgerError, PoolExhaustedError
@@ -87,7 +88,10 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
         config.name, config.model_dump(mode="json"), {"classes": declared_classes(config, initial)}
     )
     split = {sid: (lab.EVAL if sid in eval_ids else lab.POOL) for sid in ids}
-    store.write_strings(dataset, naming.split_field(config.name), split)
+    with reporting.step(f"marking the pool/eval split of {config.name!r}", len(split)) as report:
+        store.write_strings(
+            dataset, naming.split_field(config.name), split, on_chunk=report.advance
+        )
     prov = lab.provenance(f"initial:{source}", 0)
     store.write_classifications(
         dataset,
@@ -211,12 +215,20 @@ def write_predictions(
     dataset = ws.dataset(config)
     field = naming.prediction_field(config.name)
     written = 0
-    for start in range(0, len(fm.ids), chunk):
-        stop = start + chunk
-        predicted, confidence = learners.predict(state, np.asarray(fm.X[start:stop]))
-        written += store.write_predictions(
-            dataset, field, fm.ids[start:stop], predicted, confidence, round_number
-        )
+    what = f"writing predictions of {config.name!r} round {round_number}"
+    with reporting.step(what, len(fm.ids)) as report:
+        for start in range(0, len(fm.ids), chunk):
+            stop = start + chunk
+            predicted, confidence = learners.predict(state, np.asarray(fm.X[start:stop]))
+            written += store.write_predictions(
+                dataset,
+                field,
+                fm.ids[start:stop],
+                predicted,
+                confidence,
+                round_number,
+                on_chunk=report.advance,
+            )
     return written
 
 

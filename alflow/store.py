@@ -7,7 +7,7 @@ path, so a round's write-back is one round trip per field however large the pool
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
@@ -54,6 +54,30 @@ def require_fields(dataset, fields: Iterable[str], role: str) -> None:
 def sample_ids(dataset) -> np.ndarray:
     """All sample ids, in the dataset's natural order."""
     return np.asarray(dataset.values("id"), dtype=object)
+
+
+def iter_columns(
+    dataset, fields: Sequence[str], chunk: int = 10_000
+) -> Iterator[tuple[list[str], dict[str, list[Any]]]]:
+    """Sample ids and the values of ``fields``, ``chunk`` samples at a time.
+
+    Chunks let the caller convert each part to float32 at once (memory bounded by the result,
+    not by FiftyOne's decoded documents) and report progress. Each chunk reads ids and values in
+    one query, so they stay paired whatever order MongoDB returns them in.
+
+    Raises:
+        DatasetError: samples were deleted while the columns were read.
+    """
+    wanted = sample_ids(dataset)
+    for start in range(0, len(wanted), chunk):
+        part = list(wanted[start : start + chunk])
+        got_ids, *values = dataset.select(part).values(["id", *fields])
+        if len(got_ids) != len(part):
+            raise DatasetError(
+                f"dataset {dataset.name!r} changed while its features were read ({len(part)} "
+                f"samples listed, {len(got_ids)} found); run the step again once edits are done"
+            )
+        yield list(got_ids), dict(zip(fields, values, strict=True))
 
 
 def fingerprint(dataset) -> tuple[str, ...]:
@@ -132,6 +156,7 @@ def write_predictions(
     confidences: Sequence[float],
     round_number: int,
     chunk: int = 20_000,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> int:
     """Bulk-write one Classification per sample straight to MongoDB; returns the count.
 
@@ -166,10 +191,18 @@ def write_predictions(
     written = 0
     for part in _batched(updates, chunk):
         written += collection.bulk_write(part, ordered=False).matched_count
+        if on_chunk is not None:
+            on_chunk(len(part))
     return written
 
 
-def write_strings(dataset, field: str, values: Mapping[str, str], chunk: int = 20_000) -> int:
+def write_strings(
+    dataset,
+    field: str,
+    values: Mapping[str, str],
+    chunk: int = 20_000,
+    on_chunk: Callable[[int], None] | None = None,
+) -> int:
     """Set a string ``field`` for ``{sample id: value}`` with raw bulk updates; returns count.
 
     Same reasoning as :func:`write_predictions`: a split marker per sample is a trusted scalar,
@@ -188,6 +221,8 @@ def write_strings(dataset, field: str, values: Mapping[str, str], chunk: int = 2
     written = 0
     for part in _batched(updates, chunk):
         written += collection.bulk_write(part, ordered=False).matched_count
+        if on_chunk is not None:
+            on_chunk(len(part))
     return written
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import alflow
 from alflow import features as feats
-from alflow import store
+from alflow import progress, store
 from alflow.backends import AnnotationBackend, make_backend
 from alflow.config import LoopConfig
 from alflow.errors import LedgerError
@@ -55,9 +55,9 @@ class Workspace:
         if directory.exists() and not refresh:
             return feats.open_cache(directory)
         store.require_fields(dataset, spec.fields, "feature")
-        ids = store.sample_ids(dataset)
-        columns = {f: dataset.values(f) for f in spec.fields}
-        X = feats.assemble(columns, list(ids))
+        with progress.step(f"loading features of {config.dataset!r}", len(dataset)) as report:
+            chunks = store.iter_columns(dataset, spec.fields)
+            ids, X = feats.assemble_chunks(progress.counted(chunks, report, lambda c: len(c[0])))
         if spec.standardize:
             X = feats.standardize(X)[0]
         return feats.write_cache(directory, ids, X)

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from alflow import naming
+from alflow import naming, progress
 from alflow.backends.base import Answer, Batch, Collected, Progress, Reference, Unresolved
 from alflow.config import CvatBackendConfig
 from alflow.errors import BackendError, preview_ids
@@ -831,7 +831,11 @@ class _Session:
                 task.fetch()
                 if self.has_data(task):  # a lost answer: the earlier attempt got through
                     return
-                task.upload_data(paths, params={"sorting_method": "predefined"})
+                task.upload_data(
+                    paths,
+                    params={"sorting_method": "predefined"},
+                    pbar=sdk_progress(f"uploading {len(paths)} images to CVAT task {task.id}"),
+                )
 
             self._call(f"uploading {len(paths)} images to task {task.id}", upload_once)
 
@@ -890,6 +894,39 @@ class _Session:
                 log.info("CVAT task %s is already gone", task_id)
 
         self._call(f"deleting task {task_id}", remove)
+
+
+def sdk_progress(description: str) -> Any:
+    """A cvat-sdk ``ProgressReporter`` that reports through :mod:`alflow.progress`.
+
+    cvat-sdk calls ``start2``/``advance``/``finish`` once per upload attempt; the bar (or the
+    plain lines off a terminal) then behaves like alflow's other long steps.
+    """
+    from cvat_sdk.core.progress import ProgressReporter
+
+    class _Reporter(ProgressReporter):
+        def __init__(self) -> None:
+            self.report: progress.Report | None = None
+            self.done = 0
+
+        def start2(self, total: int, *, unit: str = "it", **_: Any) -> None:
+            self.report = progress.start(description, total, unit)
+            self.done = 0
+
+        def advance(self, delta: int) -> None:
+            self.done += delta
+            if self.report is not None:
+                self.report.advance(delta)
+
+        def report_status(self, progress: int) -> None:
+            self.advance(progress - self.done)
+
+        def finish(self) -> None:
+            if self.report is not None:
+                self.report.close()
+                self.report = None
+
+    return _Reporter()
 
 
 def _stage(source: Path, target: Path) -> Path:

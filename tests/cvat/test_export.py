@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -195,3 +196,36 @@ def test_reexport_assigns_jobs_an_interrupted_export_did_not(cvat_server, make_b
     )
     ref = backend.export(batch, Refs(), ref=saved[-1])
     assert {cvat_server.state.job(j).assignee_id for j in ref["job_ids"]} == {alice}
+
+
+def test_upload_reports_progress_in_bytes(backend, make_batch, monkeypatch, capsys):
+    from alflow import progress
+
+    monkeypatch.setenv("ALFLOW_PROGRESS", "plain")
+    monkeypatch.setattr(progress, "DELAY", 0.0)
+    ref = backend.export(make_batch(["a.png", "b.png", "c.png"]), Refs())
+    lines = [
+        line
+        for line in capsys.readouterr().err.splitlines()
+        if line.startswith(f"uploading 3 images to CVAT task {ref['task_id']}: ")
+    ]
+    assert lines and re.fullmatch(r".*: done, [\d.]+ (B|KiB|MiB) in [\d.]+ s", lines[-1])
+
+
+def test_upload_progress_adapter_speaks_cvat_sdks_reporter_protocol(monkeypatch, capsys):
+    from cvat_sdk.core.progress import ProgressReporter
+
+    from alflow import progress
+    from alflow.backends.cvat import sdk_progress
+
+    monkeypatch.setenv("ALFLOW_PROGRESS", "plain")
+    monkeypatch.setattr(progress, "DELAY", 0.0)
+    reporter = sdk_progress("uploading")
+    assert isinstance(reporter, ProgressReporter)
+    with reporter.task(total=2048, desc="Uploading data", unit="B", unit_scale=True):
+        reporter.advance(1024)
+        reporter.report_status(2048)
+    assert capsys.readouterr().err.splitlines() == [
+        "uploading: 1.0 KiB of 2.0 KiB (50%)",
+        "uploading: done, 2.0 KiB in 0.0 s",
+    ]

@@ -164,3 +164,12 @@ def test_usage_errors_show_usage_and_exit_code_2(args, message):
     assert "Traceback" not in out.stderr
     assert out.stderr.startswith("Usage: python -m alflow.cli")
     assert message in out.stderr
+
+
+def test_a_mistyped_progress_mode_fails_before_any_work():
+    out = run_cli("status", "any-loop", env={**os.environ, "ALFLOW_PROGRESS": "pretty"})
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == (
+        "alflow: error: ALFLOW_PROGRESS='pretty' is not a progress mode; "
+        "use one of auto, bar, plain, off"
+    )

@@ -64,3 +64,33 @@ def test_cache_key_changes_with_fields_flag_and_fingerprint():
     assert base != features.cache_key("ds", ["x"], True, fp)
     assert base != features.cache_key("ds", ["x"], False, ("3", "a", "c"))
     assert base != features.cache_key("other", ["x"], False, fp)
+
+
+def test_chunks_assemble_like_one_read():
+    columns = {"emb": [[1, 2], [3, 4], [5, 6]], "bright": [0.1, 0.2, 0.3]}
+    chunks = [
+        (IDS[:2], {"emb": columns["emb"][:2], "bright": columns["bright"][:2]}),
+        (IDS[2:], {"emb": columns["emb"][2:], "bright": columns["bright"][2:]}),
+    ]
+    ids, X = features.assemble_chunks(iter(chunks))
+    assert list(ids) == IDS and X.dtype == np.float32
+    np.testing.assert_array_equal(X, features.assemble(columns, IDS))
+
+
+def test_vector_length_changing_between_chunks_names_the_later_samples():
+    chunks = [(IDS[:2], {"emb": [[1, 2], [3, 4]]}), (IDS[2:], {"emb": [[5, 6, 7]]})]
+    with pytest.raises(FeatureError, match=r"'emb' has ragged vectors.*length 2.*have 3 \(s2\)"):
+        features.assemble_chunks(chunks)
+
+
+def test_errors_inside_a_later_chunk_name_its_samples():
+    chunks = [(IDS[:2], {"x": [1.0, 2.0]}), (IDS[2:], {"x": [None]})]
+    with pytest.raises(FeatureError, match=r"'x' is missing on 1 samples \(s2\)"):
+        features.assemble_chunks(chunks)
+
+
+def test_no_chunks_is_an_empty_matrix_and_no_fields_an_error():
+    ids, X = features.assemble_chunks([])
+    assert ids.shape == (0,) and X.shape == (0, 0)
+    with pytest.raises(FeatureError, match="at least one"):
+        features.assemble_chunks([(IDS, {})])
