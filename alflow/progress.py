@@ -1,9 +1,11 @@
 """Progress reports for the long steps of a round: feature load, prediction write-back, upload.
 
-On a terminal a step shows a ``tqdm`` bar; anywhere else (a Prefect worker's log, CI, a pipe) it
+On a terminal a step shows a ``tqdm`` bar. Anywhere else (a Prefect worker, CI, a pipe) it
 writes plain lines: one when the step has run for ``delay`` seconds, one at most every
-``interval`` seconds after that, and one when it ends. Steps that end within ``delay`` print
-nothing, so a small demo round stays quiet while a million-sample write-back shows where it is.
+``interval`` seconds after that, and one when it ends. Inside a Prefect flow or task run the
+lines go to the run's logger (so they reach the run's logs in the UI), elsewhere to stderr.
+Steps that end within ``delay`` print nothing, so a small demo round stays quiet while a
+million-sample write-back shows where it is.
 
 ``ALFLOW_PROGRESS`` chooses explicitly: ``auto`` (default), ``bar``, ``plain`` or ``off``.
 """
@@ -15,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Literal, TextIO, TypeVar
+from typing import Any, Literal, TextIO, TypeVar
 
 from alflow.errors import ConfigError
 
@@ -60,15 +62,17 @@ class PlainReport:
         delay: float = DELAY,
         interval: float = INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        emit: Callable[[str], None] | None = None,
     ) -> None:
         self.description, self.total, self.unit = description, total, unit
         self.stream, self.delay, self.interval, self.clock = stream, delay, interval, clock
+        self.emit = emit or (lambda text: print(text, file=self.stream, flush=True))
         self.done = 0
         self.started = clock()
         self.last_line: float | None = None
 
     def _line(self, text: str) -> None:
-        print(f"{self.description}: {text}", file=self.stream, flush=True)
+        self.emit(f"{self.description}: {text}")
         self.last_line = self.clock()
 
     def _status(self) -> str:
@@ -135,6 +139,23 @@ class SilentReport:
 Report = PlainReport | BarReport | SilentReport
 
 
+def run_logger() -> Any:
+    """The current Prefect flow or task run's logger; None outside a run.
+
+    Prefect is only asked when it is already imported: a process that never imported it cannot
+    be inside a run, and importing it costs a second.
+    """
+    if "prefect.context" not in sys.modules:
+        return None
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    if TaskRunContext.get() is None and FlowRunContext.get() is None:
+        return None
+    from prefect.logging import get_run_logger
+
+    return get_run_logger()
+
+
 def start(
     description: str,
     total: int,
@@ -155,7 +176,9 @@ def start(
     if mode == "bar":
         return BarReport(description, total, unit, stream, delay)
     if mode == "plain":
-        return PlainReport(description, total, unit, stream, delay, interval)
+        logger = run_logger() if stream is sys.stderr else None
+        emit = logger.info if logger is not None else None
+        return PlainReport(description, total, unit, stream, delay, interval, emit=emit)
     return SilentReport()
 
 

@@ -132,3 +132,12 @@ def test_counted_advances_once_each_item_is_consumed():
         seen.append((len(chunk), report.done))
         clock.now += 5
     assert seen == [(2, 0), (1, 2), (2, 3)] and report.done == 5
+
+
+def test_outside_a_prefect_run_lines_go_to_the_stream(monkeypatch):
+    monkeypatch.setenv("ALFLOW_PROGRESS", "plain")
+    assert progress.run_logger() is None
+    out = io.StringIO()
+    with progress.step("reading", 4, stream=out, delay=0) as report:
+        report.advance(4)
+    assert out.getvalue().startswith("reading: done, 4 samples in ")
