@@ -38,7 +38,7 @@ import numpy as np
 from modAL.batch import ranked_batch
 from modAL.models import Committee
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.cluster import KMeans
+from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import pairwise_distances
 from sklearn.neighbors import NearestNeighbors
@@ -302,6 +302,26 @@ def kmeans_pp(embedding: np.ndarray, n_instances: int, rng: np.random.Generator)
     return np.asarray(picked, dtype=int)
 
 
+# Above these sizes TypiClust works on estimates: exact k-means of a million 512-d vectors into a
+# few hundred clusters takes many minutes, and exact typicality is quadratic in a cluster's size.
+LARGE_POOL = 20_000
+TYPICALITY_SAMPLE = 5_000
+
+
+def cluster_model(n_clusters: int, n_samples: int, seed: int) -> KMeans | MiniBatchKMeans:
+    """Exact k-means for pools up to ``LARGE_POOL`` samples, mini-batch k-means above."""
+    if n_samples <= LARGE_POOL:
+        return KMeans(n_clusters=n_clusters, n_init=1, random_state=seed)
+    return MiniBatchKMeans(n_clusters=n_clusters, n_init=1, batch_size=4096, random_state=seed)
+
+
+def typicality_sample(members: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``members``, or a random ``TYPICALITY_SAMPLE`` of them (sorted) when there are more."""
+    if len(members) <= TYPICALITY_SAMPLE:
+        return members
+    return np.sort(rng.choice(members, TYPICALITY_SAMPLE, replace=False))
+
+
 def typical_uncovered(
     X_pool: np.ndarray,
     X_labelled: np.ndarray | None,
@@ -313,7 +333,9 @@ def typical_uncovered(
 
     Pool and labelled samples are clustered into ``n_labelled + n_instances`` k-means clusters;
     clusters holding the fewest labels (then the most samples) are served first, each with its
-    most typical pool sample. Needs no model, so it works from zero labels.
+    most typical pool sample. Needs no model, so it works from zero labels. Large pools use
+    mini-batch k-means and typicality within a random sample of each cluster (see
+    :func:`cluster_model`, :func:`typicality_sample`).
 
     Returns:
         Pool indices and their typicality.
@@ -321,15 +343,14 @@ def typical_uncovered(
     n_labelled = 0 if X_labelled is None else len(X_labelled)
     X_all = X_pool if n_labelled == 0 else np.vstack([X_pool, X_labelled])
     n_clusters = min(n_labelled + n_instances, len(X_all))
-    kmeans = KMeans(n_clusters=n_clusters, n_init=1, random_state=_seed(rng))
-    assignment = kmeans.fit_predict(X_all)
+    assignment = cluster_model(n_clusters, len(X_all), _seed(rng)).fit_predict(X_all)
     pool_cluster = assignment[: len(X_pool)]
     labels_in = np.bincount(assignment[len(X_pool) :], minlength=n_clusters)
     size = np.bincount(pool_cluster, minlength=n_clusters)
     picked: list[int] = []
     scores: list[float] = []
     for cluster in np.lexsort((-size, labels_in)):
-        members = np.flatnonzero(pool_cluster == cluster)
+        members = typicality_sample(np.flatnonzero(pool_cluster == cluster), rng)
         if len(members) == 0:
             continue
         typ = typicality(X_pool[members], n_neighbors)

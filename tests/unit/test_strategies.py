@@ -250,6 +250,32 @@ def test_typiclust_takes_one_typical_sample_per_blob(blobs):
         assert np.linalg.norm(X[i] - centre) <= np.linalg.norm(members - centre, axis=1).mean()
 
 
+def test_typiclust_on_a_large_pool_estimates_and_still_covers_every_blob(blobs, monkeypatch):
+    """Above LARGE_POOL: mini-batch k-means, typicality within a sample of each cluster."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    monkeypatch.setattr(st, "LARGE_POOL", 100)
+    monkeypatch.setattr(st, "TYPICALITY_SAMPLE", 25)
+    X, blob = blobs
+    assert isinstance(st.cluster_model(6, len(X), 0), MiniBatchKMeans)
+    assert not isinstance(st.cluster_model(6, 100, 0), MiniBatchKMeans)
+    idx, _ = st.typiclust_sampling(None, X, n_instances=6, random_state=0)
+    again, _ = st.typiclust_sampling(None, X, n_instances=6, random_state=0)
+    np.testing.assert_array_equal(idx, again)
+    assert sorted(blob[idx].tolist()) == list(range(6))
+
+
+def test_typicality_sample_is_a_sorted_distinct_subset_only_when_needed(monkeypatch):
+    monkeypatch.setattr(st, "TYPICALITY_SAMPLE", 10)
+    rng = np.random.default_rng(0)
+    small = np.arange(0, 20, 2)
+    assert st.typicality_sample(small, rng) is small
+    members = np.arange(100, 200)
+    picked = st.typicality_sample(members, rng)
+    assert len(picked) == 10 and len(set(picked.tolist())) == 10
+    assert np.all(np.diff(picked) > 0) and set(picked.tolist()) <= set(members.tolist())
+
+
 def test_typiclust_serves_uncovered_blobs_first(blobs):
     X, blob = blobs
     covered = np.flatnonzero(np.isin(blob, [0, 1, 2]))[::7]
