@@ -60,7 +60,9 @@ class CvatBackendConfig(_Model):
     segment_size: int = Field(50, ge=1, description="Frames per CVAT job")
     assignee: str | None = Field(None, description="CVAT username to assign the jobs to")
     accept_stage_acceptance: bool = Field(
-        False, description="Also count jobs in stage 'acceptance' as finished"
+        True,
+        description="Also count jobs in stage 'acceptance' as finished (CVAT resets a job's "
+        "state to 'new' when a reviewer moves it to another stage)",
     )
     unknown_labels: Literal["error", "new_class"] = Field(
         "error", description="What a label outside the class list does"

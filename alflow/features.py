@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,20 +65,10 @@ def assemble(columns: dict[str, Sequence], ids: Sequence[str]) -> np.ndarray:
     return np.hstack(parts).astype(np.float32)
 
 
-def assemble_chunks(
+def _blocks(
     chunks: Iterable[tuple[Sequence[str], dict[str, Sequence]]],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Assemble ``(ids, columns)`` chunks into ids and one float32 matrix.
-
-    Each chunk becomes float32 as soon as it is read, so peak memory is the result plus one
-    chunk of raw values. A vector length that differs between chunks is reported like ragged
-    vectors within one chunk.
-
-    Raises:
-        FeatureError: no fields, or missing, non-numeric, non-finite or ragged values.
-    """
-    ids: list[str] = []
-    blocks: list[np.ndarray] = []
+) -> Iterator[tuple[Sequence[str], np.ndarray]]:
+    """Each chunk's ids and float32 block, checked like one read (widths agree across chunks)."""
     widths: dict[str, int] | None = None
     for chunk_ids, columns in chunks:
         if not columns:
@@ -92,8 +84,22 @@ def assemble_chunks(
                     f"{widths[field]}, but {len(chunk_ids)} later samples have {width} "
                     f"({preview_ids(chunk_ids)}); recompute them with one model"
                 )
-        blocks.append(np.hstack(list(parts.values())).astype(np.float32))
+        yield chunk_ids, np.hstack(list(parts.values())).astype(np.float32)
+
+
+def assemble_chunks(
+    chunks: Iterable[tuple[Sequence[str], dict[str, Sequence]]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Assemble ``(ids, columns)`` chunks into ids and one float32 matrix in memory.
+
+    Raises:
+        FeatureError: no fields, or missing, non-numeric, non-finite or ragged values.
+    """
+    ids: list[str] = []
+    blocks: list[np.ndarray] = []
+    for chunk_ids, block in _blocks(chunks):
         ids.extend(chunk_ids)
+        blocks.append(block)
     if not blocks:
         return np.asarray([], dtype=str), np.zeros((0, 0), dtype=np.float32)
     return np.asarray(ids, dtype=str), np.vstack(blocks)
@@ -105,6 +111,27 @@ def standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     scale = X.std(axis=0, dtype=np.float64)
     scale[scale == 0] = 1.0
     return ((X - mean) / scale).astype(np.float32), mean, scale
+
+
+def standardize_in_place(X: np.ndarray, chunk: int = 65_536) -> None:
+    """:func:`standardize` chunk by chunk on a (memory-mapped) matrix, without a second copy.
+
+    Two passes in float64 (mean, then squared deviations), like ``X.std``, then one writing pass.
+    """
+    n = len(X)
+    if n == 0:
+        return
+    total = np.zeros(X.shape[1])
+    for start in range(0, n, chunk):
+        total += X[start : start + chunk].sum(axis=0, dtype=np.float64)
+    mean = total / n
+    squares = np.zeros(X.shape[1])
+    for start in range(0, n, chunk):
+        squares += ((X[start : start + chunk] - mean) ** 2).sum(axis=0)
+    scale = np.sqrt(squares / n)
+    scale[scale == 0] = 1.0
+    for start in range(0, n, chunk):
+        X[start : start + chunk] = ((X[start : start + chunk] - mean) / scale).astype(np.float32)
 
 
 def cache_key(
@@ -148,20 +175,84 @@ class FeatureMatrix:
         return np.asarray(self.X[self.rows(wanted)])
 
 
+def build_cache(
+    directory: Path,
+    chunks: Iterable[tuple[Sequence[str], dict[str, Sequence]]],
+    n_rows: int,
+    standardized: bool,
+) -> FeatureMatrix:
+    """Assemble ``chunks`` straight into a memory-mapped ``X.npy`` under ``directory``.
+
+    Peak memory is one chunk plus the ids, not the matrix: a million 512-d float32 rows (2 GB)
+    never sit in memory at once. Nothing is left behind when a chunk is bad.
+
+    Raises:
+        FeatureError: bad values (see :func:`assemble_chunks`), or not ``n_rows`` rows.
+    """
+    tmp = _fresh_tmp(directory)
+    try:
+        ids: list[str] = []
+        X = None
+        for chunk_ids, block in _blocks(chunks):
+            if X is None:
+                shape = (n_rows, block.shape[1])
+                X = np.lib.format.open_memmap(tmp / "X.npy", "w+", np.float32, shape)
+            if len(ids) + len(block) > n_rows:
+                raise FeatureError(f"more than the {n_rows} expected samples were read")
+            X[len(ids) : len(ids) + len(block)] = block
+            ids.extend(chunk_ids)
+        if len(ids) != n_rows:
+            raise FeatureError(
+                f"{len(ids)} samples were read where {n_rows} were expected; the dataset "
+                "changed while its features were read: run the step again"
+            )
+        if X is None:
+            np.save(tmp / "X.npy", np.zeros((0, 0), dtype=np.float32))
+        else:
+            if standardized:
+                standardize_in_place(X)
+            X.flush()
+            del X
+        _save_ids(tmp, np.asarray(ids, dtype=str))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return _publish(tmp, directory)
+
+
+def _fresh_tmp(directory: Path) -> Path:
+    """A new private folder next to ``directory``: concurrent builders never share one."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{directory.name}.tmp-", dir=directory.parent))
+
+
+def _save_ids(directory: Path, ids: np.ndarray) -> None:
+    np.save(directory / "ids.npy", ids)
+    np.save(directory / "order.npy", np.argsort(ids, kind="stable"))
+
+
+def _publish(tmp: Path, directory: Path) -> FeatureMatrix:
+    """Replace ``directory`` by the finished ``tmp`` and open it.
+
+    If another process publishes the same key in between, its (equal) cache is kept.
+    """
+    if directory.exists():
+        shutil.rmtree(directory, ignore_errors=True)
+    try:
+        tmp.rename(directory)
+    except OSError:
+        if not directory.exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    return open_cache(directory)
+
+
 def write_cache(directory: Path, ids: np.ndarray, X: np.ndarray) -> FeatureMatrix:
     """Write ``ids``/``X`` (and the sort order of ids) atomically into ``directory``."""
-    tmp = directory.with_name(directory.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    ids = np.asarray(ids, dtype=str)
+    tmp = _fresh_tmp(directory)
     np.save(tmp / "X.npy", X.astype(np.float32))
-    np.save(tmp / "ids.npy", ids)
-    np.save(tmp / "order.npy", np.argsort(ids, kind="stable"))
-    if directory.exists():
-        for f in directory.iterdir():
-            f.unlink()
-        directory.rmdir()
-    tmp.rename(directory)
-    return open_cache(directory)
+    _save_ids(tmp, np.asarray(ids, dtype=str))
+    return _publish(tmp, directory)
 
 
 def open_cache(directory: Path) -> FeatureMatrix:

@@ -55,12 +55,11 @@ class Workspace:
         if directory.exists() and not refresh:
             return feats.open_cache(directory)
         store.require_fields(dataset, spec.fields, "feature")
-        with progress.step(f"loading features of {config.dataset!r}", len(dataset)) as report:
+        n_rows = len(dataset)
+        with progress.step(f"loading features of {config.dataset!r}", n_rows) as report:
             chunks = store.iter_columns(dataset, spec.fields)
-            ids, X = feats.assemble_chunks(progress.counted(chunks, report, lambda c: len(c[0])))
-        if spec.standardize:
-            X = feats.standardize(X)[0]
-        return feats.write_cache(directory, ids, X)
+            counted = progress.counted(chunks, report, lambda c: len(c[0]))
+            return feats.build_cache(directory, counted, n_rows, spec.standardize)
 
 
 def open_workspace() -> Workspace:

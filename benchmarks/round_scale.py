@@ -72,10 +72,35 @@ def build_dataset(name: str, n: int, dim: int, classes: int, seed: int = 0):
     return dataset
 
 
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (Linux), so each step's own peak can be read."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def current_peak_rss_mb() -> float | None:
+    """The peak RSS since the last reset (``VmHWM``), or None where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+STEP_PEAKS: dict[str, float | None] = {}
+
+
 def timed(results: dict, name: str, fn):
+    resettable = reset_peak_rss()
     t = time.perf_counter()
     value = fn()
     results[name] = round(time.perf_counter() - t, 3)
+    STEP_PEAKS[name] = current_peak_rss_mb() if resettable else None
     return value
 
 
@@ -121,7 +146,9 @@ def run(n: int, dim: int, batch: int, classes: int) -> dict:
         "dim": dim,
         "batch": batch,
         "seconds": seconds,
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        # resetting the mark per step also resets ru_maxrss: the run's peak is the steps' largest
+        "peak_rss_mb": max([round(peak_rss_mb(), 1)] + [p for p in STEP_PEAKS.values() if p]),
+        "step_peak_rss_mb": dict(STEP_PEAKS),
     }
 
 
@@ -143,9 +170,11 @@ def main() -> None:
     print(
         f"round scale: {result['samples']} samples x {result['dim']} dims, batch {result['batch']}"
     )
+    peaks = result["step_peak_rss_mb"]
     for step, secs in result["seconds"].items():
-        print(f"  {step:<{width}}  {secs:8.2f} s")
-    print(f"  {'peak RSS':<{width}}  {result['peak_rss_mb']:8.1f} MB")
+        peak = f"  peak RSS {peaks[step]:7.1f} MB" if peaks.get(step) is not None else ""
+        print(f"  {step:<{width}}  {secs:8.2f} s{peak}")
+    print(f"  {'peak RSS (whole run)':<{width}}  {result['peak_rss_mb']:8.1f} MB")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
     print(f"wrote {args.json}")

@@ -9,8 +9,9 @@ How a round travels (all through cvat-sdk's high-level layer, each client inside
   assignee). Images are uploaded under staged names ``NNNNNN_<basename>`` with
   ``sorting_method: predefined``, so the frame -> sample map holds even when base names collide
   or sort differently from the batch.
-* **progress** counts finished jobs: ``state == "completed"`` (or also ``stage == "acceptance"``
-  with ``accept_stage_acceptance``).
+* **progress** counts finished annotation jobs (ground-truth and consensus jobs are ignored):
+  ``state == "completed"``, or ``stage == "acceptance"`` (``accept_stage_acceptance``, default
+  on: CVAT resets the state to ``new`` when a reviewer changes the stage).
 * **collect** reads the tags of finished jobs: exactly one tag -> :class:`Answer`, none or several
   -> :class:`Unresolved` (back to the pool), frames of unfinished jobs -> ``pending``.
 * **cancel** deletes the task (and the annotations in it); a task already gone is fine.
@@ -271,7 +272,12 @@ def frame_map(frame_names: Sequence[str], staged: Mapping[str, str]) -> list[str
 
 
 def job_finished(state: str, stage: str, accept_stage_acceptance: bool) -> bool:
-    """Whether annotators are done with a job."""
+    """Whether annotators are done with a job.
+
+    CVAT resets a job's state to ``new`` when its stage changes without a state, so a job a
+    reviewer moved to ``acceptance`` reads ``new``; ``accept_stage_acceptance`` (the default)
+    counts it as finished. A job in ``validation`` is being reviewed and waits.
+    """
     return state == "completed" or (accept_stage_acceptance and stage == "acceptance")
 
 
@@ -385,6 +391,19 @@ def progress_of(jobs: Sequence[JobSpan]) -> Progress:
     return Progress(done=sum(1 for j in jobs if j.finished), total=len(jobs))
 
 
+MAX_LABEL_LENGTH = 64  # CVAT's Label.name is a 64-character field
+
+
+def check_label_names(classes: Sequence[str], where: str) -> None:
+    """Refuse class names CVAT cannot store as label names (it would cut them short)."""
+    long = [c for c in classes if len(c) > MAX_LABEL_LENGTH]
+    if long:
+        raise BackendError(
+            f"{where}: CVAT label names have at most {MAX_LABEL_LENGTH} characters, but "
+            f"{len(long)} classes are longer ({preview_ids(long)}); rename those classes"
+        )
+
+
 def check_batch(batch: Batch) -> None:
     """Refuse a batch CVAT cannot take, before anything is created there.
 
@@ -396,6 +415,7 @@ def check_batch(batch: Batch) -> None:
         raise BackendError(f"{where}: the batch is empty; nothing to annotate")
     if not batch.classes:
         raise BackendError(f"{where}: the batch has no classes for annotators to choose from")
+    check_label_names(batch.classes, where)
     repeated = sorted(sid for sid, n in Counter(batch.sample_ids).items() if n > 1)
     if repeated:
         raise BackendError(
@@ -556,6 +576,7 @@ class CvatBackend:
         Returns:
             The class names that were added (those the project lacked).
         """
+        check_label_names(classes, f"loop {loop!r}")
         with self._session() as cvat:
             project = cvat.ensure_project(loop, ())
             return cvat.add_labels(project, classes)
@@ -843,7 +864,10 @@ class _Session:
         return [f.name for f in self._call("reading frame names", task.get_frames_info)]
 
     def jobs(self, task: Any) -> list[Any]:
-        return self._call("listing jobs", task.get_jobs)
+        """The task's annotation jobs; ground-truth and consensus jobs are reviewers' copies
+        (a ground-truth job spans every frame) and neither gate nor answer a round."""
+        jobs = self._call("listing jobs", task.get_jobs)
+        return [j for j in jobs if getattr(j, "type", "annotation") == "annotation"]
 
     def assign(self, job: Any, user_id: int) -> None:
         self._call(f"assigning job {job.id}", lambda: job.update({"assignee": user_id}))

@@ -30,11 +30,43 @@ def test_progress_counts_completed_jobs(cvat_server, backend, exported):
     assert backend.progress(exported) == Progress(done=1, total=2)
 
 
-def test_stage_acceptance_counts_only_when_configured(cvat_server, make_backend, exported):
+def test_stage_acceptance_counts_by_default_and_can_be_turned_off(
+    cvat_server, make_backend, exported
+):
     for job in cvat_server.jobs(exported["task_id"]):
         cvat_server.finish_job(job, state="in progress", stage="acceptance")
-    assert make_backend().progress(exported) == Progress(0, 2)
-    assert make_backend(accept_stage_acceptance=True).progress(exported).finished
+    assert make_backend().progress(exported).finished
+    assert make_backend(accept_stage_acceptance=False).progress(exported) == Progress(0, 2)
+
+
+def test_a_stage_change_resets_the_state_as_in_cvat_and_validation_waits(
+    cvat_server, backend, exported
+):
+    first, second = cvat_server.jobs(exported["task_id"])
+    cvat_server.finish_job(first)
+    cvat_server.finish_job(second)
+    assert backend.progress(exported) == Progress(2, 2)
+    cvat_server.finish_job(first, state=None, stage="validation")  # a reviewer takes it
+    assert cvat_server.state.job(first).state == "new"
+    assert backend.progress(exported) == Progress(1, 2)
+    cvat_server.finish_job(first, state=None, stage="acceptance")  # and accepts it
+    assert cvat_server.state.job(first).state == "new"
+    assert backend.progress(exported) == Progress(2, 2)
+
+
+def test_ground_truth_jobs_neither_gate_nor_answer_a_round(cvat_server, backend, exported):
+    jobs = cvat_server.jobs(exported["task_id"])
+    gt = cvat_server.add_ground_truth_job(exported["task_id"])
+    assert backend.progress(exported) == Progress(0, 2)
+    for job in jobs:
+        cvat_server.finish_job(job)
+    assert backend.progress(exported) == Progress(2, 2)  # the open ground-truth job is ignored
+    collected = backend.collect(exported)
+    assert [(a.sample_id, a.label) for a in collected.answers] == list(
+        zip(["s0", "s1", "s2", "s3"], GUESSES, strict=True)
+    )
+    assert {a.provenance["cvat_job_id"] for a in collected.answers} == set(jobs)
+    assert gt not in jobs and collected.unresolved == ()
 
 
 def test_collect_reads_answers_from_finished_jobs(cvat_server, backend, exported):

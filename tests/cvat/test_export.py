@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -229,3 +230,16 @@ def test_upload_progress_adapter_speaks_cvat_sdks_reporter_protocol(monkeypatch,
         "uploading: 1.0 KiB of 2.0 KiB (50%)",
         "uploading: done, 2.0 KiB in 0.0 s",
     ]
+
+
+def test_class_names_longer_than_cvat_labels_are_refused_before_anything_is_created(
+    cvat_server, backend, make_batch
+):
+    long_name = "c" * 65
+    batch = make_batch(["a.png"], predicted=[None])
+    batch = dataclasses.replace(batch, classes=("cat", long_name))
+    with pytest.raises(BackendError, match=r"at most 64 characters, but 1 classes are longer"):
+        backend.export(batch, Refs())
+    with pytest.raises(BackendError, match=r"loop 'pets'.*at most 64 characters"):
+        backend.add_classes("pets", [long_name])
+    assert not cvat_server.state.projects and not cvat_server.state.tasks

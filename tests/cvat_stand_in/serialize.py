@@ -173,7 +173,7 @@ def job(base: str, state: CvatState, j: Job) -> dict[str, Any]:
         "updated_date": j.updated_date,
         "issues": {"url": f"{base}/api/issues?job_id={j.id}", "count": 0},
         "labels": {"url": f"{base}/api/labels?job_id={j.id}"},
-        "type": "annotation",
+        "type": j.type,
         "organization": None,
         "target_storage": None,
         "source_storage": None,

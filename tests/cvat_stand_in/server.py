@@ -272,11 +272,17 @@ class CvatStandIn:
             ]
 
     def finish_job(
-        self, job_id: int, *, state: str = "completed", stage: str | None = None
+        self, job_id: int, *, state: str | None = "completed", stage: str | None = None
     ) -> None:
+        """Set a job's state and/or stage (``state=None``: a stage change alone, which resets
+        the state to 'new' as in CVAT)."""
         with self._lock:
-            spec = {"state": state} | ({"stage": stage} if stage else {})
+            spec = ({"state": state} if state else {}) | ({"stage": stage} if stage else {})
             self.state.update_job(job_id, spec)
+
+    def add_ground_truth_job(self, task_id: int) -> int:
+        with self._lock:
+            return self.state.add_ground_truth_job(task_id).id
 
     def delete_task(self, task_id: int) -> None:
         with self._lock:

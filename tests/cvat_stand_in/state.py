@@ -105,6 +105,7 @@ class Job:
     state: str = "new"
     stage: str = "annotation"
     assignee_id: int | None = None
+    type: str = "annotation"  # or "ground_truth": a reviewer's copy spanning every frame
     created_date: str = field(default_factory=now)
     updated_date: str = field(default_factory=now)
 
@@ -441,9 +442,20 @@ class CvatState:
         if "assignee" in spec:
             self.user(spec["assignee"])
             job.assignee_id = spec["assignee"]
-        job.state = spec.get("state", job.state)
-        job.stage = spec.get("stage", job.stage)
+        # CVAT's JobWriteSerializer: a stage change without a state resets the state to 'new'
+        stage = spec.get("stage", job.stage)
+        job.state = spec.get("state", "new" if stage != job.stage else job.state)
+        job.stage = stage
         job.updated_date = now()
+        return job
+
+    def add_ground_truth_job(self, task_id: int) -> Job:
+        """A ground-truth job over every frame, as a manager adds one in CVAT's UI."""
+        task = self.task(task_id)
+        if not task.frames:
+            raise Invalid("detail", "the task has no data yet")
+        job = Job(self.next_id("job"), task_id, 0, len(task.frames) - 1, type="ground_truth")
+        self.jobs[job.id] = job
         return job
 
     # ------------------------------------------------------------------------- annotations

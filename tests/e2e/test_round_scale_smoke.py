@@ -30,5 +30,8 @@ def test_round_scale_smoke_writes_every_step(tmp_path):
     steps = result["seconds"]
     for step in ("features from cache", "query", "ingest", "teach + eval + predictions"):
         assert steps[step] >= 0
-    assert result["peak_rss_mb"] > 0
+    peaks = result["step_peak_rss_mb"]
+    assert set(peaks) == set(steps)
+    measured = [p for p in peaks.values() if p is not None]
+    assert all(0 < p <= result["peak_rss_mb"] for p in measured)
     assert "round scale: 2000 samples" in run.stdout

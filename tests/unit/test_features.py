@@ -94,3 +94,58 @@ def test_no_chunks_is_an_empty_matrix_and_no_fields_an_error():
     assert ids.shape == (0,) and X.shape == (0, 0)
     with pytest.raises(FeatureError, match="at least one"):
         features.assemble_chunks([(IDS, {})])
+
+
+def _chunks(X: np.ndarray, ids: list[str], size: int):
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size], {"v": X[start : start + size].tolist()}
+
+
+@pytest.mark.parametrize("standardized", [False, True])
+def test_built_cache_equals_the_in_memory_matrix(tmp_path, standardized):
+    rng = np.random.default_rng(0)
+    X = (rng.normal(5, 3, size=(1000, 4)) * [1, 10, 0, 1]).astype(np.float32)
+    ids = [f"s{i:04d}" for i in range(1000)]
+    fm = features.build_cache(tmp_path / "k", _chunks(X, ids, 128), 1000, standardized)
+    expected = features.standardize(X)[0] if standardized else X
+    assert list(fm.ids) == ids and isinstance(fm.X, np.memmap) and fm.X.dtype == np.float32
+    np.testing.assert_allclose(fm.X, expected, rtol=1e-5, atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k"]
+
+
+def test_standardize_in_place_matches_standardize_across_chunks():
+    X = np.random.default_rng(1).normal(100, 0.5, size=(300, 3)).astype(np.float32)
+    Z = X.copy()
+    features.standardize_in_place(Z, chunk=7)
+    np.testing.assert_allclose(Z, features.standardize(X)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_a_bad_chunk_leaves_no_cache_and_no_temporary_folder(tmp_path):
+    X = np.ones((10, 2), dtype=np.float32)
+    ids = [f"s{i}" for i in range(10)]
+    chunks = list(_chunks(X, ids, 4))
+    chunks[2][1]["v"][0] = [1.0, float("nan")]
+    with pytest.raises(FeatureError, match=r"NaN or infinite values on 1 samples \(s8\)"):
+        features.build_cache(tmp_path / "k", chunks, 10, False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fewer_rows_than_expected_is_an_error_that_says_to_rerun(tmp_path):
+    X = np.ones((6, 2), dtype=np.float32)
+    with pytest.raises(FeatureError, match=r"5 samples were read where 6 .* run the step again"):
+        features.build_cache(
+            tmp_path / "k", _chunks(X[:5], [f"s{i}" for i in range(5)], 2), 6, True
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_dataset_builds_an_empty_cache(tmp_path):
+    fm = features.build_cache(tmp_path / "k", [], 0, True)
+    assert fm.X.shape == (0, 0) and len(fm.ids) == 0
+
+
+def test_rebuilding_replaces_the_old_cache(tmp_path):
+    ids = ["a", "b"]
+    features.build_cache(tmp_path / "k", _chunks(np.zeros((2, 1)), ids, 2), 2, False)
+    fm = features.build_cache(tmp_path / "k", _chunks(np.ones((2, 3)), ids, 2), 2, False)
+    assert fm.X.shape == (2, 3) and float(fm.X.sum()) == 6.0
