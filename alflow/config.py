@@ -86,6 +86,11 @@ class CvatBackendConfig(_Model):
     poll_seconds: float = Field(
         2.0, gt=0, description="How often to ask CVAT whether uploaded images are processed"
     )
+    processing_timeout_seconds: float = Field(
+        1800.0,
+        gt=0,
+        description="Longest wait for CVAT to process a round's images; a later step goes on",
+    )
 
 
 BackendConfig = Annotated[OracleBackendConfig | CvatBackendConfig, Field(discriminator="kind")]

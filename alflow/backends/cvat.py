@@ -18,8 +18,11 @@ How a round travels (all through cvat-sdk's high-level layer, each client inside
 
 The reference (a JSON-able dict) names the server, project, task, jobs and, by frame index, the
 sample ids and predicted labels. Exporting again with ``ref=`` reuses its task and completes
-whatever the earlier run did not get to. If the task was deleted in CVAT, :class:`CvatTaskDeleted`
-says so; re-export the round with ``export(batch, save_ref, force_new=True)`` (or after clearing
+whatever the earlier run did not get to; only a task whose upload started but that holds no
+images once CVAT's processing settled is replaced by a new one, because CVAT keeps the stray
+files and refuses their names again (see :meth:`CvatBackend._upload`). If the task was deleted
+in CVAT, :class:`CvatTaskDeleted` says so; re-export the round with
+``export(batch, save_ref, force_new=True)`` (or after clearing
 the round's reference) to create a new task.
 
 Connection: URL from the config or ``ALFLOW_CVAT_URL``; credentials from a Prefect Secret block
@@ -63,6 +66,7 @@ ENV_SECRET_BLOCK = "ALFLOW_CVAT_SECRET_BLOCK"
 
 REF_VERSION = 1
 PREFILL_SOURCE = "auto"  # CVAT's source for machine-made annotations
+CREATE_REQUEST = "action=create&target=task&target_id={task_id}"  # CVAT's id of data processing
 T = TypeVar("T")
 
 
@@ -521,7 +525,7 @@ class CvatBackend:
                 ref = new_reference(batch, cvat.url, project, task)
                 save_ref(dict(ref))
             cvat.add_labels(project, batch.classes)
-            self._complete(cvat, batch, task, ref, save_ref, assignee)
+            self._complete(cvat, batch, project, task, ref, save_ref, assignee)
         return ref
 
     def progress(self, ref: Reference) -> Progress:
@@ -591,6 +595,7 @@ class CvatBackend:
         self,
         cvat: _Session,
         batch: Batch,
+        project: Any,
         task: Any,
         ref: Reference,
         save_ref: Callable[[Reference], None],
@@ -599,7 +604,7 @@ class CvatBackend:
         """Upload, map frames, record jobs and pre-fill: whatever the reference still lacks."""
         staged = {staged_name(i, item.filepath): item for i, item in enumerate(batch.items)}
         if not cvat.has_data(task):
-            cvat.upload(task, staged)
+            task = self._upload(cvat, project, task, ref, save_ref, staged)
         if "frames" not in ref:
             frames = frame_map(
                 cvat.frame_names(task), {n: it.sample_id for n, it in staged.items()}
@@ -621,6 +626,79 @@ class CvatBackend:
             cvat.prefill(task, ref)
             ref["prefilled"] = True
             save_ref(dict(ref))
+
+    def _upload(
+        self,
+        cvat: _Session,
+        project: Any,
+        task: Any,
+        ref: Reference,
+        save_ref: Callable[[Reference], None],
+        staged: Mapping[str, Any],
+    ) -> Any:
+        """Upload the batch into a task exactly once; returns the task that holds the data.
+
+        A task never receives a second upload: CVAT keeps the files of an interrupted upload
+        and answers the same names with an error (or appends to them). So a task whose upload
+        was started (``upload_started`` in the reference, saved first) but holds no data once
+        CVAT's processing has settled is replaced by a new task; it has no frames, so no
+        annotations are lost. Transfer failures and failed processing are retried this way up
+        to ``retries`` times; waiting for the processing is a read, retried on its own.
+        """
+        policy = cvat.policy
+        failure = "no attempt"
+        with _staged_files(staged) as paths:
+            for attempt in range(1, policy.attempts + 1):
+                if attempt > 1:
+                    delay = policy.delay(attempt - 1)
+                    log.warning(
+                        "CVAT: uploading to task %s failed (%s); retry %d of %d in %.2g s",
+                        task.id, failure, attempt - 1, policy.retries, delay,
+                    )  # fmt: skip
+                    self._sleep(delay)
+                cvat.settle(task)
+                if cvat.has_data(task):
+                    return task
+                if ref.get("upload_started"):
+                    task = self._replace_task(cvat, project, task, ref, save_ref)
+                ref["upload_started"] = True
+                save_ref(dict(ref))
+                try:
+                    cvat.send_data(task, paths)
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    failure = describe(exc)
+                    continue
+                status, message = cvat.settle(task)
+                if cvat.has_data(task):
+                    return task
+                failure = f"CVAT's processing ended {status!r}: {message or 'no message'}"
+        raise BackendError(
+            f"uploading {len(staged)} images to CVAT task {task.id} ({ref.get('task_name')}) "
+            f"failed {_times(policy.attempts)}; last: {failure}. Check the images and CVAT's "
+            "logs, then run the step again (the task is replaced, nothing is lost)"
+        )
+
+    @staticmethod
+    def _replace_task(
+        cvat: _Session,
+        project: Any,
+        task: Any,
+        ref: Reference,
+        save_ref: Callable[[Reference], None],
+    ) -> Any:
+        """Delete a data-less task whose upload was started and create the round's task anew."""
+        cvat.delete_task(task.id)
+        new = cvat.create_task(ref["task_name"], project)
+        log.warning(
+            "CVAT: task %s (%s) got an upload that did not finish; replaced it by task %s "
+            "(it held no images, so no annotations are lost)", task.id, ref["task_name"], new.id,
+        )  # fmt: skip
+        ref.update(task_id=new.id, task_name=new.name)
+        ref.pop("upload_started", None)
+        save_ref(dict(ref))
+        return new
 
     def _job_spans(self, jobs: Sequence[Any]) -> list[JobSpan]:
         accept = self.config.accept_stage_acceptance
@@ -652,7 +730,7 @@ class CvatBackend:
         policy = RetryPolicy.from_config(self.config)
         try:
             with _open_client(conn, self.config) as client:
-                session = _Session(client, conn.url, policy, self._sleep, self.config.segment_size)
+                session = _Session(client, conn.url, policy, self._sleep, self.config)
                 session.reach(note_version=not self._version_noted)
                 self._version_noted = True
                 session.login(conn)
@@ -693,16 +771,23 @@ class _Session:
     """The CVAT calls the backend makes, each one retried as a unit that is safe to repeat."""
 
     def __init__(
-        self, client: Any, url: str, policy: RetryPolicy, sleep: Callable, segment_size: int
+        self,
+        client: Any,
+        url: str,
+        policy: RetryPolicy,
+        sleep: Callable,
+        config: CvatBackendConfig,
     ) -> None:
         self.client = client
         self.url = url
-        self.segment_size = segment_size
-        self._policy = policy
+        self.segment_size = config.segment_size
+        self.poll_seconds = config.poll_seconds
+        self.processing_timeout = config.processing_timeout_seconds
+        self.policy = policy
         self._sleep = sleep
 
     def _call(self, what: str, func: Callable[[], T]) -> T:
-        return call_with_retries(what, func, self._policy, self._sleep)
+        return call_with_retries(what, func, self.policy, self._sleep)
 
     # ------------------------------------------------------------------ server, login
     def reach(self, *, note_version: bool) -> None:
@@ -843,22 +928,49 @@ class _Session:
     def has_data(self, task: Any) -> bool:
         return bool(getattr(task, "size", 0))
 
-    def upload(self, task: Any, staged: Mapping[str, Any]) -> None:
-        """Upload the batch images under their staged names, in batch order."""
-        with tempfile.TemporaryDirectory(prefix="alflow-cvat-") as tmp:
-            paths = [_stage(Path(item.filepath), Path(tmp) / name) for name, item in staged.items()]
+    def send_data(self, task: Any, paths: Sequence[Path]) -> None:
+        """One upload of ``paths`` (and the request to process them); never retried here."""
+        task.upload_data(
+            paths,
+            params={"sorting_method": "predefined"},
+            pbar=sdk_progress(f"uploading {len(paths)} images to CVAT task {task.id}"),
+            wait_for_completion=False,
+        )
 
-            def upload_once() -> None:
-                task.fetch()
-                if self.has_data(task):  # a lost answer: the earlier attempt got through
-                    return
-                task.upload_data(
-                    paths,
-                    params={"sorting_method": "predefined"},
-                    pbar=sdk_progress(f"uploading {len(paths)} images to CVAT task {task.id}"),
+    def creation_status(self, task: Any) -> tuple[str, str]:
+        """Status and message of the request processing the task's data; ``none`` if none."""
+        from cvat_sdk.api_client.exceptions import NotFoundException
+
+        rq_id = CREATE_REQUEST.format(task_id=task.id)
+
+        def read() -> tuple[str, str]:
+            try:
+                request, _ = self.client.api_client.requests_api.retrieve(rq_id)
+            except NotFoundException:
+                return "none", ""
+            return str(request.status.value), request.message or ""
+
+        return self._call(f"reading the data request of task {task.id}", read)
+
+    def settle(self, task: Any) -> tuple[str, str]:
+        """Wait while CVAT processes the task's data, then refresh the task.
+
+        Raises:
+            BackendError: still processing after ``processing_timeout`` seconds.
+        """
+        deadline = time.monotonic() + self.processing_timeout
+        while True:
+            status, message = self.creation_status(task)
+            if status not in ("queued", "started"):
+                break
+            if time.monotonic() > deadline:
+                raise BackendError(
+                    f"CVAT is still processing the images of task {task.id} after "
+                    f"{self.processing_timeout:.0f} s; run the step again later"
                 )
-
-            self._call(f"uploading {len(paths)} images to task {task.id}", upload_once)
+            self._sleep(self.poll_seconds)
+        self._call(f"reading task {task.id}", task.fetch)
+        return status, message
 
     def frame_names(self, task: Any) -> list[str]:
         return [f.name for f in self._call("reading frame names", task.get_frames_info)]
@@ -951,6 +1063,17 @@ def sdk_progress(description: str) -> Any:
                 self.report = None
 
     return _Reporter()
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
+
+
+@contextmanager
+def _staged_files(staged: Mapping[str, Any]) -> Iterator[list[Path]]:
+    """The batch's images under their staged names in a temporary folder, in batch order."""
+    with tempfile.TemporaryDirectory(prefix="alflow-cvat-") as tmp:
+        yield [_stage(Path(item.filepath), Path(tmp) / name) for name, item in staged.items()]
 
 
 def _stage(source: Path, target: Path) -> Path:

@@ -175,3 +175,87 @@ def test_version_mismatch_is_logged_once_and_never_fails(cvat_server, backend, m
     notes = [r for r in caplog.records if "runs version 2.73.0" in r.getMessage()]
     assert len(notes) == 1
     assert "not compatible" not in caplog.text  # cvat-sdk's own warning is not triggered
+
+
+def test_files_sent_but_their_answer_lost_never_reach_the_same_task_twice(
+    cvat_server, backend, make_batch, refs
+):
+    """CVAT keeps the files of an unfinished upload and refuses their names again (500): the
+    retry goes to a fresh task, the data-less one is deleted."""
+    cvat_server.fail_next(
+        1, 502, method="POST", path=r"/data/$", header="Upload-Multiple", after=True
+    )
+    ref = backend.export(make_batch(["a.png", "b.png"]), refs)
+    first = refs.saved[0]["task_id"]
+    assert ref["task_id"] != first and list(cvat_server.state.tasks) == [ref["task_id"]]
+    assert ref["frames"] == ["s0", "s1"] and cvat_server.state.task(ref["task_id"]).size == 2
+    assert not [
+        e for e in cvat_server.log if e.status == 500 and e.path.endswith("/data/")
+    ]  # no second upload into the first task
+
+
+def test_a_failed_status_poll_while_processing_waits_instead_of_uploading_again(
+    cvat_server, backend, make_batch
+):
+    cvat_server.state.request_polls = 3  # the task has no data for three polls
+    cvat_server.fail_next(1, 502, method="GET", path="^/api/requests/")
+    ref = backend.export(make_batch(["a.png", "b.png"]), Refs())
+    assert list(cvat_server.state.tasks) == [ref["task_id"]]
+    assert cvat_server.state.task(ref["task_id"]).size == 2
+    assert cvat_server.count("POST", "/data/$") == 3  # start, files, finish: once
+
+
+def test_a_later_step_waits_for_processing_started_by_a_run_that_died(
+    cvat_server, backend, make_batch, monkeypatch
+):
+    """The earlier run sent everything and died while CVAT processed: no second upload."""
+    from alflow.backends.cvat import _Session
+
+    class Died(Exception):
+        pass
+
+    batch = make_batch(["a.png", "b.png"])
+    cvat_server.state.request_polls = 2
+    saved: list[dict] = []
+    settle = _Session.settle
+    calls = []
+
+    def settle_then_die(self, task):
+        calls.append(task.id)
+        if len(calls) == 2:  # the wait after the upload: the worker is killed here
+            raise Died
+        return settle(self, task)
+
+    monkeypatch.setattr(_Session, "settle", settle_then_die)
+    with pytest.raises(Died):
+        backend.export(batch, lambda ref: saved.append(dict(ref)))
+    monkeypatch.setattr(_Session, "settle", settle)
+    assert saved[-1]["upload_started"] is True
+    ref = backend.export(batch, Refs(), ref=saved[-1])
+    assert ref["task_id"] == saved[0]["task_id"] and ref["frames"] == ["s0", "s1"]
+    assert cvat_server.count("POST", "/data/$") == 3
+
+
+def test_a_task_whose_earlier_upload_never_finished_is_replaced(cvat_server, backend, make_batch):
+    """A run died between sending files and Upload-Finish: the task holds stray files only."""
+    batch = make_batch(["a.png", "b.png"])
+    cvat_server.fail_next(1, 502, method="POST", path=r"/data/$", header="Upload-Finish")
+    saved: list[dict] = []
+
+    def record(ref):
+        saved.append(dict(ref))
+
+    with pytest.raises(BackendError):
+        cvat_server_retries_off(backend).export(batch, record)
+    stale = saved[-1]
+    assert stale["upload_started"] is True
+    ref = backend.export(batch, Refs(), ref=stale)
+    assert ref["task_id"] != stale["task_id"] and list(cvat_server.state.tasks) == [ref["task_id"]]
+    assert ref["frames"] == ["s0", "s1"]
+
+
+def cvat_server_retries_off(backend):
+    from alflow.backends.cvat import CvatBackend
+
+    config = backend.config.model_copy(update={"retries": 0})
+    return CvatBackend(config, environ=backend._environ, sleep=backend._sleep)

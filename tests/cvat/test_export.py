@@ -157,11 +157,28 @@ def test_missing_image_fails_before_cvat_is_touched(cvat_server, backend, make_b
     assert cvat_server.log == []
 
 
-def test_failed_data_processing_is_a_backend_error(cvat_server, backend, make_batch, refs):
+def test_failed_data_processing_is_retried_in_a_new_task(cvat_server, backend, make_batch, refs):
     cvat_server.fail_data_processing("no space left on device")
-    with pytest.raises(BackendError, match="no space left on device"):
-        backend.export(make_batch(["a.png"]), refs)
-    assert refs.saved[0]["task_id"]  # the task is known, so cancel can remove it
+    ref = backend.export(make_batch(["a.png", "b.png"]), refs)
+    first = refs.saved[0]["task_id"]
+    assert ref["task_id"] != first and list(cvat_server.state.tasks) == [ref["task_id"]]
+    assert cvat_server.state.task(ref["task_id"]).name == "pets-round-001"
+    assert ref["frames"] == ["s0", "s1"] and ref["upload_started"] is True
+    assert refs.last == ref
+
+
+def test_processing_failing_every_time_is_a_backend_error_with_the_cause(
+    cvat_server, make_backend, make_batch, refs
+):
+    for _ in range(3):
+        cvat_server.fail_data_processing("no space left on device")
+    with pytest.raises(BackendError) as caught:
+        make_backend(retries=2).export(make_batch(["a.png"]), refs)
+    message = str(caught.value)
+    assert "failed 3 times" in message and "no space left on device" in message
+    assert "run the step again" in message
+    assert len(cvat_server.state.tasks) == 1  # the replaced tasks were deleted
+    assert refs.last["task_id"] in cvat_server.state.tasks  # the round knows its task
 
 
 def test_sdk_cache_lives_in_the_state_directory(backend, make_batch, state_home, monkeypatch):

@@ -51,10 +51,13 @@ class _Failure:
     method: str | None
     path: re.Pattern[str] | None
     after: bool
+    header: str | None = None
 
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and (
-            self.path is None or bool(self.path.search(path))
+    def matches(self, method: str, path: str, headers: Any = None) -> bool:
+        return (
+            (self.method is None or self.method == method)
+            and (self.path is None or bool(self.path.search(path)))
+            and (self.header is None or (headers is not None and self.header in headers))
         )
 
 
@@ -181,6 +184,7 @@ class CvatStandIn:
         method: str | None = None,
         path: str | None = None,
         after: bool = False,
+        header: str | None = None,
     ) -> None:
         """Answer the next ``n`` matching requests with ``status`` instead of serving them.
 
@@ -191,10 +195,13 @@ class CvatStandIn:
             path: only requests whose path matches this regular expression count (default: all).
             after: serve the request first, then answer ``status``: the work is done but its
                 answer is lost (a proxy timing out, a worker dying after the commit).
+            header: only requests carrying this header count (e.g. ``Upload-Multiple``).
         """
         with self._lock:
             pattern = re.compile(path) if path else None
-            self._failures.append(_Failure(n, status, method and method.upper(), pattern, after))
+            self._failures.append(
+                _Failure(n, status, method and method.upper(), pattern, after, header)
+            )
 
     def fail_data_processing(self, message: str = "stand-in: data processing failed") -> None:
         """Make the next task-data request end in status 'failed' with ``message``."""
@@ -289,9 +296,9 @@ class CvatStandIn:
             self.state.delete_task(task_id)
 
     # ------------------------------------------------------------------------- dispatching
-    def _take_failure(self, method: str, path: str) -> _Failure | None:
+    def _take_failure(self, method: str, path: str, headers: Any = None) -> _Failure | None:
         for failure in self._failures:
-            if failure.remaining > 0 and failure.matches(method, path):
+            if failure.remaining > 0 and failure.matches(method, path, headers):
                 failure.remaining -= 1
                 return failure
         return None
@@ -313,7 +320,7 @@ class CvatStandIn:
         parts = urlsplit(target)
         path, query = parts.path, {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
         with self._lock:
-            failure = self._take_failure(method, path)
+            failure = self._take_failure(method, path, headers)
             if failure is None or failure.after:
                 reply = self._serve(method, path, query, headers, body)
             if failure is not None:
@@ -577,11 +584,7 @@ def _task_meta(call: _Call) -> dict[str, Any]:
 def _request(call: _Call) -> dict[str, Any]:
     state = call.server.state
     request = state.poll_request(unquote(call.args[0]))
-    status = request.status
-    if request.polls_left > 0:
-        request.polls_left -= 1
-        status = "started"
-    return ser.request(state, request, status)
+    return ser.request(state, request, request.status)
 
 
 @route("GET", r"/api/tasks/(\d+)/annotations")

@@ -48,6 +48,15 @@ class NotFound(StandInError):
         super().__init__({"detail": f"No {kind} matches the given query."})
 
 
+class ServerFault(StandInError):
+    """A 500 from CVAT (e.g. a database constraint an upload ran into)."""
+
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__({"detail": message})
+
+
 class Invalid(StandInError):
     status = 400
 
@@ -131,6 +140,7 @@ class Task:
     data_id: int | None = None
     uploaded: list[tuple[str, bytes]] = field(default_factory=list)
     upload_open: bool = False
+    recorded: set[str] = field(default_factory=set)  # names sent by earlier, unfinished uploads
     annotations: dict[str, list[dict[str, Any]]] = field(
         default_factory=lambda: {kind: [] for kind in ANNOTATION_KINDS}
     )
@@ -155,7 +165,8 @@ class Request:
     project_id: int | None = None
     status: str = "finished"
     message: str = ""
-    polls_left: int = 0  # how many polls still answer 'started' before the final status
+    polls_left: int = 0  # how many polls still answer 'started' before the data are processed
+    fields: dict[str, Any] = field(default_factory=dict)  # the Upload-Finish fields, kept till then
     created_date: str = field(default_factory=now)
     finished_date: str = field(default_factory=now)
 
@@ -355,11 +366,13 @@ class CvatState:
 
     # -------------------------------------------------------------------------------- data
     def start_upload(self, task_id: int) -> None:
+        """Open the upload. Like CVAT, files of an earlier, unfinished upload stay in the task's
+        upload directory (CVAT's Upload-Start does nothing to them)."""
         task = self.task(task_id)
-        if task.frames is not None:
+        if task.frames is not None or self.processing(task_id):
             raise Invalid("detail", "Adding more data is not supported")
         task.upload_open = True
-        task.uploaded = []
+        task.recorded = {name for name, _ in task.uploaded}
 
     def receive_files(self, task_id: int, files: list[tuple[str, bytes]]) -> None:
         task = self.task(task_id)
@@ -367,12 +380,23 @@ class CvatState:
             raise Invalid("detail", "Upload-Start was not sent before the files")
         for path, data in files:
             base = path.replace("\\", "/").rsplit("/", 1)[-1]
-            # one upload directory: a later file of the same base name replaces the earlier one
+            if base in task.recorded:
+                # CVAT records each client file once per task data (unique together): a name
+                # an earlier upload into the task already sent fails with a database error
+                raise ServerFault(
+                    f'duplicate key value violates unique constraint "engine_clientfile_data_id_'
+                    f'file_key" (file {base!r})'
+                )
+            # within one upload: a later file of the same base name replaces the earlier one
             task.uploaded = [(name, blob) for name, blob in task.uploaded if name != base]
             task.uploaded.append((base, data))
 
     def finish_upload(self, task_id: int, fields: dict[str, Any], owner: User) -> Request:
-        """Process the uploaded files into frames and jobs, as CVAT's background job does."""
+        """Queue the processing of the uploaded files into frames and jobs, as CVAT does.
+
+        With ``request_polls`` 0 the data are processed at once; otherwise the task stays
+        without data while the request is polled that many times (see :meth:`poll_request`).
+        """
         task = self.task(task_id)
         if not task.upload_open:
             raise Invalid("detail", "Upload-Start was not sent before Upload-Finish")
@@ -384,17 +408,30 @@ class CvatState:
             owner_id=owner.id,
             task_id=task_id,
             project_id=task.project_id,
+            status="queued",
             polls_left=self.request_polls,
+            fields=dict(fields),
         )
         self.requests[request.id] = request
+        if request.polls_left == 0:
+            self._run(request)
+        return request
+
+    def processing(self, task_id: int) -> bool:
+        request = self.requests.get(f"action=create&target=task&target_id={task_id}")
+        return request is not None and request.status in ("queued", "started")
+
+    def _run(self, request: Request) -> None:
+        task = self.task(request.task_id)
         if self.processing_errors:
             request.status, request.message = "failed", self.processing_errors.pop(0)
-            return request
+            return
         try:
-            self._process_data(task, fields)
+            self._process_data(task, request.fields)
         except StandInError as exc:
             request.status, request.message = "failed", str(exc.body)
-        return request
+            return
+        request.status, request.finished_date = "finished", now()
 
     def _process_data(self, task: Task, fields: dict[str, Any]) -> None:
         if not task.uploaded:
@@ -420,9 +457,17 @@ class CvatState:
         task.updated_date = now()
 
     def poll_request(self, request_id: str) -> Request:
+        """The request; a queued one moves on with each poll and is processed at the last."""
         if request_id not in self.requests:
             raise NotFound("Request")
-        return self.requests[request_id]
+        request = self.requests[request_id]
+        if request.status in ("queued", "started"):
+            if request.polls_left > 0:
+                request.polls_left -= 1
+                request.status = "started"
+            else:
+                self._run(request)
+        return request
 
     # -------------------------------------------------------------------------------- jobs
     def task_jobs(self, task_id: int) -> list[Job]:

@@ -207,24 +207,27 @@ def test_export_again_reuses_the_task(cvat_server, digits, cvat_loop):
     # the upload fails: the task exists in CVAT and its id is in the ledger, the round does not
     # move on from "queried"
     cvat_server.fail_next(1, 503, method="POST", path=r"^/api/tasks/\d+/data/?$")
-    with pytest.raises(BackendError, match="kept failing"):
+    with pytest.raises(BackendError, match=r"uploading 8 images .* failed once; last: HTTP 503"):
         step_flow(loop)
     doc = ledger_round(loop, 1)
     assert doc["state"] == "queried" and "frames" not in doc["backend"]["ref"]
-    (task_id,) = tasks_named(cvat_server, naming.round_name(loop, 1))
-    assert doc["backend"]["ref"]["task_id"] == task_id and cvat_server.frame_names(task_id) == []
+    (first_task,) = tasks_named(cvat_server, naming.round_name(loop, 1))
+    assert doc["backend"]["ref"]["task_id"] == first_task
+    assert doc["backend"]["ref"]["upload_started"] is True
 
-    # the next step resumes the round and completes the same task
+    # the next step resumes the round; the task whose upload started is never uploaded into
+    # again (CVAT keeps stray files): a new task of the same name replaces it
     assert step_flow(loop)["state"] == "waiting"
     check_exported(cvat_server, digits, loop, 1)
     ref = ref_of(loop, 1)
-    assert ref["task_id"] == task_id
+    (task_id,) = tasks_named(cvat_server, naming.round_name(loop, 1))
+    assert ref["task_id"] == task_id != first_task
 
     # exporting again, as a task body or by re-running the round flow, changes nothing
     assert tasks.export_batch.fn(loop, 1) == {"kind": "cvat", "ref": ref}
     assert round_flow(loop, 1)["state"] == "waiting"
     assert tasks_named(cvat_server, naming.round_name(loop, 1)) == [task_id]
-    assert cvat_server.count("POST", r"^/api/tasks/?$") == 1
+    assert cvat_server.count("POST", r"^/api/tasks/?$") == 2
     assert ref_of(loop, 1) == ref and len(cvat_server.tags(task_id)) == 8
 
 
