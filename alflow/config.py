@@ -58,7 +58,9 @@ class CvatBackendConfig(_Model):
     kind: Literal["cvat"] = "cvat"
     url: str | None = Field(None, description="CVAT URL; default: ALFLOW_CVAT_URL")
     segment_size: int = Field(50, ge=1, description="Frames per CVAT job")
-    assignee: str | None = Field(None, description="CVAT username to assign the jobs to")
+    assignee: str | None = Field(
+        None, description="CVAT user name (or numeric user id) to assign the jobs to"
+    )
     accept_stage_acceptance: bool = Field(
         True,
         description="Also count jobs in stage 'acceptance' as finished (CVAT resets a job's "

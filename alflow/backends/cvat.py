@@ -825,15 +825,25 @@ class _Session:
                 f"(HTTP {exc.status}): check the user name and password, or the access token"
             ) from None
 
-    def user_id(self, username: str) -> int:
+    def user_id(self, assignee: str) -> int:
+        """The id of ``assignee``: a user name, or a numeric user id used as it is.
+
+        CVAT lists other users only to administrators (and organization members); a plain
+        account sees itself alone, so a name it cannot find may still exist: the message says
+        so, and a numeric id needs no lookup.
+        """
+        if assignee.isdigit():
+            return int(assignee)
         users = self._call(
-            "finding the assignee", lambda: self.client.users.list(username=username)
+            "finding the assignee", lambda: self.client.users.list(username=assignee)
         )
-        matches = [u.id for u in users if u.username == username]
+        matches = [u.id for u in users if u.username == assignee]
         if not matches:
             raise BackendError(
-                f"CVAT at {self.url} has no user {username!r}: set backend.assignee to an "
-                "existing user name, or leave it empty"
+                f"CVAT at {self.url} shows no user {assignee!r} to this account: set "
+                "backend.assignee to an existing user name, or leave it empty. CVAT lists other "
+                "users only to administrators; with another account, give the user's numeric "
+                "id instead (shown in CVAT's admin pages or /api/users)"
             )
         return matches[0]
 

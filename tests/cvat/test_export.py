@@ -144,9 +144,18 @@ def test_jobs_are_assigned(cvat_server, make_backend, make_batch):
 
 
 def test_unknown_assignee_fails_before_a_task_exists(cvat_server, make_backend, make_batch):
-    with pytest.raises(BackendError, match="no user 'nobody'"):
+    with pytest.raises(BackendError, match="no user 'nobody'.*numeric id instead"):
         make_backend(assignee="nobody").export(make_batch(["a.png"]), Refs())
     assert cvat_server.state.tasks == {}
+
+
+def test_a_numeric_assignee_is_a_user_id_and_needs_no_lookup(cvat_server, make_backend, make_batch):
+    """CVAT lists other users only to administrators: an id works for any account."""
+    bob = cvat_server.add_user("bob")
+    before = cvat_server.count("GET", "^/api/users$")
+    ref = make_backend(assignee=str(bob)).export(make_batch(["a.png", "b.png"]), Refs())
+    assert {cvat_server.state.job(j).assignee_id for j in ref["job_ids"]} == {bob}
+    assert cvat_server.count("GET", "^/api/users$") == before
 
 
 def test_missing_image_fails_before_cvat_is_touched(cvat_server, backend, make_batch, tmp_path):
