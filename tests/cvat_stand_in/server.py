@@ -125,7 +125,10 @@ class CvatStandIn:
         self.state = CvatState(username, password)
         self.log: list[Logged] = []
         self._sessions: dict[str, int] = {}
-        self._legacy_tokens: dict[str, int] = {self.token: self.state.admin.id}
+        # CVAT: personal access tokens go as "Bearer <token>", the legacy login key as
+        # "Token <key>"; each scheme accepts only its own kind
+        self._access_tokens: dict[str, int] = {self.token: self.state.admin.id}
+        self._legacy_tokens: dict[str, int] = {}
         self._failures: list[_Failure] = []
         self._lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -306,8 +309,9 @@ class CvatStandIn:
     def _authenticated(self, headers: Any) -> User | None:
         auth = headers.get("Authorization") or ""
         scheme, _, credential = auth.partition(" ")
-        if scheme in ("Bearer", "Token") and credential in self._legacy_tokens:
-            return self.state.users[self._legacy_tokens[credential]]
+        tokens = {"Bearer": self._access_tokens, "Token": self._legacy_tokens}.get(scheme, {})
+        if credential in tokens:
+            return self.state.users[tokens[credential]]
         cookies = dict(
             part.strip().split("=", 1)
             for part in (headers.get("Cookie") or "").split(";")

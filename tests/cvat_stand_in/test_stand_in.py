@@ -186,14 +186,25 @@ def test_bad_credentials_answer_400(cvat_server):
     assert caught.value.status == 400
 
 
-@pytest.mark.parametrize("scheme", ["Bearer", "Token"])
-def test_access_token_headers(cvat_server, scheme):
-    reply = urllib3.PoolManager().request(
-        "GET",
-        cvat_server.url + "/api/users/self",
-        headers={"Authorization": f"{scheme} {cvat_server.token}"},
+def _self_with(cvat_server, authorization: str):
+    return urllib3.PoolManager().request(
+        "GET", cvat_server.url + "/api/users/self", headers={"Authorization": authorization}
     )
+
+
+def test_each_token_kind_only_with_its_own_scheme_as_in_cvat(cvat_server):
+    """Access tokens go as Bearer, the login key as Token; a swapped scheme gets 401."""
+    login = urllib3.PoolManager().request(
+        "POST",
+        cvat_server.url + "/api/auth/login",
+        json={"username": cvat_server.username, "password": cvat_server.password},
+    )
+    key = login.json()["key"]
+    reply = _self_with(cvat_server, f"Bearer {cvat_server.token}")
     assert reply.status == 200 and reply.json()["username"] == cvat_server.username
+    assert _self_with(cvat_server, f"Token {key}").status == 200
+    assert _self_with(cvat_server, f"Token {cvat_server.token}").status == 401
+    assert _self_with(cvat_server, f"Bearer {key}").status == 401
 
 
 def test_access_token_credentials(cvat_server):
