@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
+import mimetypes
 import os
 import shutil
 import tempfile
@@ -430,6 +431,17 @@ def check_batch(batch: Batch) -> None:
         raise BackendError(
             f"{where}: {len(missing)} image files do not exist: {preview_ids(missing)}; "
             "check the dataset's filepaths"
+        )
+    # CVAT tells images from other files by their extension; others would be left out
+    odd = [
+        item.sample_id
+        for item in batch.items
+        if not (mimetypes.guess_type(item.filepath)[0] or "").startswith("image/")
+    ]
+    if odd:
+        raise BackendError(
+            f"{where}: {len(odd)} samples' files have no image extension CVAT recognises "
+            f"(samples {preview_ids(odd)}); give them their format's extension (.png, .jpg, ...)"
         )
 
 

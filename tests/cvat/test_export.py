@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -269,3 +270,17 @@ def test_class_names_longer_than_cvat_labels_are_refused_before_anything_is_crea
     with pytest.raises(BackendError, match=r"loop 'pets'.*at most 64 characters"):
         backend.add_classes("pets", [long_name])
     assert not cvat_server.state.projects and not cvat_server.state.tasks
+
+
+def test_files_without_an_image_extension_are_refused_before_cvat_is_touched(
+    cvat_server, backend, make_batch, tmp_path
+):
+    batch = make_batch(["a.png", "b.png"])
+    odd = tmp_path / "scan.dat"
+    odd.write_bytes(Path(batch.items[1].filepath).read_bytes())
+    items = (batch.items[0], dataclasses.replace(batch.items[1], filepath=str(odd)))
+    with pytest.raises(
+        BackendError, match=r"1 samples' files have no image extension .*\(samples s1\)"
+    ):
+        backend.export(dataclasses.replace(batch, items=items), Refs())
+    assert cvat_server.count() == 0
