@@ -57,14 +57,6 @@ def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
     return column.reshape(len(values), -1)
 
 
-def assemble(columns: dict[str, Sequence], ids: Sequence[str]) -> np.ndarray:
-    """Concatenate per-field values, in the order of ``columns``, into one float32 matrix."""
-    if not columns:
-        raise FeatureError("no feature fields given; name at least one vector or float field")
-    parts = [_column(values, field, ids) for field, values in columns.items()]
-    return np.hstack(parts).astype(np.float32)
-
-
 def _blocks(
     chunks: Iterable[tuple[Sequence[str], dict[str, Sequence]]],
 ) -> Iterator[tuple[Sequence[str], np.ndarray]]:
@@ -87,36 +79,21 @@ def _blocks(
         yield chunk_ids, np.hstack(list(parts.values())).astype(np.float32)
 
 
-def assemble_chunks(
-    chunks: Iterable[tuple[Sequence[str], dict[str, Sequence]]],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Assemble ``(ids, columns)`` chunks into ids and one float32 matrix in memory.
+def assemble(columns: dict[str, Sequence], ids: Sequence[str]) -> np.ndarray:
+    """Concatenate per-field values, in the order of ``columns``, into one float32 matrix.
 
     Raises:
         FeatureError: no fields, or missing, non-numeric, non-finite or ragged values.
     """
-    ids: list[str] = []
-    blocks: list[np.ndarray] = []
-    for chunk_ids, block in _blocks(chunks):
-        ids.extend(chunk_ids)
-        blocks.append(block)
-    if not blocks:
-        return np.asarray([], dtype=str), np.zeros((0, 0), dtype=np.float32)
-    return np.asarray(ids, dtype=str), np.vstack(blocks)
-
-
-def standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Zero-mean, unit-variance columns (constant columns left at zero); returns X, mean, scale."""
-    mean = X.mean(axis=0, dtype=np.float64)
-    scale = X.std(axis=0, dtype=np.float64)
-    scale[scale == 0] = 1.0
-    return ((X - mean) / scale).astype(np.float32), mean, scale
+    ((_, X),) = _blocks([(ids, columns)])
+    return X
 
 
 def standardize_in_place(X: np.ndarray, chunk: int = 65_536) -> None:
-    """:func:`standardize` chunk by chunk on a (memory-mapped) matrix, without a second copy.
+    """Zero-mean, unit-variance columns (constant columns become zero), chunk by chunk.
 
-    Two passes in float64 (mean, then squared deviations), like ``X.std``, then one writing pass.
+    Works on a memory-mapped matrix without a second copy: two passes in float64 (mean, then
+    squared deviations, like ``X.std``), then one writing pass.
     """
     n = len(X)
     if n == 0:
@@ -187,7 +164,8 @@ def build_cache(
     never sit in memory at once. Nothing is left behind when a chunk is bad.
 
     Raises:
-        FeatureError: bad values (see :func:`assemble_chunks`), or not ``n_rows`` rows.
+        FeatureError: bad values (see :func:`assemble`; vector lengths must also agree
+            between chunks), or not ``n_rows`` rows.
     """
     tmp = _fresh_tmp(directory)
     try:
@@ -245,14 +223,6 @@ def _publish(tmp: Path, directory: Path) -> FeatureMatrix:
             raise
         shutil.rmtree(tmp, ignore_errors=True)
     return open_cache(directory)
-
-
-def write_cache(directory: Path, ids: np.ndarray, X: np.ndarray) -> FeatureMatrix:
-    """Write ``ids``/``X`` (and the sort order of ids) atomically into ``directory``."""
-    tmp = _fresh_tmp(directory)
-    np.save(tmp / "X.npy", X.astype(np.float32))
-    _save_ids(tmp, np.asarray(ids, dtype=str))
-    return _publish(tmp, directory)
 
 
 def open_cache(directory: Path) -> FeatureMatrix:

@@ -970,7 +970,7 @@ class _Session:
                 request, _ = self.client.api_client.requests_api.retrieve(rq_id)
             except NotFoundException:
                 return "none", ""
-            return str(request.status.value), request.message or ""
+            return str(_value(request.status)), request.message or ""
 
         return self._call(f"reading the data request of task {task.id}", read)
 
@@ -1001,7 +1001,7 @@ class _Session:
         """The task's annotation jobs; ground-truth and consensus jobs are reviewers' copies
         (a ground-truth job spans every frame) and neither gate nor answer a round."""
         jobs = self._call("listing jobs", task.get_jobs)
-        return [j for j in jobs if getattr(j, "type", "annotation") == "annotation"]
+        return [j for j in jobs if str(_value(getattr(j, "type", "annotation"))) == "annotation"]
 
     def assign(self, job: Any, user_id: int) -> None:
         self._call(f"assigning job {job.id}", lambda: job.update({"assignee": user_id}))
@@ -1085,6 +1085,11 @@ def sdk_progress(description: str) -> Any:
                 self.report = None
 
     return _Reporter()
+
+
+def _value(field: Any) -> Any:
+    """The plain value of a cvat-sdk enum model (``JobType``, ``RequestStatus``), or ``field``."""
+    return getattr(field, "value", field)
 
 
 def _times(n: int) -> str:

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.preprocessing import StandardScaler
 
 from alflow import features
 from alflow.errors import FeatureError
@@ -38,17 +39,16 @@ def test_no_fields_is_an_error():
 
 
 def test_standardize_zero_mean_unit_variance_and_constant_columns():
-    X = np.array([[1, 5], [3, 5], [5, 5]], dtype=np.float32)
-    Z, _mean, _scale = features.standardize(X)
+    Z = np.array([[1, 5], [3, 5], [5, 5]], dtype=np.float32)
+    features.standardize_in_place(Z)
     np.testing.assert_allclose(Z.mean(axis=0), [0, 0], atol=1e-6)
     np.testing.assert_allclose(Z[:, 0].std(), 1, atol=1e-6)
     assert np.all(Z[:, 1] == 0)
 
 
 def test_cache_round_trip_and_lookup(tmp_path):
-    ids = np.array(["c", "a", "b"], dtype=object)
     X = np.arange(6, dtype=np.float32).reshape(3, 2)
-    fm = features.write_cache(tmp_path / "k", ids, X)
+    fm = features.build_cache(tmp_path / "k", [(["c", "a", "b"], {"v": X.tolist()})], 3, False)
     again = features.open_cache(tmp_path / "k")
     np.testing.assert_array_equal(again.X, X)
     assert again.take(["b", "c"]).tolist() == [[4, 5], [0, 1]]
@@ -66,34 +66,22 @@ def test_cache_key_changes_with_fields_flag_and_fingerprint():
     assert base != features.cache_key("other", ["x"], False, fp)
 
 
-def test_chunks_assemble_like_one_read():
-    columns = {"emb": [[1, 2], [3, 4], [5, 6]], "bright": [0.1, 0.2, 0.3]}
-    chunks = [
-        (IDS[:2], {"emb": columns["emb"][:2], "bright": columns["bright"][:2]}),
-        (IDS[2:], {"emb": columns["emb"][2:], "bright": columns["bright"][2:]}),
-    ]
-    ids, X = features.assemble_chunks(iter(chunks))
-    assert list(ids) == IDS and X.dtype == np.float32
-    np.testing.assert_array_equal(X, features.assemble(columns, IDS))
-
-
-def test_vector_length_changing_between_chunks_names_the_later_samples():
+def test_vector_length_changing_between_chunks_names_the_later_samples(tmp_path):
     chunks = [(IDS[:2], {"emb": [[1, 2], [3, 4]]}), (IDS[2:], {"emb": [[5, 6, 7]]})]
     with pytest.raises(FeatureError, match=r"'emb' has ragged vectors.*length 2.*have 3 \(s2\)"):
-        features.assemble_chunks(chunks)
+        features.build_cache(tmp_path / "k", chunks, 3, False)
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_errors_inside_a_later_chunk_name_its_samples():
+def test_errors_inside_a_later_chunk_name_its_samples(tmp_path):
     chunks = [(IDS[:2], {"x": [1.0, 2.0]}), (IDS[2:], {"x": [None]})]
     with pytest.raises(FeatureError, match=r"'x' is missing on 1 samples \(s2\)"):
-        features.assemble_chunks(chunks)
+        features.build_cache(tmp_path / "k", chunks, 3, False)
 
 
-def test_no_chunks_is_an_empty_matrix_and_no_fields_an_error():
-    ids, X = features.assemble_chunks([])
-    assert ids.shape == (0,) and X.shape == (0, 0)
+def test_no_fields_in_a_chunk_is_an_error(tmp_path):
     with pytest.raises(FeatureError, match="at least one"):
-        features.assemble_chunks([(IDS, {})])
+        features.build_cache(tmp_path / "k", [(IDS, {})], 3, False)
 
 
 def _chunks(X: np.ndarray, ids: list[str], size: int):
@@ -107,17 +95,18 @@ def test_built_cache_equals_the_in_memory_matrix(tmp_path, standardized):
     X = (rng.normal(5, 3, size=(1000, 4)) * [1, 10, 0, 1]).astype(np.float32)
     ids = [f"s{i:04d}" for i in range(1000)]
     fm = features.build_cache(tmp_path / "k", _chunks(X, ids, 128), 1000, standardized)
-    expected = features.standardize(X)[0] if standardized else X
+    expected = StandardScaler().fit_transform(X) if standardized else X
     assert list(fm.ids) == ids and isinstance(fm.X, np.memmap) and fm.X.dtype == np.float32
     np.testing.assert_allclose(fm.X, expected, rtol=1e-5, atol=1e-6)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k"]
 
 
-def test_standardize_in_place_matches_standardize_across_chunks():
+def test_standardize_in_place_across_chunks_matches_scikit_learn():
     X = np.random.default_rng(1).normal(100, 0.5, size=(300, 3)).astype(np.float32)
     Z = X.copy()
     features.standardize_in_place(Z, chunk=7)
-    np.testing.assert_allclose(Z, features.standardize(X)[0], rtol=1e-5, atol=1e-5)
+    expected = StandardScaler().fit_transform(X.astype(np.float64))
+    np.testing.assert_allclose(Z, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_a_bad_chunk_leaves_no_cache_and_no_temporary_folder(tmp_path):
