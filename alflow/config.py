@@ -61,6 +61,11 @@ class CvatBackendConfig(_Model):
     assignee: str | None = Field(
         None, description="CVAT user name (or numeric user id) to assign the jobs to"
     )
+    organization: str | None = Field(
+        None,
+        description="Slug of the CVAT organization the loop's project and tasks belong to "
+        "(default: the account's personal workspace)",
+    )
     accept_stage_acceptance: bool = Field(
         True,
         description="Also count jobs in stage 'acceptance' as finished (CVAT resets a job's "

@@ -766,6 +766,8 @@ def _open_client(conn: Connection, config: CvatBackendConfig) -> Any:
         allow_unsupported_server=True,
     )
     client = Client(conn.url, logger=_sdk_log, config=sdk_config, check_server_version=False)
+    # every request (project lookup included) in the organization's context, as CVAT's UI does
+    client.organization_slug = config.organization
     # cvat-sdk's urllib3 pool retries 502-504 three times by itself; call_with_retries is the
     # only retry layer, so the pool is rebuilt (through the SDK's own constructor) without them
     configuration = client.api_client.configuration

@@ -284,3 +284,21 @@ def test_files_without_an_image_extension_are_refused_before_cvat_is_touched(
     ):
         backend.export(dataclasses.replace(batch, items=items), Refs())
     assert cvat_server.count() == 0
+
+
+def test_an_organization_puts_every_request_in_its_context(cvat_server, make_backend, make_batch):
+    """CVAT scopes projects, tasks and lookups by the X-Organization header cvat-sdk sends."""
+    backend = make_backend(organization="vision-team")
+    ref = backend.export(make_batch(["a.png", "b.png"]), Refs())
+    backend.progress(ref)
+    # cvat-sdk scopes the sub-lists of an object (its jobs, labels) by the object's own
+    # organization (an org/org_id query instead of the header); everything else carries it
+    scoped = [e for e in cvat_server.log if "org=" in e.query or "org_id=" in e.query]
+    contextual = [e for e in cvat_server.log if e not in scoped]
+    assert contextual and {e.organization for e in contextual} == {"vision-team"}
+    assert any(e.method == "POST" and e.path == "/api/projects" for e in contextual)
+
+
+def test_without_an_organization_no_context_is_sent(cvat_server, backend, make_batch):
+    backend.export(make_batch(["a.png"]), Refs())
+    assert {e.organization for e in cvat_server.log} == {None}

@@ -42,6 +42,7 @@ class Logged:
     path: str
     query: str
     status: int
+    organization: str | None = None  # the X-Organization header (organizations are not modelled)
 
 
 @dataclass
@@ -329,7 +330,9 @@ class CvatStandIn:
                 reply = self._serve(method, path, query, headers, body)
             if failure is not None:
                 reply = _Reply(failure.status, {"detail": f"stand-in: injected {failure.status}"})
-            self.log.append(Logged(method, path, parts.query, reply.status))
+            self.log.append(
+                Logged(method, path, parts.query, reply.status, headers.get("X-Organization"))
+            )
         return reply
 
     def _serve(
