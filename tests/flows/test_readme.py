@@ -35,3 +35,17 @@ def test_readme_names_the_two_commands_and_ci_runs_the_test_one():
     assert "make demo" in text and "make test" in text
     ci = (README.parent / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, flags=re.M)
+
+
+def test_readme_cvat_settings_are_the_backend_defaults():
+    """The README's CVAT block lists every setting with its default (url is an example)."""
+    import json
+
+    from alflow.config import CvatBackendConfig
+
+    (block,) = [
+        json.loads(b) for b in blocks("json") if b.lstrip().startswith('{\n  "kind": "cvat"')
+    ]
+    defaults = CvatBackendConfig().model_dump(mode="json")
+    assert block.pop("url").startswith("https://") and defaults.pop("url") is None
+    assert block == defaults
