@@ -176,14 +176,11 @@ def build_cache(
                 shape = (n_rows, block.shape[1])
                 X = np.lib.format.open_memmap(tmp / "X.npy", "w+", np.float32, shape)
             if len(ids) + len(block) > n_rows:
-                raise FeatureError(f"more than the {n_rows} expected samples were read")
+                raise _changed_while_read(len(ids) + len(block), n_rows)
             X[len(ids) : len(ids) + len(block)] = block
             ids.extend(chunk_ids)
         if len(ids) != n_rows:
-            raise FeatureError(
-                f"{len(ids)} samples were read where {n_rows} were expected; the dataset "
-                "changed while its features were read: run the step again"
-            )
+            raise _changed_while_read(len(ids), n_rows)
         if X is None:
             np.save(tmp / "X.npy", np.zeros((0, 0), dtype=np.float32))
         else:
@@ -196,6 +193,13 @@ def build_cache(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return _publish(tmp, directory)
+
+
+def _changed_while_read(read: int, expected: int) -> FeatureError:
+    return FeatureError(
+        f"{read} samples were read where {expected} were expected; the dataset "
+        "changed while its features were read: run the step again"
+    )
 
 
 def _fresh_tmp(directory: Path) -> Path:

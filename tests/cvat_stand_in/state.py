@@ -64,6 +64,11 @@ class Invalid(StandInError):
         super().__init__({field_name: [message]})
 
 
+def create_request_id(task_id: int) -> str:
+    """CVAT's id of the background request that processes a task's uploaded data."""
+    return f"action=create&target=task&target_id={task_id}"
+
+
 def now() -> str:
     """A timestamp formatted as CVAT formats them."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -402,7 +407,7 @@ class CvatState:
             raise Invalid("detail", "Upload-Start was not sent before Upload-Finish")
         task.upload_open = False
         request = Request(
-            id=f"action=create&target=task&target_id={task_id}",
+            id=create_request_id(task_id),
             type="create:task",
             target="task",
             owner_id=owner.id,
@@ -418,7 +423,7 @@ class CvatState:
         return request
 
     def processing(self, task_id: int) -> bool:
-        request = self.requests.get(f"action=create&target=task&target_id={task_id}")
+        request = self.requests.get(create_request_id(task_id))
         return request is not None and request.status in ("queued", "started")
 
     def _run(self, request: Request) -> None:
