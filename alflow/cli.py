@@ -230,28 +230,11 @@ def history(loop: str) -> None:
 @app.command()
 def status(loop: str) -> None:
     """Where the loop stands: its status, the round in flight, and what it waits on."""
+    from alflow.status import describe, loop_status
     from alflow.workspace import open_workspace
 
-    ledger = open_workspace().ledger
-    doc = ledger.loop(loop)
-    typer.echo(
-        f"loop {loop!r} on dataset {doc['config']['dataset']!r}: {doc['status']}"
-        + (f" ({doc['done_reason']})" if doc.get("done_reason") else "")
-    )
-    current = ledger.in_flight(loop)
-    if current is None:
-        if doc["status"] == "active":
-            typer.echo("no round in flight: 'alflow step' queries the next batch")
-        elif doc["status"] == "paused":
-            typer.echo(f"paused: 'alflow loop resume {loop}' lets it step again")
-        else:
-            typer.echo(f"done: 'alflow loop stop-rules {loop} --max-rounds N' raises its limits")
-        return
-    prog = current.get("progress") or {}
-    typer.echo(
-        f"round {current['round']} is {current['state']!r}"
-        + (f": {prog.get('done')}/{prog.get('total')} annotation jobs finished" if prog else "")
-    )
+    for line in describe(loop_status(open_workspace(), loop)):
+        typer.echo(line)
 
 
 @app.command()

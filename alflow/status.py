@@ -1,0 +1,132 @@
+"""Where a loop stands, as one record: what `alflow status` prints and the App's status panel shows.
+
+Both read the same :func:`loop_status`, so the command line and the App can never disagree.
+Reading status never writes: the live annotation progress is asked of the backend directly
+(``backend.progress`` has no side effects), not through the round's ``progress`` step, which
+records a ``waiting`` state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from alflow import reports
+from alflow.errors import AlflowError
+from alflow.ledger import ACTIVE, DONE, EXPORTED, IN_FLIGHT, PAUSED, WAITING
+from alflow.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class LoopStatus:
+    """A loop's state at one moment, from the ledger plus (optionally) the live backend."""
+
+    loop: str
+    dataset: str
+    status: str
+    done_reason: str | None
+    backend: str
+    round: int | None = None
+    state: str | None = None
+    done: int | None = None
+    total: int | None = None
+    progress_error: str | None = None
+    lock: dict[str, Any] | None = None
+    labelled: int | None = None
+    curve: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _live_lock(doc: dict[str, Any]) -> dict[str, Any] | None:
+    lock = doc.get("lock")
+    if not lock or lock["until"].replace(tzinfo=UTC) <= datetime.now(UTC):
+        return None
+    return lock
+
+
+def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
+    """The loop's status; with ``live`` the backend is asked how far annotation is."""
+    doc = ws.ledger.loop(loop)
+    rounds = ws.ledger.rounds(loop)
+    curve = reports.curve_rows(rounds)
+    base = {
+        "loop": loop,
+        "dataset": doc["config"]["dataset"],
+        "status": doc["status"],
+        "done_reason": doc.get("done_reason"),
+        "backend": doc["config"].get("backend", {}).get("kind", "oracle"),
+        "lock": _live_lock(doc),
+        "labelled": curve[-1]["labelled"] if curve else None,
+        "curve": curve,
+    }
+    current = next((d for d in reversed(rounds) if d["state"] in IN_FLIGHT), None)
+    if current is None:
+        return LoopStatus(**base)
+    progress: dict[str, Any] = {}
+    if current["state"] in (EXPORTED, WAITING):
+        progress = _progress(ws, loop, current) if live else dict(current.get("progress") or {})
+    return LoopStatus(
+        **base,
+        round=current["round"],
+        state=current["state"],
+        done=progress.get("done"),
+        total=progress.get("total"),
+        progress_error=progress.get("error"),
+    )
+
+
+def _progress(ws: Workspace, loop: str, current: dict[str, Any]) -> dict[str, Any]:
+    """Live progress from the backend, or the error that kept it from answering."""
+    ref = (current.get("backend") or {}).get("ref")
+    if ref is None:
+        return {}
+    try:
+        prog = ws.backend(ws.config(loop)).progress(ref)
+    except AlflowError as exc:
+        return {"error": str(exc)}
+    return {"done": prog.done, "total": prog.total}
+
+
+def waiting_for(st: LoopStatus) -> str:
+    """One sentence: what the loop waits for and what moves it on."""
+    if st.round is None:
+        if st.status == ACTIVE:
+            return f"no round in flight: 'alflow step {st.loop}' queries the next batch"
+        if st.status == PAUSED:
+            return f"paused: 'alflow loop resume {st.loop}' lets it step again"
+        if st.status == DONE:
+            return f"done: 'alflow loop stop-rules {st.loop} --max-rounds N' raises its limits"
+        return f"loop is {st.status}"
+    head = f"round {st.round} is {st.state!r}"
+    if st.progress_error:
+        return f"{head}; its annotation progress could not be read: {st.progress_error}"
+    if st.backend == "app" and st.state in (EXPORTED, WAITING):
+        return (
+            f"{head}: under review in the FiftyOne App; when the review is done run "
+            f"'alflow review finish {st.loop}' (or the App's update operator), then "
+            f"'alflow step {st.loop}'"
+        )
+    if st.total is not None:
+        unit = "annotation jobs" if st.backend == "cvat" else "samples"
+        return f"{head}: {st.done}/{st.total} {unit} finished"
+    return f"{head}: 'alflow step {st.loop}' continues it"
+
+
+def describe(st: LoopStatus) -> list[str]:
+    """The status as the lines `alflow status` prints."""
+    lines = [
+        f"loop {st.loop!r} on dataset {st.dataset!r}: {st.status}"
+        + (f" ({st.done_reason})" if st.done_reason else ""),
+        waiting_for(st),
+    ]
+    if st.labelled is not None:
+        last = st.curve[-1]
+        acc = last.get("accuracy")
+        lines.append(
+            f"labelled: {st.labelled} (round {last['round']})"
+            + (f", held-out accuracy {acc:.3f}" if acc is not None else "")
+        )
+    if st.lock:
+        since = st.lock["since"].replace(tzinfo=UTC).isoformat(timespec="seconds")
+        lines.append(f"locked by run {st.lock['owner']!r} since {since}")
+    return lines
