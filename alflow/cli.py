@@ -25,6 +25,11 @@ from flows.options import StepOptions
 app = typer.Typer(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False)
 loop_app = typer.Typer(help="Create, list and delete loops.", no_args_is_help=True)
 app.add_typer(loop_app, name="loop")
+review_app = typer.Typer(
+    help="The in-App review of a round (backend 'app'): declare it finished.",
+    no_args_is_help=True,
+)
+app.add_typer(review_app, name="review")
 
 DEMO_LOOP = "digits-demo"
 # the step's choices, offered by the CLI as the deployment's form offers them
@@ -235,6 +240,27 @@ def status(loop: str) -> None:
 
     for line in describe(loop_status(open_workspace(), loop)):
         typer.echo(line)
+
+
+@review_app.command("finish")
+def review_finish(
+    loop: str,
+    round_number: Annotated[
+        int | None, typer.Option("--round", help="Round to finish (default: the one in flight)")
+    ] = None,
+) -> None:
+    """Declare a round's review finished: unmarked samples then accept their prediction.
+
+    The next 'alflow step' (or the scheduled advance) ingests and teaches the round.
+    """
+    from alflow import rounds
+    from alflow.workspace import open_workspace
+
+    result = rounds.finish_review(open_workspace(), loop, round_number, by="cli")
+    typer.echo(
+        f"round {result['round']} of loop {loop!r}: review finished at "
+        f"{result['review_finished']['at']}; 'alflow step {loop}' ingests and teaches it"
+    )
 
 
 @app.command()

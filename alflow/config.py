@@ -100,7 +100,20 @@ class CvatBackendConfig(_Model):
     )
 
 
-BackendConfig = Annotated[OracleBackendConfig | CvatBackendConfig, Field(discriminator="kind")]
+class AppBackendConfig(_Model):
+    """Review in the FiftyOne App: the batch is tagged and pre-filled; a reviewer corrects it."""
+
+    kind: Literal["app"] = "app"
+    unknown_labels: Literal["error", "new_class"] = Field(
+        "error",
+        description="What a review label outside the class list does (class-name tags are "
+        "only read for known classes)",
+    )
+
+
+BackendConfig = Annotated[
+    AppBackendConfig | OracleBackendConfig | CvatBackendConfig, Field(discriminator="kind")
+]
 
 
 class StopRules(_Model):

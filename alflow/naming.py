@@ -12,6 +12,8 @@ what                   rule                                        loop ``digits
 label field            ``al_<slug>_label``                         ``al_digits_rf_label``
 prediction field       ``al_<slug>_prediction``                    ``al_digits_rf_prediction``
 split field            ``al_<slug>_split`` (``pool``/``eval``)     ``al_digits_rf_split``
+review field (App)     ``al_<slug>_review``                        ``al_digits_rf_review``
+round tag (App)        ``al:<loop>:round-NNN``                     ``al:digits-rf:round-003``
 round view / task      ``<loop>-round-NNN``                        ``digits-rf-round-003``
 CVAT project           ``alflow-<loop>``                           ``alflow-digits-rf``
 artifact keys          ``<loop>-<what>``                           ``digits-rf-learning-curve``
@@ -69,9 +71,32 @@ def split_field(loop: str) -> str:
     return f"{FIELD_PREFIX}{slug(loop)}_split"
 
 
+def review_field(loop: str) -> str:
+    """Field the in-App review pre-fills with the prediction and the reviewer may edit."""
+    return f"{FIELD_PREFIX}{slug(loop)}_review"
+
+
 def loop_fields(loop: str) -> tuple[str, ...]:
     """Every sample field the loop writes; nothing else is ever written by it."""
-    return (label_field(loop), prediction_field(loop), split_field(loop))
+    return (label_field(loop), prediction_field(loop), split_field(loop), review_field(loop))
+
+
+def round_tag_prefix(loop: str) -> str:
+    """Prefix of the loop's round tags; colons never occur in loop names, so it is unique."""
+    return f"al:{validate_loop_name(loop)}:"
+
+
+def round_tag(loop: str, round_number: int) -> str:
+    """Sample tag the in-App review puts on a round's batch."""
+    return f"{round_tag_prefix(loop)}round-{round_number:03d}"
+
+
+def is_round_view(loop: str, view_name: str) -> bool:
+    """Whether a saved view name is one of the loop's round views."""
+    return (
+        re.fullmatch(rf"{re.escape(validate_loop_name(loop))}-round-\d{{3,}}", view_name)
+        is not None
+    )
 
 
 def round_name(loop: str, round_number: int) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 from alflow import labels as lab
-from alflow import learners, naming, store
+from alflow import learners, naming, review, store
 from alflow import progress as reporting
 from alflow.backends import Batch, BatchItem, Collected
 from alflow.config import FieldLabels, LoopConfig, TagLabels
@@ -115,6 +115,7 @@ def delete_loop(ws: Workspace, loop: str, missing_ok: bool = False) -> dict[str,
     try:
         dataset = store.open_dataset(doc["config"]["dataset"])
         deleted = store.clear_fields(dataset, naming.loop_fields(loop))
+        review.clear_loop(dataset, loop)
     except DatasetError:
         log.warning("dataset of loop %r is gone; removing the ledger records only", loop)
     ws.ledger.delete_loop(loop)
@@ -413,6 +414,35 @@ def progress(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
         ws.ledger.set_state(loop, round_number, WAITING, progress=report)
         report["state"] = WAITING
     return report
+
+
+def finish_review(
+    ws: Workspace, loop: str, round_number: int | None = None, by: str = "cli"
+) -> dict[str, Any]:
+    """Record that the in-App review of a round is finished (the round in flight by default).
+
+    Until this is recorded the review backend reports the batch unfinished, so no step and no
+    schedule takes unmarked samples as accepted; recording it twice keeps the first record.
+    """
+    doc = ws.ledger.in_flight(loop) if round_number is None else ws.ledger.round(loop, round_number)
+    if doc is None:
+        raise LedgerError(
+            f"loop {loop!r} has no round in flight to finish; 'alflow step {loop}' (or the "
+            "App's query operator) queries the next batch"
+        )
+    number = doc["round"]
+    backend = doc.get("backend") or {}
+    if backend.get("kind") != "app" or doc["state"] not in (EXPORTED, WAITING):
+        raise LedgerError(
+            f"loop {loop!r} round {number} is {doc['state']!r} with backend "
+            f"{backend.get('kind') or 'none yet'!r}; only a round out for review in the "
+            "FiftyOne App can be finished this way"
+        )
+    record = backend["ref"].get("review_finished")
+    if not record:
+        record = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "by": by}
+        ws.ledger.update_round(loop, number, **{"backend.ref.review_finished": record})
+    return {"loop": loop, "round": number, "review_finished": record}
 
 
 def _label_values(collected: Collected, round_number: int, backend_kind: str) -> dict[str, Any]:

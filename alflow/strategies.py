@@ -561,6 +561,15 @@ _STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
 }
 
 
+def strategy_options(name: str) -> tuple[str, ...]:
+    """The :class:`StrategyConfig` fields that strategy ``name`` uses besides its name.
+
+    Forms (the App's) show only these, so no option is offered that the strategy ignores.
+    """
+    committee = ("committee_size",) if name in COMMITTEE_STRATEGIES else ()
+    return committee + _STRATEGY_PARAMS.get(name, ())
+
+
 def get_strategy(name: str) -> Strategy:
     """The strategy registered as ``name``.
 

@@ -55,7 +55,8 @@ def step_flow(loop: str, options: StepOptions | None = None) -> dict[str, Any]:
         number = open_round(loop)
         resumed = round_state(loop, number) is not None
         summary = _run_round(loop, number, options if resumed else fresh)
-        if resumed and summary["state"] == "taught" and loop_is_active(loop):
+        opens_next = resumed and options.open_next and summary["state"] == "taught"
+        if opens_next and loop_is_active(loop):
             summary = _run_round(loop, open_round(loop), fresh)
         return summary
     finally:

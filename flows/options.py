@@ -21,3 +21,10 @@ class StepOptions(BaseModel):
     batch_size: int | None = Field(
         None, ge=1, description="Override the loop's batch size for a newly queried round"
     )
+    open_next: bool = Field(
+        True,
+        description=(
+            "After finishing the round in flight, query and export the next one at once (so "
+            "annotators always have work); off, the step stops once the round is taught"
+        ),
+    )

@@ -32,8 +32,9 @@ def make_backend(config: LoopConfig, dataset_opener) -> AnnotationBackend:
 
     Args:
         config: the loop configuration.
-        dataset_opener: zero-argument callable returning the loop's FiftyOne dataset; only the
-            simulated annotator reads from it (its ground-truth field).
+        dataset_opener: zero-argument callable returning the loop's FiftyOne dataset; the
+            simulated annotator reads its ground-truth field, the in-App review shows the
+            batch on it.
     """
     if config.backend.kind == "oracle":
         from alflow.backends.oracle import OracleBackend
@@ -46,6 +47,12 @@ def make_backend(config: LoopConfig, dataset_opener) -> AnnotationBackend:
             return dict(zip(ids, values, strict=True))
 
         return OracleBackend(ground_truth, field)
+    if config.backend.kind == "app":
+        from alflow.backends.app_review import AppReviewBackend
+        from alflow.review import DatasetReviewSurface
+
+        surface = DatasetReviewSurface(dataset_opener, config.name)
+        return AppReviewBackend(surface, config.backend.unknown_labels)
     if config.backend.kind == "cvat":
         from alflow.backends.cvat import CvatBackend
 

@@ -36,7 +36,16 @@ def test_bad_name_error_suggests_a_valid_one():
 
 def test_every_written_name_derives_from_the_loop_name():
     fields = naming.loop_fields("digits-rf")
-    assert fields == ("al_digits_rf_label", "al_digits_rf_prediction", "al_digits_rf_split")
+    assert fields == (
+        "al_digits_rf_label",
+        "al_digits_rf_prediction",
+        "al_digits_rf_split",
+        "al_digits_rf_review",
+    )
+    assert naming.round_tag("digits-rf", 3) == "al:digits-rf:round-003"
+    assert naming.round_tag("digits-rf", 3).startswith(naming.round_tag_prefix("digits-rf"))
+    assert naming.is_round_view("digits-rf", "digits-rf-round-003")
+    assert not naming.is_round_view("digits", "digits-rf-round-003")
     assert naming.round_name("digits-rf", 7) == "digits-rf-round-007"
     assert naming.cvat_project_name("digits-rf") == "alflow-digits-rf"
     assert naming.artifact_key("digits-rf", "learning-curve") == "digits-rf-learning-curve"

@@ -1,0 +1,238 @@
+"""What the App's operators do, in terms of alflow's flows and ledger (no FiftyOne UI code).
+
+The operators in ``plugins/alflow`` only translate between the App and these functions, so the
+App, the CLI and the schedule advance one loop through the same flows and the same ledger: an
+App restart, a second App or ``alflow step`` all continue where the ledger says the loop is.
+
+Where a flow runs is decided by :func:`execution_target`: as a run of alflow's deployment when
+a Prefect API is configured, the deployment exists there and a worker polls its work pool;
+otherwise in the App's own process, and the result says why.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from alflow import naming
+from alflow.app.forms import DatasetChoices
+from alflow.config import LoopConfig
+from alflow.errors import AlflowError, LedgerError
+from alflow.ledger import EXPORTED, IN_FLIGHT, QUERIED, WAITING
+from alflow.workspace import Workspace, open_workspace
+
+CREATE_DEPLOYMENT = "alflow-create-loop/create-loop"
+STEP_DEPLOYMENT = "alflow-step/step"
+FEATURE_TYPES = ("VectorField", "ArrayField", "FloatField", "IntField", "ListField")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a flow runs: ``deployment`` (with its name) or ``in_process``, and why."""
+
+    mode: str
+    reason: str
+    deployment: str | None = None
+
+
+def check_environment() -> None:
+    """Refuse to run when the App's FiftyOne database is not the one alflow's CLI would use.
+
+    FiftyOne reads its database settings when it is first imported; if the App was started
+    before ``alflow`` set its defaults, the two would silently keep separate ledgers.
+    """
+    import fiftyone as fo
+
+    if os.environ.get("FIFTYONE_DATABASE_URI"):
+        return  # one explicit database for both
+    expected = os.environ.get("FIFTYONE_DATABASE_DIR")
+    if expected and fo.config.database_dir != expected and not fo.config.database_uri:
+        raise AlflowError(
+            f"this FiftyOne App uses the database in {fo.config.database_dir}, alflow's CLI "
+            f"uses {expected}: start the App with 'alflow app', or set FIFTYONE_DATABASE_DIR "
+            "(or FIFTYONE_DATABASE_URI) to the same database before starting FiftyOne"
+        )
+
+
+def dataset_choices(dataset, ws: Workspace | None = None) -> DatasetChoices:
+    """The fields and tags of ``dataset`` a loop can use, and the loops already on it."""
+    import fiftyone as fo
+
+    schema = dataset.get_field_schema()
+    owned = naming.FIELD_PREFIX
+    features = [
+        name
+        for name, fld in schema.items()
+        if type(fld).__name__ in FEATURE_TYPES and not name.startswith(owned)
+    ]
+    classifications = [
+        name
+        for name, fld in schema.items()
+        if isinstance(fld, fo.EmbeddedDocumentField)
+        and fld.document_type is fo.Classification
+        and not name.startswith(owned)
+    ]
+    counts = dataset.count_sample_tags()
+    tags = [t for t in sorted(counts, key=lambda t: (-counts[t], t)) if not t.startswith("al:")]
+    return DatasetChoices(
+        dataset.name, sorted(features), sorted(classifications), tags, loops_of(dataset.name, ws)
+    )
+
+
+def loops_of(dataset_name: str, ws: Workspace | None = None) -> list[str]:
+    """Loops on a dataset, newest first (the App preselects the first)."""
+    ws = ws or open_workspace()
+    docs = [d for d in ws.ledger.loops() if d["config"]["dataset"] == dataset_name]
+    return [d["_id"] for d in sorted(docs, key=lambda d: d["created_at"], reverse=True)]
+
+
+def in_flight(loop: str, ws: Workspace | None = None) -> dict[str, Any] | None:
+    """The loop's round in flight, if any."""
+    return (ws or open_workspace()).ledger.latest_round(loop, IN_FLIGHT)
+
+
+# ------------------------------------------------------------------------------ where flows run
+def execution_target(deployment: str) -> Target:
+    """Run as ``deployment`` only when a Prefect API has it and a worker is polling its pool."""
+    url = os.environ.get("PREFECT_API_URL")
+    if not url:
+        return Target("in_process", "no Prefect API is configured (PREFECT_API_URL is not set)")
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            found = client.read_deployment_by_name(deployment)
+        except ObjectNotFound:
+            return Target(
+                "in_process", f"deployment {deployment!r} does not exist on {url} ('alflow deploy')"
+            )
+        workers = client.read_workers_for_work_pool(found.work_pool_name)
+    online = [w for w in workers if str(getattr(w.status, "value", w.status)).upper() == "ONLINE"]
+    if not online:
+        return Target(
+            "in_process", f"no worker is polling work pool {found.work_pool_name!r} on {url}"
+        )
+    return Target("deployment", f"deployment {deployment!r} on {url}", deployment)
+
+
+def run_url(flow_run_id: str) -> str | None:
+    """The Prefect UI page of a flow run, when a server URL is known."""
+    api = os.environ.get("PREFECT_UI_URL") or os.environ.get("PREFECT_API_URL")
+    if not api:
+        return None
+    return f"{api.removesuffix('/').removesuffix('/api')}/runs/flow-run/{flow_run_id}"
+
+
+def _run(target: Target, flow, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Run ``flow`` where ``target`` says; returns how it ran (and the run's link)."""
+    if target.mode == "deployment":
+        from prefect.deployments import run_deployment
+
+        run = run_deployment(target.deployment, parameters=parameters, timeout=None)
+        if not run.state.is_completed():
+            raise AlflowError(
+                f"flow run {run.name!r} of {target.deployment!r} ended {run.state.name}: "
+                f"{run.state.message or 'see its logs'} ({run_url(str(run.id))})"
+            )
+        return {"ran": target.reason, "run_url": run_url(str(run.id)), "result": None}
+    return {
+        "ran": f"in the App's process: {target.reason}",
+        "run_url": None,
+        "result": flow(**parameters),
+    }
+
+
+# ------------------------------------------------------------------------------ the operations
+def create(config: LoopConfig) -> dict[str, Any]:
+    """Create the loop and fit round 0 (the create-loop flow)."""
+    from flows.loop import create_loop_flow
+
+    ws = open_workspace()
+    if ws.ledger.loop_exists(config.name):
+        raise LedgerError(
+            f"a loop named {config.name!r} already exists: choose another name in the form"
+        )
+    target = execution_target(CREATE_DEPLOYMENT)
+    params = {"config": config.model_dump(mode="json") if target.mode == "deployment" else config}
+    ran = _run(target, create_loop_flow, params)
+    return {**ran, "round_0": _summary(ws, config.name, 0)}
+
+
+def query(loop: str, batch_size: int | None = None) -> dict[str, Any]:
+    """Query and export the next round, or show the one already under review."""
+    from flows.loop import step_flow
+    from flows.options import StepOptions
+
+    ws = open_workspace()
+    current = in_flight(loop, ws)
+    if current is not None and current["state"] in (QUERIED, EXPORTED, WAITING):
+        return {
+            **_shown(ws, loop, current["round"]),
+            "ran": None,
+            "run_url": None,
+            "already_in_flight": True,
+        }
+    options = StepOptions(batch_size=batch_size)
+    target = execution_target(STEP_DEPLOYMENT)
+    opts = options.model_dump(mode="json") if target.mode == "deployment" else options
+    ran = _run(target, step_flow, {"loop": loop, "options": opts})
+    number = ws.ledger.loop(loop)["last_round"]
+    return {
+        **_shown(ws, loop, number),
+        "ran": ran["ran"],
+        "run_url": ran["run_url"],
+        "already_in_flight": False,
+    }
+
+
+def update(loop: str, when_unfinished: str = "wait") -> dict[str, Any]:
+    """Finish the round under review (or take finished CVAT jobs), teach, write predictions."""
+    from alflow import rounds
+    from flows.loop import step_flow
+    from flows.options import StepOptions
+
+    ws = open_workspace()
+    current = in_flight(loop, ws)
+    if current is None:
+        raise LedgerError(
+            f"loop {loop!r} has no round to update: query a batch first (Active Learning: "
+            "query learner)"
+        )
+    backend = (current.get("backend") or {}).get("kind")
+    if backend == "app" and when_unfinished == "wait" and current["state"] in (EXPORTED, WAITING):
+        rounds.finish_review(ws, loop, current["round"], by="app")
+    options = StepOptions(when_unfinished=when_unfinished, open_next=False)
+    target = execution_target(STEP_DEPLOYMENT)
+    opts = options.model_dump(mode="json") if target.mode == "deployment" else options
+    ran = _run(target, step_flow, {"loop": loop, "options": opts})
+    return {**ran, "result": None, "round": _summary(ws, loop, current["round"])}
+
+
+def _summary(ws: Workspace, loop: str, number: int) -> dict[str, Any]:
+    from alflow.rounds import summarize
+
+    return summarize(ws.ledger.round(loop, number))
+
+
+def _shown(ws: Workspace, loop: str, number: int) -> dict[str, Any]:
+    """What the App shows of a queried round: its batch in query order and where it went."""
+    from alflow.reports import task_url
+
+    doc = ws.ledger.round(loop, number)
+    ref = (doc.get("backend") or {}).get("ref") or {}
+    return {
+        "round": _summary(ws, loop, number),
+        "sample_ids": list(doc.get("queried_ids", [])),
+        "view": naming.round_name(loop, number) if ref.get("view") else None,
+        "task_url": task_url(ref),
+    }
+
+
+def status(loop: str) -> dict[str, Any]:
+    """The loop's status, from the same core function as ``alflow status``."""
+    from alflow.status import describe, loop_status
+
+    st = loop_status(open_workspace(), loop)
+    return {"lines": describe(st), **asdict(st)}

@@ -1,0 +1,212 @@
+"""The create-learner form: ``LoopConfig`` rendered as FiftyOne operator properties.
+
+Every property comes from a :class:`~alflow.app.fields.Spec` of the configuration models, so the
+form offers exactly the options the code reads; only the choices that depend on the dataset
+(its feature fields, Classification fields and tags) and a few form defaults are added here.
+The form is dynamic: choosing another estimator, label source, strategy or backend re-renders
+the part below it with that choice's fields, as the seed plugin's form did.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from alflow import naming
+from alflow.app.fields import NONE, Spec, branch, default_kind, kind_of, model_input, specs
+from alflow.config import LoopConfig
+from alflow.errors import ConfigError
+from alflow.strategies import StrategyConfig, strategy_options
+
+HIDDEN = ("schema_version", "dataset")  # fixed by the form: the version, the App's dataset
+FORM_ONLY = ("delegate",)  # operator settings that are not part of the loop configuration
+FORM_DEFAULTS = {"backend": "app"}  # the App's own review is the App's default backend
+LABELS = {
+    "initial_labels": "Initial labels",
+    "ground_truth_field": "Ground-truth field (evaluation only, never learned from)",
+    "eval_fraction": "Held-out share for evaluation",
+    "eval_tag": "Held-out tag (a predefined test split)",
+    "batch_size": "Default batch size",
+    "stop": "Stop rules",
+    "random_state": "Random state",
+}
+
+
+@dataclass(frozen=True)
+class DatasetChoices:
+    """What the dataset offers the form: candidate fields and tags."""
+
+    dataset: str
+    feature_fields: list[str]
+    classification_fields: list[str]
+    tags: list[str]
+    loops: list[str] = field(default_factory=list)
+
+    def for_path(self, path: str) -> list[str] | None:
+        return {
+            "features.fields": self.feature_fields,
+            "initial_labels.field": self.classification_fields,
+            "initial_labels.classes": self.tags,
+            "ground_truth_field": self.classification_fields,
+            "eval_tag": self.tags,
+        }.get(path)
+
+
+def suggest_name(dataset: str, taken: list[str]) -> str:
+    """A valid loop name derived from the dataset's name, not yet taken."""
+    base = re.sub(r"[^a-z0-9]+", "-", dataset.lower()).strip("-") or "loop"
+    base = (base if base[0].isalpha() else f"al-{base}")[:34].strip("-")
+    for n in range(1, 1000):
+        candidate = base if n == 1 else f"{base}-{n}"
+        if candidate not in taken:
+            return candidate
+    raise ConfigError(f"no free loop name for dataset {dataset!r}: name the loop yourself")
+
+
+def visible_specs(model: type[BaseModel], answers: Mapping[str, Any]) -> list[Spec]:
+    """The fields the form shows for ``model`` given the answers so far."""
+    if model is StrategyConfig:
+        name = answers.get("name") or StrategyConfig().name
+        return specs(model, only=("name", *strategy_options(name)))
+    if model is LoopConfig:
+        return [s for s in specs(model) if s.name not in HIDDEN]
+    return specs(model)
+
+
+def _types():
+    from fiftyone.operators import types
+
+    return types
+
+
+def _choices_view(values: list[Any], labels: Mapping[Any, str] | None = None):
+    types = _types()
+    view = types.Dropdown() if len(values) > 4 else types.RadioGroup()
+    for value in values:
+        view.add_choice(value, label=(labels or {}).get(value, str(value)))
+    return view
+
+
+def _label(spec: Spec) -> str:
+    return LABELS.get(spec.name, spec.name.replace("_", " "))
+
+
+def render_model(
+    obj,
+    model: type[BaseModel],
+    answers: Mapping[str, Any],
+    choices: DatasetChoices,
+    path: str = "",
+    skip: tuple[str, ...] = (),
+) -> None:
+    """Add one property per visible field of ``model`` to the FiftyOne ``obj``."""
+    for spec in visible_specs(model, answers):
+        if spec.name in skip:
+            continue
+        where = f"{path}{spec.name}"
+        render_field(obj, spec, answers.get(spec.name), choices, where)
+
+
+def render_field(obj, spec: Spec, answer: Any, choices: DatasetChoices, path: str) -> None:
+    """Add the property for one field, with its default, bounds and description."""
+    types = _types()
+    common = {"label": _label(spec), "description": spec.description}
+    required = not spec.optional and spec.default is None
+    options = choices.for_path(path)
+    if spec.kind in ("model", "choice"):
+        _render_group(obj, spec, answer or {}, choices, path, common)
+    elif options is not None and spec.kind == "list":
+        view = types.AutocompleteView(allow_user_input=False, allow_duplicates=False)
+        for value in options:
+            view.add_choice(value, label=value)
+        obj.list(spec.name, types.String(), required=required, view=view, **common)
+    elif options is not None:
+        values = options if not spec.optional else ["", *options]
+        labels = {"": "(none)"}
+        obj.enum(
+            spec.name,
+            values,
+            default=spec.default or "",
+            required=required,
+            view=_choices_view(values, labels),
+            **common,
+        )
+    elif spec.kind == "enum":
+        values = list(spec.values)
+        obj.enum(spec.name, values, default=spec.default, view=_choices_view(values), **common)
+    elif spec.kind == "bool":
+        obj.bool(spec.name, default=bool(spec.default), **common)
+    elif spec.kind in ("int", "float"):
+        method = obj.int if spec.kind == "int" else obj.float
+        method(
+            spec.name,
+            min=spec.minimum,
+            max=spec.maximum,
+            default=spec.default,
+            required=required,
+            **common,
+        )
+    elif spec.kind == "text":
+        allowed = ", ".join(map(str, spec.values))
+        hint = f" ({allowed}, a number{', or empty for none' if spec.optional else ''})"
+        common["description"] = (spec.description or "") + hint
+        obj.str(spec.name, default="" if spec.default is None else str(spec.default), **common)
+    else:
+        obj.str(
+            spec.name, default=spec.default, required=required, allow_empty=spec.optional, **common
+        )
+
+
+def _render_group(obj, spec: Spec, answer, choices: DatasetChoices, path: str, common) -> None:
+    """A nested form; for a union, a kind picker first and the chosen kind's fields below."""
+    types = _types()
+    sub = types.Object()
+    if spec.kind == "model":
+        render_model(sub, spec.models[0], answer, choices, f"{path}.")
+        obj.define_property(spec.name, sub, **common)
+        return
+    kinds = [kind_of(m) for m in spec.models] + ([NONE] if spec.optional else [])
+    default = FORM_DEFAULTS.get(path, default_kind(spec))
+    chosen = answer.get("kind") or default
+    sub.enum("kind", kinds, default=default, required=True, view=_choices_view(kinds), label="kind")
+    model = branch(spec, chosen)
+    if model is not None:
+        render_model(sub, model, answer, choices, f"{path}.", skip=("kind",))
+    obj.define_property(spec.name, sub, **common)
+
+
+def config_from_answers(answers: Mapping[str, Any], dataset: str) -> LoopConfig:
+    """The loop configuration a filled-in form describes (raises ConfigError if invalid)."""
+    from alflow.config import parse_loop_config
+
+    unknown = sorted(set(answers) - {s.name for s in specs(LoopConfig)} - set(FORM_ONLY))
+    if unknown:
+        raise ConfigError(f"the form sent fields the loop configuration does not have: {unknown}")
+    data = model_input(LoopConfig, {k: v for k, v in answers.items() if k not in FORM_ONLY})
+    data.setdefault("backend", {"kind": FORM_DEFAULTS["backend"]})
+    if "eval_fraction" not in data and not data.get("ground_truth_field"):
+        data["eval_fraction"] = 0.0  # nothing to score a held-out split against
+    return parse_loop_config({**data, "dataset": dataset})
+
+
+def naming_notice(loop: str) -> str:
+    """What the loop will write, by alflow's naming rule, for the form to show."""
+    return (
+        f"Predictions go to `{naming.prediction_field(loop)}`, learned labels to "
+        f"`{naming.label_field(loop)}`, the review to `{naming.review_field(loop)}`; rounds "
+        f"are tagged `{naming.round_tag(loop, 1)}` and saved as the view "
+        f"`{naming.round_name(loop, 1)}`, ..."
+    )
+
+
+__all__ = [
+    "DatasetChoices",
+    "config_from_answers",
+    "naming_notice",
+    "render_model",
+    "suggest_name",
+]

@@ -1,0 +1,165 @@
+"""The plugin's operators through FiftyOne's own operator machinery, on the real database.
+
+Two App-driven rounds (create -> query -> review -> update, twice) must end in exactly the
+ledger, labels and predictions that the same two rounds reach when driven by ``alflow step``
+and ``alflow review finish`` with the same answers.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from alflow import naming
+from alflow.workspace import open_workspace
+from tests.app.conftest import errors_of, execute, resolve_input
+from tests.helpers import unique_name
+
+pytestmark = pytest.mark.usefixtures("prefect_server", "plugin_dir")
+
+
+def form_params(name: str) -> dict:
+    """The create form as a user fills it for the digits data (LR, margin, App review)."""
+    return {
+        "name": name,
+        "features": {"fields": ["pixels"], "standardize": True},
+        "initial_labels": {"kind": "field", "field": "seed_labels"},
+        "ground_truth_field": "ground_truth",
+        "estimator": {"kind": "logistic_regression", "max_iter": 300},
+        "strategy": {"name": "margin"},
+        "batch_size": 10,
+        "eval_fraction": 0.2,
+        "backend": {"kind": "app"},
+    }
+
+
+def review(dataset, loop: str, number: int) -> dict[str, str]:
+    """A reviewer's work on a round: fix 2 by tag, 1 by editing, double-tag 1; returns truth."""
+    ws = open_workspace()
+    ids = ws.ledger.round(loop, number)["queried_ids"]
+    view = dataset.select(ids, ordered=True)
+    truth = dict(zip(ids, view.values("ground_truth.label"), strict=True))
+    field = naming.review_field(loop)
+    predicted = dict(zip(ids, view.values(f"{field}.label"), strict=True))
+    wrong = [i for i in ids if predicted[i] != truth[i]]
+    right = [i for i in ids if predicted[i] == truth[i]]
+    for sid in wrong[2:3]:
+        sample = dataset[sid]
+        sample[field].label = truth[sid]
+        sample.save()
+    for sid in wrong[:2]:
+        sample = dataset[sid]
+        sample.tags.append(truth[sid])
+        sample.save()
+    double = right[0]
+    sample = dataset[double]
+    other = "0" if truth[double] != "0" else "1"
+    sample.tags.extend([truth[double], other])
+    sample.save()
+    return {"double": double, "tagged": wrong[:2], "edited": wrong[2:3]}
+
+
+def state_of(dataset, loop: str) -> dict:
+    """Everything that must match between App-driven and CLI-driven rounds."""
+    ws = open_workspace()
+    rounds = [
+        {k: d.get(k) for k in ("round", "state", "queried_ids", "strategy", "batch_size", "scores")}
+        | {"metrics": d.get("metrics"), "ingest": d.get("ingest")}
+        for d in ws.ledger.rounds(loop)
+    ]
+    field = naming.label_field(loop)
+    labelled = dataset.exists(field)
+    labels = dict(
+        zip(
+            labelled.values("id"),
+            zip(
+                labelled.values(f"{field}.label"),
+                labelled.values(f"{field}.source"),
+                labelled.values(f"{field}.round"),
+                labelled.values(f"{field}.changed"),
+                labelled.values(f"{field}.via"),
+                strict=True,
+            ),
+            strict=True,
+        )
+    )
+    pred = naming.prediction_field(loop)
+    predictions = dict(zip(dataset.values("id"), dataset.values(f"{pred}.label"), strict=True))
+    return {"rounds": rounds, "labels": labels, "predictions": predictions}
+
+
+def test_two_app_rounds_equal_two_cli_rounds(digits):
+    from typer.testing import CliRunner
+
+    from alflow.cli import app as cli
+
+    runner = CliRunner()
+    in_app, in_cli = unique_name("app"), unique_name("cli")
+    for name in (in_app, in_cli):
+        created = execute("create_learner", digits, **form_params(name))
+        assert created.result["loop"] == name, created.result
+        assert "error" not in created.result
+    assert open_workspace().ledger.round(in_app, 0)["state"] == "taught"
+
+    reviews = {}
+    for number in (1, 2):
+        # the App: query, review, update
+        queried = execute("query_learner", digits, loop=in_app)
+        assert queried.result["round"]["round"] == number, queried.result
+        assert queried.result["view"] == naming.round_name(in_app, number)
+        reviews[number] = review(digits, in_app, number)
+        updated = execute("update_learner_predictions", digits, loop=in_app)
+        assert updated.result["round"]["state"] == "taught", updated.result
+        # the CLI: the first step queries round 1; later steps teach and query the next
+        out = runner.invoke(cli, ["step", in_cli])
+        assert out.exit_code == 0, out.output
+        review(digits, in_cli, number)
+        assert runner.invoke(cli, ["review", "finish", in_cli]).exit_code == 0
+    out = runner.invoke(cli, ["step", in_cli])  # teaches round 2 and queries round 3
+    assert out.exit_code == 0, out.output
+    ws = open_workspace()
+    assert ws.ledger.round(in_cli, 3)["state"] == "waiting"
+    execute("update_learner_predictions", digits, loop=in_cli, when_unfinished="cancel")
+
+    app_state, cli_state = state_of(digits, in_app), state_of(digits, in_cli)
+    cli_state["rounds"] = [r for r in cli_state["rounds"] if r["round"] < 3]
+    # the reports name each loop's own round view; the rest must be identical
+    same = repr(cli_state["rounds"]).replace(in_cli, in_app)
+    assert repr(app_state["rounds"]) == same
+    assert list(app_state["labels"].values()) == list(cli_state["labels"].values())
+    assert app_state["predictions"] == cli_state["predictions"]
+
+    # what the round's report and the label field say about the reviewer's work
+    r1 = ws.ledger.round(in_app, 1)
+    assert [u["sample_id"] for u in r1["ingest"]["unresolved"]] == [reviews[1]["double"]]
+    assert r1["ingest"]["changed"] == 3
+    labels = app_state["labels"]
+    for sid in reviews[1]["tagged"]:
+        assert labels[sid][1:] == ("app", 1, True, "tag")
+    for sid in reviews[1]["edited"]:
+        assert labels[sid][1:] == ("app", 1, True, "review_field")
+    assert reviews[1]["double"] not in labels
+    assert r1["backend"]["ref"]["review_finished"]["by"] == "app"
+
+
+def test_a_new_process_continues_the_loop_the_app_created(digits):
+    loop = unique_name("restart")
+    execute("create_learner", digits, **form_params(loop))
+    execute("query_learner", digits, loop=loop)
+    code = (
+        "import alflow, sys\n"
+        "from alflow import rounds\n"
+        "from alflow.workspace import open_workspace\n"
+        f"print(rounds.finish_review(open_workspace(), {loop!r}, by='restart')['round'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "1"
+    form = resolve_input("update_learner_predictions", digits, loop=loop)
+    assert not errors_of(form)
+    updated = execute("update_learner_predictions", digits, loop=loop)
+    assert updated.result["round"]["state"] == "taught", updated.result
+    doc = open_workspace().ledger.round(loop, 1)
+    assert doc["backend"]["ref"]["review_finished"]["by"] == "restart"
