@@ -8,10 +8,10 @@ that blocks Execute, saying how to fix it) or as the run's one-line error, never
 
 from __future__ import annotations
 
-import alflow  # noqa: F401  (sets alflow's state directory before anything reads it)
 import fiftyone.operators as foo
 from fiftyone.operators import types
 
+import alflow  # noqa: F401  (sets alflow's state directory before anything reads it)
 from alflow import naming
 from alflow.app import actions
 from alflow.app.forms import config_from_answers, naming_notice, render_model, suggest_name
