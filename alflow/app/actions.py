@@ -11,6 +11,7 @@ otherwise in the App's own process, and the result says why.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -95,7 +96,9 @@ def in_flight(loop: str, ws: Workspace | None = None) -> dict[str, Any] | None:
 # ------------------------------------------------------------------------------ where flows run
 def execution_target(deployment: str) -> Target:
     """Run as ``deployment`` only when a Prefect API has it and a worker is polling its pool."""
-    url = os.environ.get("PREFECT_API_URL")
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
     if not url:
         return Target("in_process", "no Prefect API is configured (PREFECT_API_URL is not set)")
     from prefect.client.orchestration import get_client
@@ -119,7 +122,9 @@ def execution_target(deployment: str) -> Target:
 
 def run_url(flow_run_id: str) -> str | None:
     """The Prefect UI page of a flow run, when a server URL is known."""
-    api = os.environ.get("PREFECT_UI_URL") or os.environ.get("PREFECT_API_URL")
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+
+    api = PREFECT_UI_URL.value() or PREFECT_API_URL.value()
     if not api:
         return None
     return f"{api.removesuffix('/').removesuffix('/api')}/runs/flow-run/{flow_run_id}"
@@ -235,4 +240,5 @@ def status(loop: str) -> dict[str, Any]:
     from alflow.status import describe, loop_status
 
     st = loop_status(open_workspace(), loop)
-    return {"lines": describe(st), **asdict(st)}
+    # JSON-safe (the lock's times), since the App sends results to the browser as JSON
+    return json.loads(json.dumps({"lines": describe(st), **asdict(st)}, default=str))
