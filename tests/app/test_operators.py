@@ -199,3 +199,34 @@ def test_status_is_the_same_in_the_app_and_the_cli(digits):
     assert "under review in the FiftyOne App" in shown["status"][1]
     assert f"alflow review finish {loop}" in shown["status"][1]
     assert "| 0 | 10 |" in shown["lines"][0]  # the learning curve: round 0, 10 labels
+
+
+def test_deleting_an_app_loop_removes_its_review_traces(digits):
+    from alflow import rounds
+
+    loop = unique_name("gone")
+    execute("create_learner", digits, **form_params(loop))
+    execute("query_learner", digits, loop=loop)
+    tag, view = naming.round_tag(loop, 1), naming.round_name(loop, 1)
+    assert digits.count_sample_tags()[tag] == 10 and view in digits.list_saved_views()
+    assert naming.review_field(loop) in digits.label_schemas
+    deleted = rounds.delete_loop(open_workspace(), loop)
+    digits.reload()
+    assert naming.review_field(loop) in deleted["fields_deleted"]
+    assert tag not in digits.count_sample_tags()
+    assert view not in digits.list_saved_views()
+    assert naming.review_field(loop) not in digits.label_schemas
+
+
+def test_cancelling_a_round_in_the_app_withdraws_its_batch(digits):
+    loop = unique_name("cancel")
+    execute("create_learner", digits, **form_params(loop))
+    ids = execute("query_learner", digits, loop=loop).result["sample_ids"]
+    done = execute("update_learner_predictions", digits, loop=loop, when_unfinished="cancel")
+    assert done.result["round"]["state"] == "cancelled"
+    digits.reload()
+    assert naming.round_tag(loop, 1) not in digits.count_sample_tags()
+    review = naming.review_field(loop)
+    assert digits.select(ids).values(review) == [None] * len(ids)
+    again = execute("query_learner", digits, loop=loop).result
+    assert again["round"]["round"] == 2  # the cancelled number is not reused
