@@ -25,7 +25,7 @@ from alflow.workspace import Workspace, open_workspace
 
 CREATE_DEPLOYMENT = "alflow-create-loop/create-loop"
 STEP_DEPLOYMENT = "alflow-step/step"
-FEATURE_TYPES = ("VectorField", "ArrayField", "FloatField", "IntField", "ListField")
+NUMBERS = ("FloatField", "IntField")
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,13 @@ def check_environment() -> None:
     """
     import fiftyone as fo
 
-    if os.environ.get("FIFTYONE_DATABASE_URI"):
-        return  # one explicit database for both
-    expected = os.environ.get("FIFTYONE_DATABASE_DIR")
-    if expected and fo.config.database_dir != expected and not fo.config.database_uri:
+    in_use = fo.config.database_uri or fo.config.database_dir
+    expected = os.environ.get("FIFTYONE_DATABASE_URI") or os.environ.get("FIFTYONE_DATABASE_DIR")
+    if expected and in_use != expected:
         raise AlflowError(
-            f"this FiftyOne App uses the database in {fo.config.database_dir}, alflow's CLI "
-            f"uses {expected}: start the App with 'alflow app', or set FIFTYONE_DATABASE_DIR "
-            "(or FIFTYONE_DATABASE_URI) to the same database before starting FiftyOne"
+            f"this FiftyOne App uses the database {in_use}, alflow's CLI uses {expected}: "
+            "start the App with 'alflow app', or set FIFTYONE_DATABASE_DIR (or "
+            "FIFTYONE_DATABASE_URI) to the same database before starting FiftyOne"
         )
 
 
@@ -63,9 +62,7 @@ def dataset_choices(dataset, ws: Workspace | None = None) -> DatasetChoices:
     schema = dataset.get_field_schema()
     owned = naming.FIELD_PREFIX
     features = [
-        name
-        for name, fld in schema.items()
-        if type(fld).__name__ in FEATURE_TYPES and not name.startswith(owned)
+        name for name, fld in schema.items() if _numeric(fld) and not name.startswith(owned)
     ]
     classifications = [
         name
@@ -79,6 +76,14 @@ def dataset_choices(dataset, ws: Workspace | None = None) -> DatasetChoices:
     return DatasetChoices(
         dataset.name, sorted(features), sorted(classifications), tags, loops_of(dataset.name, ws)
     )
+
+
+def _numeric(fld) -> bool:
+    """Vector, array, float or int fields, and lists of numbers (not tags or strings)."""
+    kind = type(fld).__name__
+    if kind == "ListField":
+        return type(getattr(fld, "field", None)).__name__ in NUMBERS
+    return kind in ("VectorField", "ArrayField", *NUMBERS)
 
 
 def loops_of(dataset_name: str, ws: Workspace | None = None) -> list[str]:

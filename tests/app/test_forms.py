@@ -178,4 +178,7 @@ def test_a_taken_name_is_refused_in_the_form(digits):
     taken = "form-taken"
     if not ws.ledger.loop_exists(taken):
         ws.ledger.create_loop(taken, {"dataset": digits.name}, {})
-    assert "name_taken" in errors_of(resolve_input("create_learner", digits, name=taken))
+    try:
+        assert "name_taken" in errors_of(resolve_input("create_learner", digits, name=taken))
+    finally:
+        ws.ledger.delete_loop(taken)  # a bare record must not reach other tests
