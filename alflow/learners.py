@@ -12,6 +12,11 @@ Committee strategies (:data:`alflow.strategies.COMMITTEE_STRATEGIES`) need a mod
 and its own stratified bootstrap of the labels (drawn from a seeded ``np.random.Generator``, not
 modAL's global ``np.random``), so members disagree where the labels leave room to. A forest's
 trees are shared out among the members rather than multiplied (:func:`member_config`).
+
+A semi-supervised estimator (:mod:`alflow.semi_supervised`) also learns from the unlabelled pool:
+:func:`fit_learner` takes it as ``unlabelled`` and hands it, less the labelled samples, to every
+estimator before the first fit; :func:`teach` removes the newly taught samples from it before
+modAL refits, so a sample is never both labelled and unlabelled data.
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ from modAL.models import ActiveLearner, Committee
 from modAL.models import learners as _modal_learners
 
 from alflow.errors import ConfigError, LabelError, LedgerError
-from alflow.estimators import BaggingConfig, EstimatorConfig, RandomForestConfig, build_estimator
+from alflow.estimators import (
+    BaggingConfig,
+    EstimatorConfig,
+    RandomForestConfig,
+    build_estimator,
+    is_semi_supervised,
+)
+from alflow.semi_supervised import SemiSupervisedClassifier, UnlabelledPool
 from alflow.strategies import COMMITTEE_STRATEGIES, StrategyConfig, bind_strategy, get_strategy
 
 log = logging.getLogger(__name__)
@@ -132,6 +144,7 @@ def fit_learner(
     ids: list[str],
     random_state: int,
     round_number: int = 0,
+    unlabelled: UnlabelledPool | None = None,
 ) -> LearnerState:
     """Fit a new modAL learner on labelled samples ``ids`` (rows of ``X``).
 
@@ -144,13 +157,16 @@ def fit_learner(
         ids: their sample ids, in the same order.
         random_state: seeds the estimator (and the committee members' seeds and bootstraps).
         round_number: the round this learner belongs to.
+        unlabelled: the pool a semi-supervised estimator learns from (ignored by supervised
+            ones); ``ids`` are taken out of it here.
 
     Returns:
         The learner state: an ``ActiveLearner``, or a ``Committee`` for committee strategies.
 
     Raises:
         LabelError: fewer than two classes, or rows, labels and ids of different lengths.
-        ConfigError: unknown strategy, or a forest with fewer trees than committee members.
+        ConfigError: unknown strategy, a forest with fewer trees than committee members, or a
+            semi-supervised estimator without ``unlabelled``.
     """
     if not len(X) == len(labels) == len(ids):
         raise LabelError(f"fit got {len(X)} rows, {len(labels)} labels and {len(ids)} ids")
@@ -162,11 +178,12 @@ def fit_learner(
         size = StrategyConfig.model_fields["committee_size"].default
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(labels, dtype=str)
+    pool = _require_pool(estimator, unlabelled, ids)
     if name in COMMITTEE_STRATEGIES:
-        learner = build_committee(estimator, query_strategy, X, y, random_state, size)
+        learner = build_committee(estimator, query_strategy, X, y, random_state, size, pool)
     else:
         learner = ActiveLearner(
-            estimator=build_estimator(estimator, random_state),
+            estimator=_with_pool(build_estimator(estimator, random_state), pool),
             query_strategy=query_strategy,
             X_training=X,
             y_training=y,
@@ -181,6 +198,7 @@ def build_committee(
     y: np.ndarray,
     random_state: int,
     size: int,
+    pool: UnlabelledPool | None = None,
 ) -> Committee:
     """A modAL Committee of ``size`` bootstrapped, differently seeded members.
 
@@ -192,7 +210,9 @@ def build_committee(
     seeds = np.random.SeedSequence(random_state).generate_state(size)
     members = [
         BootstrapLearner(
-            estimator=build_estimator(member_config(estimator, size, i), int(seed) % (2**31 - 1)),
+            estimator=_with_pool(
+                build_estimator(member_config(estimator, size, i), int(seed) % (2**31 - 1)), pool
+            ),
             query_strategy=query_strategy,
             seed=int(seed),
             X_training=X,
@@ -201,6 +221,32 @@ def build_committee(
         for i, seed in enumerate(seeds)
     ]
     return Committee(learner_list=members, query_strategy=query_strategy)
+
+
+def _require_pool(
+    estimator: EstimatorConfig, unlabelled: UnlabelledPool | None, ids: list[str]
+) -> UnlabelledPool | None:
+    """The pool less the labelled ``ids``; a semi-supervised estimator must have one."""
+    if not is_semi_supervised(estimator):
+        return None
+    if unlabelled is None:
+        raise ConfigError(
+            f"estimator {estimator.kind!r} learns from the unlabelled pool too: pass the pool "
+            "(alflow.semi_supervised.cached_pool or array_pool) as unlabelled="
+        )
+    return unlabelled.without(list(ids))
+
+
+def _with_pool(model, pool: UnlabelledPool | None):
+    if pool is not None:
+        model.set_pool(pool)
+    return model
+
+
+def semi_supervised_models(learner: ActiveLearner | Committee) -> list[SemiSupervisedClassifier]:
+    """The learner's estimators that learn from the pool (one per committee member)."""
+    members = learner.learner_list if isinstance(learner, Committee) else [learner]
+    return [m.estimator for m in members if isinstance(m.estimator, SemiSupervisedClassifier)]
 
 
 def member_config(estimator: EstimatorConfig, size: int, index: int) -> EstimatorConfig:
@@ -239,6 +285,8 @@ def teach(state: LearnerState, X: np.ndarray, labels: np.ndarray, ids: list[str]
     grown = sorted(set(new_labels) - set(state.classes))
     if grown:
         log.warning("class map grows by %s (first seen in a correction)", ", ".join(grown))
+    for model in semi_supervised_models(state.learner):  # labelled now: no longer unlabelled data
+        model.set_pool(model.pool.without([ids[i] for i in keep]))
     state.learner.teach(np.asarray(X, dtype=np.float32)[keep], new_labels)
     state.training_ids.extend(ids[i] for i in keep)
     return len(keep)

@@ -13,7 +13,12 @@ Setup (fixed, so runs are comparable):
   (0-16; trees do not care about scale, and raw pixels keep distance-based strategies'
   geometry honest, where standardising would inflate rarely-inked border pixels);
 * ``lr``: ``LogisticRegression`` (alflow's defaults: C=1, max_iter=1000) on pixels standardised
-  with the pool's mean and deviation (unsupervised, so fitting on the pool leaks no labels).
+  with the pool's mean and deviation (unsupervised, so fitting on the pool leaks no labels);
+* the semi-supervised learners (:mod:`alflow.semi_supervised`), on the same standardised pixels,
+  learning from the unlabelled pool (never from the test split, as the loop never learns from its
+  held-out samples): ``ls`` label spreading and ``lp`` label propagation over a kNN graph, and
+  ``st`` self-training around the ``lr`` model. Their hyperparameters are
+  :data:`SEMI_SUPERVISED`, chosen on the benchmark's tuning seeds.
 """
 
 from __future__ import annotations
@@ -26,13 +31,28 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from alflow.errors import AlflowError, ConfigError
-from alflow.estimators import EstimatorConfig, LogisticRegressionConfig, RandomForestConfig
+from alflow.estimators import (
+    EstimatorConfig,
+    LabelPropagationConfig,
+    LabelSpreadingConfig,
+    LogisticRegressionConfig,
+    RandomForestConfig,
+    SelfTrainingConfig,
+)
 from alflow.learners import fit_learner, predict, teach
+from alflow.semi_supervised import array_pool
 from alflow.seeds import round_seed
 from alflow.strategies import DEFAULT_STRATEGY, get_strategy
 
-EstimatorName = Literal["rf", "lr"]
+EstimatorName = Literal["rf", "lr", "ls", "lp", "st"]
+ESTIMATOR_NAMES: tuple[str, ...] = EstimatorName.__args__
 THRESHOLDS = (0.90, 0.95)
+# Chosen on the benchmark's tuning seeds (benchmarks/label_efficiency.py; see the README).
+SEMI_SUPERVISED: dict[str, EstimatorConfig] = {
+    "ls": LabelSpreadingConfig(n_neighbors=7, alpha=0.2),
+    "lp": LabelPropagationConfig(n_neighbors=7),
+    "st": SelfTrainingConfig(base_estimator=LogisticRegressionConfig(), threshold=0.9),
+}
 
 
 def estimator_config(estimator: EstimatorName) -> EstimatorConfig:
@@ -41,7 +61,11 @@ def estimator_config(estimator: EstimatorName) -> EstimatorConfig:
         return RandomForestConfig(n_estimators=100)
     if estimator == "lr":
         return LogisticRegressionConfig()
-    raise ConfigError(f"unknown estimator {estimator!r}; choose 'rf' or 'lr'")
+    if estimator in SEMI_SUPERVISED:
+        return SEMI_SUPERVISED[estimator]
+    raise ConfigError(
+        f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATOR_NAMES)}"
+    )
 
 
 def digits_split(
@@ -52,7 +76,7 @@ def digits_split(
     X_pool, X_test, y_pool, y_test = train_test_split(
         X, y.astype(str), test_size=0.3, stratify=y, random_state=seed
     )
-    if estimator == "lr":
+    if estimator != "rf":
         scaler = StandardScaler().fit(X_pool)
         X_pool, X_test = scaler.transform(X_pool), scaler.transform(X_test)
     # float32, as the loop's feature cache holds them: distance-based strategies then see
@@ -98,7 +122,7 @@ def simulate(
 
     Args:
         strategy: a registered strategy name; ``None`` uses :data:`DEFAULT_STRATEGY`.
-        estimator: ``"rf"`` or ``"lr"`` (see the module docstring).
+        estimator: one of :data:`ESTIMATOR_NAMES` (see the module docstring).
         seed: seeds the split, the initial labels, the estimator and every query.
         budget: total labels, the initial ones included.
         batch: labels queried per round (the last round may be smaller to meet the budget).
@@ -126,6 +150,7 @@ def simulate(
         y_pool[labelled],
         [ids[i] for i in labelled],
         random_state=seed,
+        unlabelled=array_pool(X_pool, ids),  # the test split is held out: never in the pool
     )
     curve = [[len(labelled), _accuracy(state, X_test, y_test)]]
     unlabelled = np.setdiff1d(np.arange(len(y_pool)), labelled)
