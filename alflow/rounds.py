@@ -34,6 +34,7 @@ from alflow.ledger import (
     WAITING,
 )
 from alflow.seeds import round_seed
+from alflow.semi_supervised import cached_pool, is_semi_supervised
 from alflow.settings import checkpoints_dir
 from alflow.strategies import COLD_START_STRATEGIES, bind_strategy
 from alflow.workspace import Workspace
@@ -246,6 +247,9 @@ def fit_if_possible(
     ids = [str(i) for i in fm.ids if i in known]  # dataset order: reproducible fits
     X = fm.take(ids)
     y = np.asarray([known[i] for i in ids], dtype=str)
+    pool = None
+    if is_semi_supervised(config.estimator):  # every sample but the held-out ones, by id
+        pool = cached_pool(fm.path, eval_ids(ws.dataset(config), config.name))
     return learners.fit_learner(
         config.estimator,
         config.strategy,
@@ -254,6 +258,7 @@ def fit_if_possible(
         ids,
         config.random_state,
         round_number=round_number,
+        unlabelled=pool,
     )
 
 
