@@ -378,7 +378,12 @@ def _set_status(name: str, status: str) -> None:
 
 @app.command()
 def simulate(
-    estimator: Annotated[str, typer.Option(help="rf | lr")] = "rf",
+    estimator: Annotated[
+        str,
+        typer.Option(
+            help="rf | lr | ls (label spreading) | lp (label propagation) | st (self-training, lr)"
+        ),
+    ] = "rf",
     seed: Annotated[int, typer.Option(help="Seeds split, initial labels, model, queries")] = 0,
     budget: Annotated[int, typer.Option(min=1, help="Total labels, initial ones included")] = 300,
     batch: Annotated[int, typer.Option(min=1, help="Labels per round")] = 10,

@@ -40,8 +40,8 @@ from alflow.estimators import (
     SelfTrainingConfig,
 )
 from alflow.learners import fit_learner, predict, teach
-from alflow.semi_supervised import array_pool
 from alflow.seeds import round_seed
+from alflow.semi_supervised import array_pool
 from alflow.strategies import DEFAULT_STRATEGY, get_strategy
 
 EstimatorName = Literal["rf", "lr", "ls", "lp", "st"]
@@ -51,7 +51,7 @@ THRESHOLDS = (0.90, 0.95)
 SEMI_SUPERVISED: dict[str, EstimatorConfig] = {
     "ls": LabelSpreadingConfig(n_neighbors=7, alpha=0.2),
     "lp": LabelPropagationConfig(n_neighbors=7),
-    "st": SelfTrainingConfig(base_estimator=LogisticRegressionConfig(), threshold=0.9),
+    "st": SelfTrainingConfig(base_estimator=LogisticRegressionConfig(), threshold=0.9, max_iter=5),
 }
 
 

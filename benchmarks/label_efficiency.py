@@ -1,4 +1,10 @@
-"""Label efficiency of every query strategy on digits, with both simulation estimators.
+"""Label efficiency of the query strategies on digits, with the simulation's estimators.
+
+RandomForest (``rf``) and LogisticRegression (``lr``) run with every strategy; the semi-supervised
+label spreading (``ls``) runs with the strategies that suit it (:data:`STRATEGIES_FOR`), since each
+of its runs costs several supervised ones. Label propagation and self-training (``lp``, ``st``) are
+available with ``--estimators`` but not in the default run: propagation trailed spreading on the
+tuning seeds, and self-training refits its model up to ten times per round (minutes per run).
 
 Each run is :func:`alflow.simulation.simulate` (the real learner and strategy code, in process).
 The default strategy is chosen on the *tuning* seeds only; the table that matters is computed on
@@ -28,14 +34,17 @@ from joblib import Parallel, delayed
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alflow.simulation import simulate  # noqa: E402
+from alflow.simulation import ESTIMATOR_NAMES, simulate  # noqa: E402
 from alflow.strategies import COMMITTEE_STRATEGIES, DEFAULT_STRATEGY, STRATEGIES  # noqa: E402
 
-ESTIMATORS = ("rf", "lr")
+ESTIMATORS = ("rf", "lr", "ls")
+SUPERVISED = ("rf", "lr")  # the default strategy is chosen on these, as before
+STRATEGIES_FOR = {"ls": ("typiclust_margin", "diverse_margin", "margin", "random")}
 TUNING_SEEDS = tuple(range(10))
 REPORT_SEEDS = tuple(range(10, 20))
 SMOKE_STRATEGIES = ("margin", "random")
 TARGETS = {"rf": 110, "lr": 130}  # mean labels to 95% with the default strategy, report seeds
+BEST_TARGET = 50  # mean labels to 95% of the best learner + strategy, report seeds
 SELECTION_RULE = (
     "lowest mean labels_to_95 over both estimators on the tuning seeds; "
     "ties broken by mean labels_to_90, then by mean accuracy over the curve"
@@ -50,6 +59,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--strategies", nargs="+", choices=sorted(STRATEGIES), default=None)
+    parser.add_argument(
+        "--estimators", nargs="+", choices=ESTIMATOR_NAMES, default=list(ESTIMATORS)
+    )
+    parser.add_argument(
+        "--seeds", choices=("both", "tuning", "report"), default="both", help="seed sets to run"
+    )
     parser.add_argument("--budget", type=int, default=None, help="default 300 (smoke: 60)")
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument(
@@ -64,8 +79,11 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
         strategies, tuning, report, budget = SMOKE_STRATEGIES, (0,), (10,), 60
     else:
         strategies, tuning, report, budget = tuple(STRATEGIES), TUNING_SEEDS, REPORT_SEEDS, 300
+    tuning = () if args.seeds == "report" else tuning
+    report = () if args.seeds == "tuning" else report
     return {
         "strategies": tuple(args.strategies or strategies),
+        "estimators": tuple(args.estimators),
         "tuning_seeds": tuning,
         "report_seeds": report,
         "budget": args.budget or budget,
@@ -76,14 +94,20 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
 def _cost(job: tuple[str, str, int]) -> float:
     """Rough relative cost, to start the slowest runs first and keep both workers busy."""
     strategy, estimator, _ = job
-    cost = 10.0 if estimator == "rf" else 1.0
+    cost = {"rf": 10.0, "lr": 1.0, "ls": 6.0, "lp": 10.0, "st": 60.0}.get(estimator, 1.0)
     return cost * (3.0 if strategy in COMMITTEE_STRATEGIES else 1.0)
 
 
 def run_all(setup: dict[str, Any], workers: int) -> list[dict[str, Any]]:
     """Every (strategy, estimator, seed) simulation, in parallel processes."""
     seeds = setup["tuning_seeds"] + setup["report_seeds"]
-    jobs = [(s, e, k) for s in setup["strategies"] for e in ESTIMATORS for k in seeds]
+    jobs = [
+        (s, e, k)
+        for e in setup["estimators"]
+        for s in setup["strategies"]
+        if e in SUPERVISED or s in STRATEGIES_FOR.get(e, STRATEGIES)
+        for k in seeds
+    ]
     jobs.sort(key=_cost, reverse=True)
     return Parallel(n_jobs=workers)(
         delayed(simulate)(s, e, k, budget=setup["budget"], batch=setup["batch"]) for s, e, k in jobs
@@ -122,14 +146,28 @@ def choose_default(tuning: dict[str, Any]) -> str:
     """The strategy :data:`SELECTION_RULE` picks from the tuning-seed summary."""
 
     def key(strategy: str) -> tuple[float, float, float]:
-        stats = tuning[strategy].values()
+        stats = [v for e, v in tuning[strategy].items() if e in SUPERVISED]
         return (
             float(np.mean([s["labels_to_95_mean"] for s in stats])),
             float(np.mean([s["labels_to_90_mean"] for s in stats])),
             -float(np.mean([s["mean_accuracy"] for s in stats])),
         )
 
-    return min(tuning, key=key)
+    return min((s for s in tuning if any(e in SUPERVISED for e in tuning[s])), key=key)
+
+
+def best_pair(summary: dict[str, Any]) -> tuple[str, str] | None:
+    """The (estimator, strategy) with the lowest mean labels to 95% (then to 90%) in ``summary``."""
+    pairs = [(e, s) for s, by_e in summary.items() for e in by_e]
+    if not pairs:
+        return None
+    return min(
+        pairs,
+        key=lambda p: (
+            summary[p[1]][p[0]]["labels_to_95_mean"],
+            summary[p[1]][p[0]]["labels_to_90_mean"],
+        ),
+    )
 
 
 def mean_curves(runs: list[dict[str, Any]], seeds: tuple[int, ...]) -> dict[str, Any]:
@@ -153,9 +191,11 @@ def plot(curves: dict[str, Any], default: str, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(ESTIMATORS), figsize=(13, 5), sharey=True)
+    estimators = [e for e in ESTIMATOR_NAMES if e in curves]
+    fig, axes = plt.subplots(1, len(estimators), figsize=(6.5 * len(estimators), 5), sharey=True)
+    axes = np.atleast_1d(axes)
     palette = plt.get_cmap("tab20").colors  # twelve strategies: more than the default ten colours
-    for ax, estimator in zip(axes, ESTIMATORS, strict=True):
+    for ax, estimator in zip(axes, estimators, strict=True):
         for i, (strategy, acc) in enumerate(curves.get(estimator, {}).items()):
             bold = strategy == default
             ax.plot(
@@ -182,8 +222,9 @@ def plot(curves: dict[str, Any], default: str, path: Path, title: str) -> None:
 
 def table(summary: dict[str, Any], title: str, default: str) -> str:
     """A fixed-width table of mean labels to 90% and 95% per strategy and estimator."""
+    estimators = [e for e in ESTIMATOR_NAMES if any(e in v for v in summary.values())]
     head = f"{'strategy':<20}" + "".join(
-        f"{e + ' to 90%':>11}{e + ' to 95%':>11}{'(reached)':>10}" for e in ESTIMATORS
+        f"{e + ' to 90%':>11}{e + ' to 95%':>11}{'(reached)':>10}" for e in estimators
     )
     lines = [title, head, "-" * len(head)]
     order = sorted(
@@ -191,7 +232,7 @@ def table(summary: dict[str, Any], title: str, default: str) -> str:
     )
     for strategy in order:
         row = f"{strategy + (' *' if strategy == default else ''):<20}"
-        for estimator in ESTIMATORS:
+        for estimator in estimators:
             s = summary[strategy].get(estimator)
             row += (
                 f"{s['labels_to_90_mean']:>11.1f}{s['labels_to_95_mean']:>11.1f}"
@@ -215,6 +256,14 @@ def report(result: dict[str, Any], png: Path) -> None:
     in_code = result["default_strategy_in_code"]
     note = "" if default == in_code else f"  (alflow.strategies.DEFAULT_STRATEGY is {in_code!r})"
     print(f"default strategy ({result['selection_rule']}): {default}{note}")
+    best = result.get("best_on_tuning_seeds")
+    if best:
+        got = summary["report"].get(best[1], {}).get(best[0], {}).get("labels_to_95_mean")
+        print(
+            f"best learner + strategy on the tuning seeds: {best[0]} + {best[1]}; on the report "
+            f"seeds {got if got is None else round(got, 1)} labels to 95% (target <= "
+            f"{result['best_target_labels_to_95']})"
+        )
     for estimator, target in result["targets_labels_to_95"].items():
         got = summary["report"].get(default, {}).get(estimator, {}).get("labels_to_95_mean")
         if got is not None:
@@ -239,11 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     tuning = summarise(runs, setup["tuning_seeds"])
     reported = summarise(runs, setup["report_seeds"])
-    default = choose_default(tuning)
+    default = choose_default(tuning) if tuning else DEFAULT_STRATEGY
+    best = best_pair(tuning) if tuning else None
     result = {
         "setup": {
             **setup,
-            "estimators": ESTIMATORS,
             "workers": args.workers,
             "cpu_count": os.cpu_count(),
             "python": platform.python_version(),
@@ -255,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         "default_strategy_in_code": DEFAULT_STRATEGY,
         "targets_labels_to_95": TARGETS,
         "default_on_report_seeds": reported.get(default, {}),
+        "best_on_tuning_seeds": best,
+        "best_target_labels_to_95": BEST_TARGET,
         "elapsed_seconds": round(elapsed, 1),
         "summary": {"tuning": tuning, "report": reported},
         "mean_curves_report": mean_curves(runs, setup["report_seeds"]),

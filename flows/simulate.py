@@ -7,10 +7,11 @@ checks both give the same learning curve.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow
 
+from alflow.simulation import EstimatorName
 from alflow.workspace import version_string
 from flows.loop import create_loop_flow, step_flow
 from flows.options import StepOptions
@@ -23,7 +24,7 @@ from tasks.simulation import prepare_simulation, simulation_result
     version=version_string(),
 )
 def simulate_flow(
-    estimator: Literal["rf", "lr"] = "rf",
+    estimator: EstimatorName = "rf",
     seed: int = 0,
     budget: int = 300,
     batch: int = 10,

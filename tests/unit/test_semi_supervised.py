@@ -58,9 +58,15 @@ def _proba(state, X):
 def test_semi_supervised_kinds_join_the_estimator_union():
     adapter = TypeAdapter(EstimatorConfig)
     assert isinstance(adapter.validate_python({"kind": "label_spreading"}), LabelSpreadingConfig)
-    assert isinstance(adapter.validate_python({"kind": "label_propagation"}), LabelPropagationConfig)
+    assert isinstance(
+        adapter.validate_python({"kind": "label_propagation"}), LabelPropagationConfig
+    )
     st = adapter.validate_python(
-        {"kind": "self_training", "base_estimator": {"kind": "random_forest"}, "criterion": "k_best"}
+        {
+            "kind": "self_training",
+            "base_estimator": {"kind": "random_forest"},
+            "criterion": "k_best",
+        }
     )
     assert st.base_estimator.kind == "random_forest" and st.criterion == "k_best"
 
@@ -89,7 +95,7 @@ def test_fit_without_a_pool_is_refused_with_the_fix(data):
 
 @pytest.mark.parametrize("name", sorted(LEARNERS))
 def test_fits_with_the_pool_and_predicts_names_for_every_sample(data, name):
-    X, y, ids, _, _ = data
+    X, _y, _ids, _, _ = data
     state = _fit(data, LEARNERS[name])
     assert state.classes == [str(c) for c in range(10)]
     proba = _proba(state, X)
@@ -100,7 +106,7 @@ def test_fits_with_the_pool_and_predicts_names_for_every_sample(data, name):
 
 
 def test_the_unlabelled_pool_is_what_makes_label_spreading_accurate(data):
-    X, y, ids, held_out, _ = data
+    X, y, ids, _held_out, _ = data
     with_pool = _fit(data)
     empty = array_pool(X, ids, held_out=ids)  # every row excluded: labelled rows only
     without = _fit(data, pool=empty)
@@ -184,7 +190,7 @@ def test_checkpoint_keeps_ids_not_rows_and_rebuilds_the_same_learner(data, tmp_p
 
 
 def test_a_rebuild_refuses_pool_rows_that_changed_in_the_cache(data, tmp_path):
-    X, y, ids, held_out, _ = data
+    X, _y, ids, held_out, _ = data
     fm = _cache(tmp_path, X, ids)
     state = _fit(data, pool=cached_pool(fm.path, held_out))
     lrn.save_checkpoint(state, tmp_path / "round.joblib")
