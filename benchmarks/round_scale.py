@@ -104,7 +104,7 @@ def timed(results: dict, name: str, fn):
     return value
 
 
-def run(n: int, dim: int, batch: int, classes: int) -> dict:
+def run(n: int, dim: int, batch: int, classes: int, estimator: str = "logistic_regression") -> dict:
     from alflow import rounds
     from alflow.config import LoopConfig
     from alflow.workspace import open_workspace
@@ -125,7 +125,7 @@ def run(n: int, dim: int, batch: int, classes: int) -> dict:
         features={"fields": ["embedding"]},
         initial_labels={"kind": "field", "field": "seed"},
         ground_truth_field="ground_truth",
-        estimator={"kind": "logistic_regression"},
+        estimator={"kind": estimator},  # each kind's defaults (label spreading: 10k unlabelled)
         batch_size=batch,
         eval_fraction=0.1,
     )
@@ -160,12 +160,17 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--smoke", action="store_true", help="tiny size for CI")
     parser.add_argument(
+        "--estimator",
+        default="logistic_regression",
+        help="an estimator kind with its defaults, e.g. random_forest, label_spreading",
+    )
+    parser.add_argument(
         "--json", type=Path, default=ROOT / "benchmarks" / "results" / "round_scale.json"
     )
     args = parser.parse_args()
     if args.smoke:
         args.samples, args.dim, args.batch = 2_000, 16, 20
-    result = run(args.samples, args.dim, args.batch, args.classes)
+    result = run(args.samples, args.dim, args.batch, args.classes, args.estimator)
     width = max(map(len, result["seconds"]))
     print(
         f"round scale: {result['samples']} samples x {result['dim']} dims, batch {result['batch']}"

@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         fit = time.monotonic() - started
         started = time.monotonic()
-        lrn.predict(state, np.asarray(fm.X[:50_000]))
+        n_predicted = min(50_000, args.samples)
+        lrn.predict(state, np.asarray(fm.X[:n_predicted]))
         predict = time.monotonic() - started
         checkpoint, model = Path(tmp) / "round.joblib", Path(tmp) / "model.joblib"
         lrn.save_checkpoint(state, checkpoint)
@@ -75,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         reload = time.monotonic() - started
         print(
             f"{args.samples} x {args.dim}, max_unlabelled {args.max_unlabelled}: fit {fit:.1f} s, "
-            f"predict 50,000 {predict:.1f} s, checkpoint {checkpoint.stat().st_size / 1e3:.0f} kB "
+            f"predict {n_predicted:,} {predict:.1f} s, "
+            f"checkpoint {checkpoint.stat().st_size / 1e3:.0f} kB "
             f"(fitted LabelSpreading pickled alone {model.stat().st_size / 1e6:.1f} MB), "
             f"load + rebuild {reload:.1f} s"
         )

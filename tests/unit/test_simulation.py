@@ -40,7 +40,9 @@ def _check_well_formed(result: dict, budget: int, batch: int) -> None:
         assert result[key] == (reached[0] if reached else budget + batch)
 
 
-@pytest.mark.parametrize(("strategy", "estimator"), [("margin", "lr"), ("typiclust", "rf")])
+@pytest.mark.parametrize(
+    ("strategy", "estimator"), [("margin", "lr"), ("typiclust", "rf"), ("typiclust_margin", "ls")]
+)
 def test_small_budget_gives_a_well_formed_curve(strategy, estimator):
     result = simulate(strategy, estimator, seed=3, budget=40, batch=10)
     _check_well_formed(result, 40, 10)
@@ -93,7 +95,7 @@ def test_labels_to_counts_a_miss_as_one_batch_beyond_the_budget():
     ("kwargs", "message"),
     [
         ({"strategy": "nope", "estimator": "lr"}, "unknown strategy 'nope'"),
-        ({"strategy": "margin", "estimator": "svm"}, "choose 'rf' or 'lr'"),
+        ({"strategy": "margin", "estimator": "svm"}, "choose one of rf, lr, ls, lp, st"),
         ({"strategy": "margin", "estimator": "lr", "budget": 5}, "raise budget to at least 10"),
         ({"strategy": "margin", "estimator": "lr", "batch": 0}, "batch must be at least 1"),
     ],
@@ -121,6 +123,8 @@ def test_benchmark_smoke_mode_writes_results_and_plot(tmp_path):
     assert (tmp_path / "label_efficiency_smoke.png").stat().st_size > 0
     strategies = set(data["summary"]["report"])
     assert len(strategies) == 2 and data["default_strategy"] in strategies
+    assert {r["estimator"] for r in data["runs"]} == {"rf", "lr", "ls"}
+    assert data["best_on_tuning_seeds"][0] in {"rf", "lr", "ls"}
     for run in data["runs"]:
         _check_well_formed(run, data["setup"]["budget"], data["setup"]["batch"])
     assert {r["seed"] for r in data["runs"]} == set(data["tuning_seeds"]) | set(
