@@ -145,6 +145,7 @@ def run(n: int, dim: int, batch: int, classes: int, estimator: str = "logistic_r
         "samples": n,
         "dim": dim,
         "batch": batch,
+        "estimator": estimator,
         "seconds": seconds,
         # resetting the mark per step also resets ru_maxrss: the run's peak is the steps' largest
         "peak_rss_mb": max([round(peak_rss_mb(), 1)] + [p for p in STEP_PEAKS.values() if p]),
