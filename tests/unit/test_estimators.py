@@ -170,6 +170,9 @@ def test_json_schema_is_a_discriminated_union_for_the_prefect_form():
         "logistic_regression",
         "knn",
         "svc",
+        "label_spreading",
+        "label_propagation",
+        "self_training",
     }
 
 
