@@ -66,7 +66,9 @@ class AppServer:
         return self.request("/operators", {"dataset_name": dataset})
 
     def resolve_input(self, operator: str, dataset: str, params: dict[str, Any]) -> dict:
-        return self.request("/operators/resolve-type", _context(operator, dataset, params, "inputs"))
+        return self.request(
+            "/operators/resolve-type", _context(operator, dataset, params, "inputs")
+        )
 
     def execute(self, operator: str, dataset: str, params: dict[str, Any]) -> dict[str, Any]:
         return self.request("/operators/execute", _context(operator, dataset, params))
