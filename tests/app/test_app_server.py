@@ -32,6 +32,41 @@ def app(prefect_server, plugin_dir, digits, state_home):
         yield server
 
 
+def browser_create_params(name: str) -> dict:
+    """The create form's params exactly as the App's browser sends them (recorded in Chromium
+    by docs/screenshots/app_screenshots.py) after a person switched the estimator from
+    logistic_regression to gradient_boosting and the strategy from typiclust_margin to margin:
+    the App keeps the old branch's answers inside the nested object and sends '' for an
+    unchosen optional choice."""
+    return {
+        "name": name,
+        "features": {"standardize": True, "fields": ["pixels"]},
+        "initial_labels": {"kind": "field", "field": "seed_labels"},
+        "ground_truth_field": "ground_truth",
+        "estimator": {
+            "kind": "gradient_boosting",
+            "C": 1,
+            "max_iter": 1000,
+            "n_estimators": 100,
+            "learning_rate": 0.1,
+            "subsample": 1,
+            "max_depth": 3,
+            "min_samples_split": 2,
+            "min_samples_leaf": 1,
+            "max_features": "",
+            "criterion": "friedman_mse",
+        },
+        "strategy": {"name": "margin", "candidates_per_pick": 3, "coverage_per_class": 3},
+        "batch_size": 10,
+        "eval_fraction": 0.2,
+        "eval_tag": "",
+        "backend": {"kind": "app", "unknown_labels": "error"},
+        "stop": {"plateau_delta": 0.002},
+        "random_state": 0,
+        "delegate": False,
+    }
+
+
 def requested(reply: dict) -> list[dict]:
     """The App operations an execute reply asks the browser to run, in order.
 
@@ -88,3 +123,16 @@ def test_create_query_update_through_the_app(app, digits):
     assert [r["operator_uri"] for r in requested(updated)] == ["reload_dataset"]
     assert open_workspace().ledger.round(loop, 1)["state"] == "taught"
     assert updated["result"]["round"]["state"] == "taught"
+
+
+def test_what_the_browser_sends_after_switching_branches_creates_that_loop(app, digits):
+    loop = unique_name("switched")
+    created = app.execute("create_learner", digits.name, browser_create_params(loop))
+    assert created["error"] is None and "error" not in created["result"], created
+    config = open_workspace().ledger.loop(loop)["config"]
+    assert config["estimator"]["kind"] == "gradient_boosting"
+    assert "C" not in config["estimator"] and "max_iter" not in config["estimator"]
+    assert config["estimator"]["max_features"] is None
+    assert config["strategy"]["name"] == "margin"
+    assert config["eval_tag"] is None
+    assert config["features"] == {"fields": ["pixels"], "standardize": True}
