@@ -46,6 +46,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+SHOTS = ("app-create-learner.png", "app-queried-batch.png", "app-after-update.png")  # in docs/
 VIEWPORT = {"width": 1400, "height": 900}
 FORM_VIEWPORT = {"width": 1400, "height": 2000}  # tall enough for the whole nested form
 FORM = {  # what the script types into the create form, and what the ledger must then hold
@@ -222,14 +223,11 @@ def _subset(want: Any, got: Any) -> bool:
     return want == got
 
 
-def review(dataset, loop: str) -> list[str]:
-    """Tag the batch's wrong predictions with the right class; returns the ids in query order."""
+def review(dataset, loop: str, ids: list[str]) -> None:
+    """Tag the batch's wrong predictions with the right class, as a reviewer in the App does."""
     from alflow import naming
-    from alflow.workspace import open_workspace
 
-    ws = open_workspace()
-    number = ws.ledger.loop(loop)["last_round"]
-    ids = ws.ledger.round(loop, number)["queried_ids"]
+    dataset.reload()  # the App's process added the loop's fields since this one loaded it
     batch = dataset.select(ids, ordered=True)
     field = naming.review_field(loop)
     for sid, truth, shown in zip(
@@ -239,7 +237,6 @@ def review(dataset, loop: str) -> list[str]:
             sample = dataset[sid]
             sample.tags.append(truth)
             sample.save()
-    return ids
 
 
 def check_view(sent: list[dict[str, Any]], dataset, ids: list[str]) -> None:
@@ -256,37 +253,56 @@ def check_view(sent: list[dict[str, Any]], dataset, ids: list[str]) -> None:
 
 
 # ------------------------------------------------------------------------------ the shots
-def shoot(url: str, dataset, home: Path) -> list[dict[str, Any]]:
-    """Create, query and update in the App, saving one PNG after each; the requests sent."""
+def shoot(url: str, dataset, home: Path) -> None:
+    """Create, query and update in the App, saving one PNG after each step."""
     with browser(home) as (page, sent):
         open_dataset(page, url, dataset.name)
-        page.set_viewport_size(FORM_VIEWPORT)
-        form = open_operator(page, "Active Learning: create learner")
-        fill_create_form(page, form)
-        page.screenshot(path=DOCS / "app-create-learner.png")
-        created = execute(page, form, "Learner created")
-        loop = _created_loop(sent)
-        check_created(loop)
-        print(created, flush=True)
-        close(page)
-        page.set_viewport_size(VIEWPORT)
+        page.locator('[data-cy="checkbox-tags"]').click()  # show sample tags on the tiles
+        loop = create_step(page, sent)
+        ids = query_step(page, dataset, loop)
+        update_step(page, sent, dataset, ids)
 
-        queried = execute(
-            page, open_operator(page, "Active Learning: query learner"), "Batch queried"
-        )
-        print(queried, flush=True)
-        close(page)
-        ids = review(dataset, loop)
-        wait_for_grid(page, len(ids))
-        page.screenshot(path=DOCS / "app-queried-batch.png")
 
-        form = open_operator(page, "Active Learning: update learner predictions")
-        check_view(sent, dataset, ids)
-        updated = execute(page, form, "Learner updated")
-        print(updated, flush=True)
-        wait_for_grid(page, len(ids))
-        page.screenshot(path=DOCS / "app-after-update.png")
-    return sent
+def create_step(page, sent: list[dict[str, Any]]) -> str:
+    """The filled-in create form (a tall window: the form is long), then Execute."""
+    page.set_viewport_size(FORM_VIEWPORT)
+    form = open_operator(page, "Active Learning: create learner")
+    fill_create_form(page, form)
+    page.screenshot(path=DOCS / SHOTS[0])
+    print(execute(page, form, "Learner created"), flush=True)
+    loop = _created_loop(sent)
+    check_created(loop)
+    close(page)
+    page.set_viewport_size(VIEWPORT)
+    return loop
+
+
+def query_step(page, dataset, loop: str) -> list[str]:
+    """Query; the App switches to the batch; then the reviewer's corrections (SDK)."""
+    form = open_operator(page, "Active Learning: query learner")
+    print(execute(page, form, "Batch queried"), flush=True)
+    close(page)
+    ids = _queried_ids(loop)
+    wait_for_grid(page, len(ids))
+    page.screenshot(path=DOCS / SHOTS[1])
+    review(dataset, loop, ids)
+    return ids
+
+
+def update_step(page, sent: list[dict[str, Any]], dataset, ids: list[str]) -> None:
+    """Update; the shot keeps the result over the reloaded batch (learned labels, tags)."""
+    form = open_operator(page, "Active Learning: update learner predictions")
+    check_view(sent, dataset, ids)
+    print(execute(page, form, "Learner updated"), flush=True)
+    wait_for_grid(page, len(ids))
+    page.screenshot(path=DOCS / SHOTS[2])
+
+
+def _queried_ids(loop: str) -> list[str]:
+    from alflow.workspace import open_workspace
+
+    ws = open_workspace()
+    return ws.ledger.round(loop, ws.ledger.loop(loop)["last_round"])["queried_ids"]
 
 
 def _created_loop(sent: list[dict[str, Any]]) -> str:
@@ -315,8 +331,6 @@ def main() -> None:
         shoot(url, dataset, home)
     print("wrote", ", ".join(str(DOCS / n) for n in SHOTS))
 
-
-SHOTS = ("app-create-learner.png", "app-queried-batch.png", "app-after-update.png")
 
 if __name__ == "__main__":
     main()
