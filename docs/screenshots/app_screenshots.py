@@ -199,6 +199,7 @@ def close(page) -> None:
 def wait_for_grid(page, count: int) -> None:
     """Until the grid says it shows ``count`` samples and its tiles have drawn."""
     page.get_by_text(f"{count} samples", exact=True).wait_for(timeout=60_000)
+    page.mouse.move(10, VIEWPORT["height"] - 10)  # no tile under the pointer: no hover marks
     page.wait_for_timeout(2_000)  # the looker tiles paint after the count is known
 
 
@@ -257,7 +258,6 @@ def shoot(url: str, dataset, home: Path) -> None:
     """Create, query and update in the App, saving one PNG after each step."""
     with browser(home) as (page, sent):
         open_dataset(page, url, dataset.name)
-        page.locator('[data-cy="checkbox-tags"]').click()  # show sample tags on the tiles
         loop = create_step(page, sent)
         ids = query_step(page, dataset, loop)
         update_step(page, sent, dataset, ids)
@@ -291,6 +291,9 @@ def query_step(page, dataset, loop: str) -> list[str]:
 
 def update_step(page, sent: list[dict[str, Any]], dataset, ids: list[str]) -> None:
     """Update; the shot keeps the result over the reloaded batch (learned labels, tags)."""
+    # sample tags on the tiles show the reviewer's corrections; turned on only now, because
+    # once the sidebar's choice is the person's, fields added later (the loop's) stay hidden
+    page.locator('[data-cy="checkbox-tags"]').click()
     form = open_operator(page, "Active Learning: update learner predictions")
     check_view(sent, dataset, ids)
     print(execute(page, form, "Learner updated"), flush=True)
