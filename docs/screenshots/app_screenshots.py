@@ -48,7 +48,7 @@ CHROMIUM_FLAGS = [
 ]
 SHOTS = ("app-create-learner.png", "app-queried-batch.png", "app-after-update.png")  # in docs/
 VIEWPORT = {"width": 1400, "height": 900}
-FORM_VIEWPORT = {"width": 1400, "height": 2000}  # tall enough for the whole nested form
+FORM_VIEWPORT = {"width": 1400, "height": 2000}  # the form from its name down to the backend
 FORM = {  # what the script types into the create form, and what the ledger must then hold
     "features": {"fields": ["pixels"], "standardize": True},
     "initial_labels": {"kind": "field", "field": "seed_labels"},
