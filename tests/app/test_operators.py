@@ -199,6 +199,11 @@ def test_status_is_the_same_in_the_app_and_the_cli(digits):
     assert "under review in the FiftyOne App" in shown["status"][1]
     assert f"alflow review finish {loop}" in shown["status"][1]
     assert "| 0 | 10 |" in shown["lines"][0]  # the learning curve: round 0, 10 labels
+    # the scheduled advance skips it, saying what it waits for
+    from alflow import rounds
+
+    ready, why = rounds.readiness(open_workspace(), loop)
+    assert not ready and "under review in the FiftyOne App" in why
 
 
 def test_deleting_an_app_loop_removes_its_review_traces(digits):
