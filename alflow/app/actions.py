@@ -148,7 +148,7 @@ def _run(target: Target, flow, parameters: dict[str, Any]) -> dict[str, Any]:
             )
         return {"ran": target.reason, "run_url": run_url(str(run.id)), "result": None}
     return {
-        "ran": f"in the App's process: {target.reason}",
+        "ran": f"in the App's process, not as a deployment run ({target.reason})",
         "run_url": None,
         "result": flow(**parameters),
     }

@@ -73,14 +73,14 @@ def _markdown_outputs(ctx, title: str):
     if results.get("error"):
         outputs.view("error", types.Error(label=results["error"]))
     else:
-        outputs.md("\n".join(results.get("lines", [])), name="summary")
+        outputs.md("\n\n".join(results.get("lines", [])), name="summary")
     return types.Property(outputs, view=types.View(label=title))
 
 
 def _lines_of(result: dict) -> list[str]:
     lines = []
     if result.get("ran"):
-        lines.append(f"Ran {result['ran']}.")
+        lines.append(f"Ran {result['ran']}.")  # where: a deployment run, or why in-process
     if result.get("run_url"):
         lines.append(f"Prefect flow run: [{result['run_url']}]({result['run_url']})")
     return lines
