@@ -192,16 +192,13 @@ def test_a_new_worker_advances_a_loop_whose_worker_died_during_annotation(
 
 def test_app_operations_run_as_deployment_runs_once_a_worker_polls(server, digits):
     """The App's create / query / update go to alflow's deployments when a worker polls the
-    pool, and run in the App's process (saying why) when none does."""
+    pool (the choice without one is tested in tests/unit/test_app_runs.py)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from alflow.app import actions
 
     config = loop_config(unique_loop("appdep"), backend={"kind": "app"})
     with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-        idle = actions.execution_target(actions.CREATE_DEPLOYMENT)
-        assert idle.mode == "in_process"
-        assert "no worker is polling work pool 'alflow-process'" in idle.reason
         server.start_worker("worker-app")
         created = actions.create(config)
         assert created["ran"] == f"deployment 'alflow-create-loop/create-loop' on {server.api_url}"
