@@ -442,16 +442,29 @@ def serve() -> None:
 
 
 @app.command("app")
-def app_cmd(loop: str, port: int = 5151) -> None:
-    """Open the loop's dataset in the FiftyOne App (blocks until you stop it)."""
-    import fiftyone as fo
+def app_cmd(
+    loop: Annotated[str | None, typer.Argument(help="Open this loop's dataset")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="Open this dataset (default: the loop's, else none)")
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port the App listens on")] = 5151,
+    address: Annotated[str, typer.Option(help="Address the App listens on")] = "127.0.0.1",
+    delegated: Annotated[
+        bool, typer.Option(help="Run FiftyOne's executor for operations run in the background")
+    ] = True,
+) -> None:
+    """Open the FiftyOne App with alflow's plugin (blocks until you stop it with Ctrl-C).
 
-    from alflow.workspace import open_workspace
+    The plugin's operators ("Active Learning: ...") create, query, update and show loops on
+    the same ledger as this command line.
+    """
+    from alflow.app.launch import open_app
 
-    ws = open_workspace()
-    session = fo.launch_app(ws.dataset(ws.config(loop)), port=port, address="127.0.0.1")
-    typer.echo(f"FiftyOne App on http://127.0.0.1:{port} - Ctrl-C to stop")
-    session.wait()
+    if loop and not dataset:
+        from alflow.workspace import open_workspace
+
+        dataset = open_workspace().config(loop).dataset
+    open_app(dataset, port, address, delegated)
 
 
 @app.command()

@@ -26,6 +26,8 @@ from alflow.errors import FeatureError, preview_ids
 
 def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
     """One field's values as a 2-D float array, raising FeatureError on bad samples."""
+    if isinstance(values, np.ndarray) and values.ndim >= 1 and values.dtype.kind in "fiub":
+        return _finite(values.reshape(len(values), -1).astype(np.float64), field, ids)
     missing = [ids[i] for i, v in enumerate(values) if v is None]
     if missing:
         raise FeatureError(
@@ -47,6 +49,10 @@ def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
         raise FeatureError(
             f"feature field {field!r} holds non-numeric values ({exc}); use float or vector fields"
         ) from None
+    return _finite(column.reshape(len(values), -1), field, ids)
+
+
+def _finite(column: np.ndarray, field: str, ids: Sequence[str]) -> np.ndarray:
     bad = ~np.isfinite(column).all(axis=1)
     if bad.any():
         where = [ids[i] for i in np.flatnonzero(bad)]
@@ -54,7 +60,7 @@ def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
             f"feature field {field!r} has NaN or infinite values on {len(where)} samples "
             f"({preview_ids(where)}); fix or recompute them"
         )
-    return column.reshape(len(values), -1)
+    return column
 
 
 def _blocks(

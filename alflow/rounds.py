@@ -567,6 +567,11 @@ def readiness(ws: Workspace, loop: str) -> tuple[bool, str]:
         return False, f"round {current['round']} cannot be checked: {exc}"
     if report["finished"]:
         return True, "annotation finished"
+    if (current.get("backend") or {}).get("kind") == "app":
+        return False, (
+            f"round {current['round']} is under review in the FiftyOne App until the review "
+            f"is declared finished ('alflow review finish {loop}' or the App's update)"
+        )
     return False, (
         f"round {current['round']} waits for annotators: "
         f"{report['done']}/{report['total']} finished"

@@ -7,6 +7,8 @@ path, so a round's write-back is one round trip per field however large the pool
 
 from __future__ import annotations
 
+import io
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import islice
@@ -58,26 +60,75 @@ def sample_ids(dataset) -> np.ndarray:
 
 def iter_columns(
     dataset, fields: Sequence[str], chunk: int = 10_000
-) -> Iterator[tuple[list[str], dict[str, list[Any]]]]:
+) -> Iterator[tuple[list[str], dict[str, Any]]]:
     """Sample ids and the values of ``fields``, ``chunk`` samples at a time.
 
     Chunks let the caller convert each part to float32 at once (memory bounded by the result,
-    not by FiftyOne's decoded documents) and report progress. Each chunk reads ids and values in
-    one query, so they stay paired whatever order MongoDB returns them in.
+    not by the documents) and report progress. Each chunk is one raw MongoDB query projected
+    on the wanted fields, and vectors are decoded from FiftyOne's stored bytes in one pass per
+    chunk (:func:`decode_vectors`), instead of FiftyOne's ``values()``, which builds and
+    decodes every vector one by one (about ten times slower at 512 dimensions).
 
     Raises:
         DatasetError: samples were deleted while the columns were read.
     """
+    collection = db()[dataset._sample_collection_name]
+    projection = dict.fromkeys(fields, 1)
     wanted = sample_ids(dataset)
     for start in range(0, len(wanted), chunk):
         part = list(wanted[start : start + chunk])
-        got_ids, *values = dataset.select(part).values(["id", *fields])
-        if len(got_ids) != len(part):
+        docs = {
+            str(doc["_id"]): doc
+            for doc in collection.find({"_id": {"$in": [ObjectId(i) for i in part]}}, projection)
+        }
+        if len(docs) != len(part):
             raise DatasetError(
                 f"dataset {dataset.name!r} changed while its features were read ({len(part)} "
-                f"samples listed, {len(got_ids)} found); run the step again once edits are done"
+                f"samples listed, {len(docs)} found); run the step again once edits are done"
             )
-        yield list(got_ids), dict(zip(fields, values, strict=True))
+        rows = [docs[i] for i in part]
+        yield part, {f: decode_vectors([_path(doc, f) for doc in rows]) for f in fields}
+
+
+def _path(doc: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted ``path`` of a raw document (None where any part is missing)."""
+    value: Any = doc
+    for key in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def decode_vectors(values: list[Any]) -> Any:
+    """FiftyOne's stored vectors (zlib-compressed ``np.save`` bytes) as one 2-D array.
+
+    Rows that share the ``.npy`` header (same dtype and length: the usual case) are decoded by
+    one ``frombuffer`` over their concatenation; anything else (missing values, ragged or mixed
+    vectors, plain numbers or lists) is returned as a list for the feature checks to judge.
+    """
+    if not values or not all(isinstance(v, bytes) for v in values):
+        return [_load(v) if isinstance(v, bytes) else v for v in values]
+    raw = [zlib.decompress(v) for v in values]
+    if len({len(r) for r in raw}) != 1:
+        return [np.load(io.BytesIO(r)) for r in raw]
+    stream = io.BytesIO(raw[0])
+    version = np.lib.format.read_magic(stream)
+    read_header = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    shape, fortran, dtype = read_header(stream)
+    header = stream.tell()
+    table = np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(len(raw), -1)
+    if fortran or dtype.hasobject or not (table[:, :header] == table[0, :header]).all():
+        return [np.load(io.BytesIO(r)) for r in raw]
+    return table[:, header:].copy().view(dtype).reshape(len(raw), *shape)
+
+
+def _load(value: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(zlib.decompress(value)))
 
 
 def fingerprint(dataset) -> tuple[str, ...]:
@@ -101,14 +152,6 @@ def read_values(dataset, path: str, ids: list[str] | None = None) -> list[Any]:
         return dataset.values(path)
     view = dataset.select(ids, ordered=True)
     return view.values(path)
-
-
-def read_labels(dataset, field: str) -> dict[str, str]:
-    """``{sample id: label}`` for every sample whose Classification ``field`` is set."""
-    view = dataset.exists(field)
-    ids = view.values("id")
-    labels = view.values(f"{field}.label")
-    return {i: str(lab) for i, lab in zip(ids, labels, strict=True) if lab is not None}
 
 
 def read_tags(dataset) -> dict[str, list[str]]:

@@ -11,12 +11,15 @@ otherwise in the App's own process, and the result says why.
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from alflow import naming
 from alflow.app.forms import DatasetChoices
+from alflow.app.runs import execution_target
+from alflow.app.runs import run as _run
 from alflow.config import LoopConfig
 from alflow.errors import AlflowError, LedgerError
 from alflow.ledger import EXPORTED, IN_FLIGHT, QUERIED, WAITING
@@ -24,16 +27,7 @@ from alflow.workspace import Workspace, open_workspace
 
 CREATE_DEPLOYMENT = "alflow-create-loop/create-loop"
 STEP_DEPLOYMENT = "alflow-step/step"
-FEATURE_TYPES = ("VectorField", "ArrayField", "FloatField", "IntField", "ListField")
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a flow runs: ``deployment`` (with its name) or ``in_process``, and why."""
-
-    mode: str
-    reason: str
-    deployment: str | None = None
+NUMBERS = ("FloatField", "IntField")
 
 
 def check_environment() -> None:
@@ -44,14 +38,13 @@ def check_environment() -> None:
     """
     import fiftyone as fo
 
-    if os.environ.get("FIFTYONE_DATABASE_URI"):
-        return  # one explicit database for both
-    expected = os.environ.get("FIFTYONE_DATABASE_DIR")
-    if expected and fo.config.database_dir != expected and not fo.config.database_uri:
+    in_use = fo.config.database_uri or fo.config.database_dir
+    expected = os.environ.get("FIFTYONE_DATABASE_URI") or os.environ.get("FIFTYONE_DATABASE_DIR")
+    if expected and in_use != expected:
         raise AlflowError(
-            f"this FiftyOne App uses the database in {fo.config.database_dir}, alflow's CLI "
-            f"uses {expected}: start the App with 'alflow app', or set FIFTYONE_DATABASE_DIR "
-            "(or FIFTYONE_DATABASE_URI) to the same database before starting FiftyOne"
+            f"this FiftyOne App uses the database {in_use}, alflow's CLI uses {expected}: "
+            "start the App with 'alflow app', or set FIFTYONE_DATABASE_DIR (or "
+            "FIFTYONE_DATABASE_URI) to the same database before starting FiftyOne"
         )
 
 
@@ -62,9 +55,7 @@ def dataset_choices(dataset, ws: Workspace | None = None) -> DatasetChoices:
     schema = dataset.get_field_schema()
     owned = naming.FIELD_PREFIX
     features = [
-        name
-        for name, fld in schema.items()
-        if type(fld).__name__ in FEATURE_TYPES and not name.startswith(owned)
+        name for name, fld in schema.items() if _numeric(fld) and not name.startswith(owned)
     ]
     classifications = [
         name
@@ -80,6 +71,14 @@ def dataset_choices(dataset, ws: Workspace | None = None) -> DatasetChoices:
     )
 
 
+def _numeric(fld) -> bool:
+    """Vector, array, float or int fields, and lists of numbers (not tags or strings)."""
+    kind = type(fld).__name__
+    if kind == "ListField":
+        return type(getattr(fld, "field", None)).__name__ in NUMBERS
+    return kind in ("VectorField", "ArrayField", *NUMBERS)
+
+
 def loops_of(dataset_name: str, ws: Workspace | None = None) -> list[str]:
     """Loops on a dataset, newest first (the App preselects the first)."""
     ws = ws or open_workspace()
@@ -90,58 +89,6 @@ def loops_of(dataset_name: str, ws: Workspace | None = None) -> list[str]:
 def in_flight(loop: str, ws: Workspace | None = None) -> dict[str, Any] | None:
     """The loop's round in flight, if any."""
     return (ws or open_workspace()).ledger.latest_round(loop, IN_FLIGHT)
-
-
-# ------------------------------------------------------------------------------ where flows run
-def execution_target(deployment: str) -> Target:
-    """Run as ``deployment`` only when a Prefect API has it and a worker is polling its pool."""
-    url = os.environ.get("PREFECT_API_URL")
-    if not url:
-        return Target("in_process", "no Prefect API is configured (PREFECT_API_URL is not set)")
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
-    with get_client(sync_client=True) as client:
-        try:
-            found = client.read_deployment_by_name(deployment)
-        except ObjectNotFound:
-            return Target(
-                "in_process", f"deployment {deployment!r} does not exist on {url} ('alflow deploy')"
-            )
-        workers = client.read_workers_for_work_pool(found.work_pool_name)
-    online = [w for w in workers if str(getattr(w.status, "value", w.status)).upper() == "ONLINE"]
-    if not online:
-        return Target(
-            "in_process", f"no worker is polling work pool {found.work_pool_name!r} on {url}"
-        )
-    return Target("deployment", f"deployment {deployment!r} on {url}", deployment)
-
-
-def run_url(flow_run_id: str) -> str | None:
-    """The Prefect UI page of a flow run, when a server URL is known."""
-    api = os.environ.get("PREFECT_UI_URL") or os.environ.get("PREFECT_API_URL")
-    if not api:
-        return None
-    return f"{api.removesuffix('/').removesuffix('/api')}/runs/flow-run/{flow_run_id}"
-
-
-def _run(target: Target, flow, parameters: dict[str, Any]) -> dict[str, Any]:
-    """Run ``flow`` where ``target`` says; returns how it ran (and the run's link)."""
-    if target.mode == "deployment":
-        from prefect.deployments import run_deployment
-
-        run = run_deployment(target.deployment, parameters=parameters, timeout=None)
-        if not run.state.is_completed():
-            raise AlflowError(
-                f"flow run {run.name!r} of {target.deployment!r} ended {run.state.name}: "
-                f"{run.state.message or 'see its logs'} ({run_url(str(run.id))})"
-            )
-        return {"ran": target.reason, "run_url": run_url(str(run.id)), "result": None}
-    return {
-        "ran": f"in the App's process: {target.reason}",
-        "run_url": None,
-        "result": flow(**parameters),
-    }
 
 
 # ------------------------------------------------------------------------------ the operations
@@ -235,4 +182,5 @@ def status(loop: str) -> dict[str, Any]:
     from alflow.status import describe, loop_status
 
     st = loop_status(open_workspace(), loop)
-    return {"lines": describe(st), **asdict(st)}
+    # JSON-safe (the lock's times), since the App sends results to the browser as JSON
+    return json.loads(json.dumps({"lines": describe(st), **asdict(st)}, default=str))

@@ -46,6 +46,12 @@ class DatasetChoices:
     tags: list[str]
     loops: list[str] = field(default_factory=list)
 
+    def default_kind(self, path: str) -> str | None:
+        """The kind preselected for a group that depends on the dataset (its label source)."""
+        if path != "initial_labels":
+            return FORM_DEFAULTS.get(path)
+        return "field" if self.classification_fields else "tags" if self.tags else NONE
+
     def for_path(self, path: str) -> list[str] | None:
         return {
             "features.fields": self.feature_fields,
@@ -170,7 +176,7 @@ def _render_group(obj, spec: Spec, answer, choices: DatasetChoices, path: str, c
         obj.define_property(spec.name, sub, **common)
         return
     kinds = [kind_of(m) for m in spec.models] + ([NONE] if spec.optional else [])
-    default = FORM_DEFAULTS.get(path, default_kind(spec))
+    default = choices.default_kind(path) or default_kind(spec)
     chosen = answer.get("kind") or default
     sub.enum("kind", kinds, default=default, required=True, view=_choices_view(kinds), label="kind")
     model = branch(spec, chosen)

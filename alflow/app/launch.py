@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 from alflow.errors import AlflowError
 
@@ -73,11 +74,84 @@ def start_executor(log: Path) -> subprocess.Popen:
 
 
 def stop(process: subprocess.Popen | None) -> None:
-    """Stop a child we started, waiting briefly before killing it."""
+    """Stop a child we started in its own process group (and its children), SIGKILL if slow."""
+    import signal
+
     if process is None or process.poll() is not None:
         return
-    process.terminate()
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=wait)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def start_server(port: int, address: str, log: Path) -> subprocess.Popen:
+    """The FiftyOne App's own server (``fiftyone/server/main.py``), in its own process group.
+
+    Started directly rather than through ``fo.launch_app``: FiftyOne gives its server 60 s to
+    bind, which a busy machine exceeds, and a session returns once the last tab closes.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "fiftyone.server.main", "--port", str(port)]
+    return subprocess.Popen(
+        [*command, "--address", address],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+        start_new_session=True,
+    )
+
+
+def wait_for_server(process: subprocess.Popen, url: str, log: Path, timeout: float) -> None:
+    """Wait until the App answers at ``url``; a dead or silent server is an error."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-1500:]
+            raise AlflowError(f"the FiftyOne App server exited with {process.returncode}: {tail}")
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise AlflowError(
+        f"the FiftyOne App server did not answer on {url} within {timeout:.0f} s (log: {log}); "
+        "is the port taken? choose another with --port"
+    )
+
+
+def open_app(
+    dataset_name: str | None,
+    port: int,
+    address: str,
+    delegated: bool = True,
+    timeout: float = 600.0,
+) -> None:
+    """Serve the App with the plugin (and, if asked, the executor) until interrupted."""
+    from alflow import store
+    from alflow.settings import state_dir
+
+    os.environ.update(app_environment())
+    install_plugin(Path(os.environ["FIFTYONE_PLUGINS_DIR"]))
+    if dataset_name:
+        store.open_dataset(dataset_name)  # an unknown dataset is an error before anything starts
+    logs = state_dir() / "logs"
+    server = start_server(port, address, logs / "app-server.log")
+    executor = start_executor(logs / "delegated.log") if delegated else None
     try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        url = f"http://{address}:{port}"
+        wait_for_server(server, url, logs / "app-server.log", timeout)
+        page = f"{url}/datasets/{quote(dataset_name)}" if dataset_name else url
+        print(f"FiftyOne App on {page} (alflow plugin loaded) - Ctrl-C to stop", flush=True)
+        server.wait()
+    finally:
+        stop(executor)
+        stop(server)

@@ -14,7 +14,7 @@ import pytest
 
 from alflow import naming
 from alflow.workspace import open_workspace
-from tests.app.conftest import errors_of, execute, resolve_input
+from tests.app.conftest import URI, errors_of, execute, resolve_input
 from tests.helpers import unique_name
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "plugin_dir")
@@ -101,6 +101,11 @@ def test_two_app_rounds_equal_two_cli_rounds(digits):
         created = execute("create_learner", digits, **form_params(name))
         assert created.result["loop"] == name, created.result
         assert "error" not in created.result
+        # no deployment on the session's Prefect API: the App's process runs it, saying so
+        assert (
+            "not as a deployment run (deployment 'alflow-create-loop/create-loop' does "
+            "not exist on" in created.result["ran"]
+        )
     assert open_workspace().ledger.round(in_app, 0)["state"] == "taught"
 
     reviews = {}
@@ -163,3 +168,75 @@ def test_a_new_process_continues_the_loop_the_app_created(digits):
     assert updated.result["round"]["state"] == "taught", updated.result
     doc = open_workspace().ledger.round(loop, 1)
     assert doc["backend"]["ref"]["review_finished"]["by"] == "restart"
+
+
+def test_a_fit_run_in_the_background_is_queued_and_executed_by_fiftyone(digits):
+    """'Run in the background' delegates the operation; FiftyOne's executor (which
+    'alflow app' runs) executes it, with the progress the operator reports."""
+    from fiftyone.operators.delegated import DelegatedOperationService
+
+    loop = unique_name("delegated")
+    queued = execute("create_learner", digits, delegate=True, **form_params(loop))
+    assert queued.delegated
+    assert not open_workspace().ledger.loop_exists(loop)
+    service = DelegatedOperationService()
+    (done,) = service.execute_queued_operations(operator=f"{URI}/create_learner")
+    assert done.error is None, done.error
+    assert open_workspace().ledger.round(loop, 0)["state"] == "taught"
+    (op,) = [
+        o for o in service.list_operations(dataset_name=digits.name) if o.id == queued.result["id"]
+    ]
+    assert op.run_state == "completed"
+    assert op.status.progress == 1.0 and op.status.label == "round 0 fitted"
+
+
+def test_status_is_the_same_in_the_app_and_the_cli(digits):
+    from typer.testing import CliRunner
+
+    from alflow.cli import app as cli
+
+    loop = unique_name("status")
+    execute("create_learner", digits, **form_params(loop))
+    execute("query_learner", digits, loop=loop)
+    shown = execute("loop_status", digits, loop=loop).result
+    printed = CliRunner().invoke(cli, ["status", loop]).output
+    assert shown["status"] == printed.splitlines()
+    assert "under review in the FiftyOne App" in shown["status"][1]
+    assert f"alflow review finish {loop}" in shown["status"][1]
+    assert "| 0 | 10 |" in shown["lines"][0]  # the learning curve: round 0, 10 labels
+    # the scheduled advance skips it, saying what it waits for
+    from alflow import rounds
+
+    ready, why = rounds.readiness(open_workspace(), loop)
+    assert not ready and "under review in the FiftyOne App" in why
+
+
+def test_deleting_an_app_loop_removes_its_review_traces(digits):
+    from alflow import rounds
+
+    loop = unique_name("gone")
+    execute("create_learner", digits, **form_params(loop))
+    execute("query_learner", digits, loop=loop)
+    tag, view = naming.round_tag(loop, 1), naming.round_name(loop, 1)
+    assert digits.count_sample_tags()[tag] == 10 and view in digits.list_saved_views()
+    assert naming.review_field(loop) in digits.label_schemas
+    deleted = rounds.delete_loop(open_workspace(), loop)
+    digits.reload()
+    assert naming.review_field(loop) in deleted["fields_deleted"]
+    assert tag not in digits.count_sample_tags()
+    assert view not in digits.list_saved_views()
+    assert naming.review_field(loop) not in digits.label_schemas
+
+
+def test_cancelling_a_round_in_the_app_withdraws_its_batch(digits):
+    loop = unique_name("cancel")
+    execute("create_learner", digits, **form_params(loop))
+    ids = execute("query_learner", digits, loop=loop).result["sample_ids"]
+    done = execute("update_learner_predictions", digits, loop=loop, when_unfinished="cancel")
+    assert done.result["round"]["state"] == "cancelled"
+    digits.reload()
+    assert naming.round_tag(loop, 1) not in digits.count_sample_tags()
+    review = naming.review_field(loop)
+    assert digits.select(ids).values(review) == [None] * len(ids)
+    again = execute("query_learner", digits, loop=loop).result
+    assert again["round"]["round"] == 2  # the cancelled number is not reused

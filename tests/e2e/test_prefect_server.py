@@ -188,3 +188,26 @@ def test_a_new_worker_advances_a_loop_whose_worker_died_during_annotation(
     assert following["state"] in (EXPORTED, WAITING)
     assert following["backend"]["ref"]["task_id"] != ref["task_id"]
     assert advanced.name == "advance-loops"
+
+
+def test_app_operations_run_as_deployment_runs_once_a_worker_polls(server, digits):
+    """The App's create / query / update go to alflow's deployments when a worker polls the
+    pool (the choice without one is tested in tests/unit/test_app_runs.py)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from alflow.app import actions
+
+    config = loop_config(unique_loop("appdep"), backend={"kind": "app"})
+    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        server.start_worker("worker-app")
+        created = actions.create(config)
+        assert created["ran"] == f"deployment 'alflow-create-loop/create-loop' on {server.api_url}"
+        assert created["run_url"].startswith(server.api_url.removesuffix("/api") + "/runs/")
+        assert created["round_0"]["state"] == TAUGHT
+        queried = actions.query(config.name)
+        assert queried["round"]["state"] == WAITING and len(queried["sample_ids"]) == 10
+        updated = actions.update(config.name)
+        assert updated["ran"].startswith("deployment 'alflow-step/step'")
+    doc = open_workspace().ledger.round(config.name, 1)
+    assert doc["state"] == TAUGHT and doc["backend"]["ref"]["review_finished"]["by"] == "app"
+    assert open_workspace().ledger.get_round(config.name, 2) is None  # update opens no round

@@ -49,3 +49,12 @@ def test_readme_cvat_settings_are_the_backend_defaults():
     defaults = CvatBackendConfig().model_dump(mode="json")
     assert block.pop("url").startswith("https://") and defaults.pop("url") is None
     assert block == defaults
+
+
+def test_readme_app_backend_settings_are_the_defaults():
+    import json
+
+    from alflow.config import AppBackendConfig
+
+    (line,) = [m for m in re.findall(r"`(\{\"kind\": \"app\".*?\})`", README.read_text())]
+    assert json.loads(line) == AppBackendConfig().model_dump()
