@@ -4,10 +4,10 @@ Run from the checkout (``make setup`` first; Chromium from ``apt-get install chr
 
     .venv/bin/python docs/screenshots/app_screenshots.py
 
-Everything runs in a temporary ALFLOW_HOME with its own mongod, Prefect server and App server,
-so the developer's ``.alflow/`` is never touched: the digits demo data is built, the plugin is
-linked in, and a person's clicks are replayed (the operator browser, the create form, query,
-update). It writes ``docs/app-create-learner.png``, ``docs/app-queried-batch.png`` and
+Everything runs in a temporary ALFLOW_HOME with its own mongod and Prefect server, so the
+developer's ``.alflow/`` is never touched: the digits demo data is built, ``alflow app`` serves
+the App with the plugin, and a person's clicks are replayed (the operator browser, the create
+form, query, update). It writes ``docs/app-create-learner.png``, ``docs/app-queried-batch.png`` and
 ``docs/app-after-update.png`` and prints the parameters the browser sent to ``create_learner``.
 
 The script fails when the App does not do what the pictures claim: the loop the browser created
@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))  # the services helpers live with the tests
 from tests.mongo import start_mongod, stop_mongod  # noqa: E402
 
 DOCS = ROOT / "docs"
+ALFLOW = Path(sys.executable).with_name("alflow")  # the console script of this environment
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -80,28 +81,34 @@ def private_home() -> Iterator[Path]:
 
 
 def build_demo(home: Path):
-    """The digits dataset with one seed label per class, and the plugin linked in."""
+    """The digits dataset with one seed label per class."""
     from alflow import demo
-    from alflow.app.launch import install_plugin
 
     dataset = demo.build_digits(directory=home / "data" / "digits")
     demo.seed_one_per_class(dataset)
-    install_plugin(Path(os.environ["FIFTYONE_PLUGINS_DIR"]))
     return dataset
 
 
 @contextmanager
-def services(home: Path) -> Iterator[str]:
-    """A Prefect server and the App server on loopback; yields the App's URL."""
-    from tests.app.app_server import app_environment, running_app
-    from tests.e2e.services import start_prefect_server
+def services(home: Path, dataset: str) -> Iterator[str]:
+    """A Prefect server, then ``alflow app`` (the App with the plugin linked in) on loopback;
+    yields the dataset's page. Both run in process groups of their own and are stopped after."""
+    from tests.app.app_server import answering
+    from tests.e2e.services import free_port, start_prefect_server, start_service, wait_for
 
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     prefect = start_prefect_server(home / "prefect-server", logs)
     try:
-        with running_app(app_environment(prefect.api_url), logs) as app:
-            yield app.url
+        url = f"http://127.0.0.1:{free_port()}"
+        command = [str(ALFLOW), "app", "--dataset", dataset, "--port", url.rsplit(":", 1)[1]]
+        env = {**os.environ, "PREFECT_API_URL": prefect.api_url}
+        app = start_service("alflow-app", [*command, "--no-delegated"], env, logs)
+        try:
+            wait_for(lambda: answering(url), 300, f"{url}/fiftyone", app)
+            yield f"{url}/datasets/{dataset}"
+        finally:
+            app.stop()
     finally:
         prefect.stop()
 
@@ -135,11 +142,11 @@ def browser(home: Path) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
             context.close()
 
 
-def open_dataset(page, url: str, dataset: str) -> None:
+def open_dataset(page, address: str) -> None:
     """Load the dataset's grid; dismiss the App's Enterprise teaser, which covers the grid."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    page.goto(f"{url}/datasets/{dataset}", wait_until="load", timeout=120_000)
+    page.goto(address, wait_until="load", timeout=120_000)
     page.locator('[data-cy="looker"]').first.wait_for(timeout=120_000)
     # the teaser is FiftyOne's to show or not; the shots are fine without it
     with suppress(PlaywrightTimeout):
@@ -254,10 +261,10 @@ def check_view(sent: list[dict[str, Any]], dataset, ids: list[str]) -> None:
 
 
 # ------------------------------------------------------------------------------ the shots
-def shoot(url: str, dataset, home: Path) -> None:
+def shoot(address: str, dataset, home: Path) -> None:
     """Create, query and update in the App, saving one PNG after each step."""
     with browser(home) as (page, sent):
-        open_dataset(page, url, dataset.name)
+        open_dataset(page, address)
         loop = create_step(page, sent)
         ids = query_step(page, dataset, loop)
         update_step(page, sent, dataset, ids)
@@ -326,12 +333,12 @@ def main() -> None:
     with ExitStack() as stack:
         home = stack.enter_context(private_home())
         dataset = build_demo(home)
-        url = stack.enter_context(services(home))
-        print(f"App: {url}/datasets/{dataset.name}  (home {home})", flush=True)
+        page = stack.enter_context(services(home, dataset.name))
+        print(f"App: {page}  (home {home})", flush=True)
         if args.serve:
             signal.pause()
             return
-        shoot(url, dataset, home)
+        shoot(page, dataset, home)
     print("wrote", ", ".join(str(DOCS / n) for n in SHOTS))
 
 

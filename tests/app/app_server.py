@@ -98,7 +98,7 @@ def _context(operator: str, dataset: str, params: dict[str, Any], target: str | 
     return body
 
 
-def _up(url: str) -> bool:
+def answering(url: str) -> bool:
     """Whether FiftyOne's server answers at ``url`` (its ``/fiftyone`` route gives its version)."""
     try:
         with urllib.request.urlopen(f"{url}/fiftyone", timeout=2) as reply:
@@ -115,7 +115,7 @@ def start_app_server(env: dict[str, str], logs: Path, timeout: float = 120) -> A
     args = [sys.executable, "-m", "fiftyone.server.main", "--address", "127.0.0.1"]
     service = start_service("fiftyone-app", [*args, "--port", str(port)], env, logs)
     try:
-        wait_for(lambda: _up(url), timeout, f"{url}/fiftyone", service)
+        wait_for(lambda: answering(url), timeout, f"{url}/fiftyone", service)
     except BaseException:
         service.stop()
         raise
