@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 from bson import ObjectId
@@ -33,10 +34,22 @@ def open_dataset(name: str):
         known = ", ".join(names[:10]) if names else "none"
         raise DatasetError(
             f"FiftyOne dataset {name!r} does not exist (datasets here: {known}); create or "
-            "import it first, or fix the loop's 'dataset' (FIFTYONE_DATABASE_DIR="
-            f"{fo.config.database_dir})"
+            f"import it first, or fix the loop's 'dataset' (database in use: {database_in_use()})"
         )
     return fo.load_dataset(name)
+
+
+def database_in_use() -> str:
+    """The FiftyOne database this process uses, as a user can find it again: the URI (without
+    credentials) when ``FIFTYONE_DATABASE_URI`` is set, else the bundled MongoDB's directory."""
+    config = _fo().config
+    if config.database_uri:
+        parts = urlsplit(config.database_uri)
+        netloc = parts.netloc.rsplit("@", 1)[-1]  # never print a password
+        where = f"FIFTYONE_DATABASE_URI={urlunsplit(parts._replace(netloc=netloc))}"
+    else:
+        where = f"FIFTYONE_DATABASE_DIR={config.database_dir}"
+    return f"{where}, FIFTYONE_DATABASE_NAME={config.database_name}"
 
 
 def require_fields(dataset, fields: Iterable[str], role: str) -> None:
