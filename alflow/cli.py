@@ -210,7 +210,7 @@ def loop_list() -> None:
     """List loops with their status."""
     from alflow.workspace import open_workspace
 
-    loops = open_workspace().ledger.loops()
+    loops = open_workspace(ledger_only=True).ledger.loops()
     rows = [
         {
             "name": d["_id"],
@@ -255,7 +255,7 @@ def history(loop: str) -> None:
     from alflow import rounds
     from alflow.workspace import open_workspace
 
-    ledger = open_workspace().ledger
+    ledger = open_workspace(ledger_only=True).ledger
     ledger.loop(loop)  # an unknown loop is an error, not an empty table
     docs = ledger.rounds(loop)
     print_table([rounds.summarize(d) for d in docs], ROUND_COLUMNS)
@@ -263,11 +263,14 @@ def history(loop: str) -> None:
 
 @app.command()
 def status(loop: str) -> None:
-    """Where the loop stands: its status, the round in flight, and what it waits on."""
+    """Where the loop stands: its status, the round in flight, and what it waits on.
+
+    The annotation progress is asked of the backend now (once, with a short timeout).
+    """
     from alflow.status import describe, loop_status
     from alflow.workspace import open_workspace
 
-    for line in describe(loop_status(open_workspace(), loop)):
+    for line in describe(loop_status(open_workspace(ledger_only=True), loop)):
         typer.echo(line)
 
 
@@ -378,7 +381,7 @@ def loop_resume(name: str) -> None:
 def _set_status(name: str, status: str) -> None:
     from alflow.workspace import open_workspace
 
-    ledger = open_workspace().ledger
+    ledger = open_workspace(ledger_only=True).ledger
     ledger.loop(name)
     ledger.update_loop(name, status=status, done_reason=None)
     typer.echo(f"loop {name!r} is {status}")

@@ -7,8 +7,11 @@ path, so a round's write-back is one round trip per field however large the pool
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from itertools import islice
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -258,3 +261,26 @@ def db():
     from fiftyone.core.odm.database import get_db_conn
 
     return get_db_conn()
+
+
+def ledger_db():
+    """The database of alflow's ledger, without importing FiftyOne where that can be avoided.
+
+    ``import fiftyone`` takes about 5 s; a command that only reads or edits the ledger
+    (status, history, loop list/pause/resume) need not pay it. With ``FIFTYONE_DATABASE_URI``
+    set the database is reached with pymongo directly (FiftyOne's database name rule:
+    ``FIFTYONE_DATABASE_NAME``, default ``fiftyone``); FiftyOne's bundled MongoDB is only
+    reachable through FiftyOne's own service, so then (or once FiftyOne is imported anyway)
+    this is :func:`db`.
+    """
+    uri = os.environ.get("FIFTYONE_DATABASE_URI")
+    if not uri or "fiftyone" in sys.modules:
+        return db()
+    return _direct_db(uri, os.environ.get("FIFTYONE_DATABASE_NAME") or "fiftyone")
+
+
+@cache
+def _direct_db(uri: str, name: str):
+    from pymongo import MongoClient
+
+    return MongoClient(uri, appname="alflow")[name]
