@@ -188,3 +188,43 @@ def test_a_new_worker_advances_a_loop_whose_worker_died_during_annotation(
     assert following["state"] in (EXPORTED, WAITING)
     assert following["backend"]["ref"]["task_id"] != ref["task_id"]
     assert advanced.name == "advance-loops"
+
+
+def readme_commands(heading: str) -> list[str]:
+    """The command lines of the README's first bash block after ``heading`` (continuations
+    joined, comments dropped), as a user would paste them."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split(heading, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    joined = block.replace("\\\n", " ")
+    lines = [line.split("   #", 1)[0].strip() for line in joined.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_after_the_demo_the_readmes_three_ways_commands_run_in_order(server, digits):
+    """`make demo`, then the README's command-line way to run a round, each as written."""
+    env = {**server.env, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    demo = subprocess.run(
+        [str(ROOT / ".venv/bin/alflow"), "demo", "--rounds", "2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+    ledger = open_workspace().ledger
+    assert ledger.loop("digits-demo")["status"] == "active"  # the demo leaves it steppable
+    assert f"See the runs in the Prefect UI:   {server.api_url.removesuffix('/api')}" in demo.stdout
+
+    server.start_worker("worker-readme")
+    commands = readme_commands("**c. From the command line.**")
+    assert len(commands) == 5 and commands[0] == ".venv/bin/alflow step digits-demo"
+    for command in commands:
+        out = subprocess.run(
+            command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert out.returncode == 0, f"{command}\n{out.stdout[-2000:]}{out.stderr[-2000:]}"
+        if "--watch" in command:
+            assert "finished successfully in 'Completed'" in out.stdout, out.stdout[-2000:]
+    taught = [d["round"] for d in ledger.rounds("digits-demo") if d["state"] == "taught"]
+    assert taught[:3] == [0, 1, 2] and len(taught) >= 6  # two demo rounds, then 4 steps
