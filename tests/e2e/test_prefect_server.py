@@ -12,6 +12,7 @@ MongoDB, so a round they run lands in the same ledger the test reads.
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 
 import pytest
