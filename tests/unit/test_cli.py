@@ -181,3 +181,17 @@ def test_a_mistyped_progress_mode_fails_before_any_work():
         "alflow: error: ALFLOW_PROGRESS='pretty' is not a progress mode; "
         "use one of auto, bar, plain, off"
     )
+
+
+def test_help_texts_are_plain_and_the_loop_group_names_its_commands():
+    top = runner.invoke(app, ["--help"], terminal_width=200).output
+    assert "``" not in top  # no RST markup from the module docstring
+    assert "--verbose" in top and "ALFLOW_VERBOSE" in top
+    loop_group = dict(ALL)[("loop",)]
+    summary = loop_group.help.lower()
+    for name in ("create", "list", "delete", "pause", "resume", "stop rules"):
+        assert name in summary
+    server_help = " ".join(
+        runner.invoke(app, ["server", "--help"], terminal_width=200).output.split()
+    )
+    assert "ALFLOW_PREFECT_PORT" in server_help and "--stop" in server_help
