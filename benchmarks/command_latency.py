@@ -64,10 +64,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="warm runs per command")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     results = measure(args.repeat)
-    load = os.getloadavg()[0]
+    load = os.getloadavg()[0]  # other work on the machine shows here: the targets are for idle
     print(
-        f"{'command':<16}{'seconds':>9}  target   (load average {load:.1f}, {os.cpu_count()} cores)"
+        f"{'command':<16}{'seconds':>9}  target   (load average {load_before:.1f} before, "
+        f"{load:.1f} after; {os.cpu_count()} cores)"
     )
     for key in ("status_cold", "status_warm", "step_cold", "step_warm"):
         target = TARGETS.get(key)
@@ -80,7 +82,7 @@ def main() -> None:
         record = {
             "results": results,
             "targets": TARGETS,
-            "load_average": load,
+            "load_average": [load_before, load],
             "cpus": os.cpu_count(),
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
