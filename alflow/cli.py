@@ -1,4 +1,4 @@
-"""The ``alflow`` command line: demo data, loops, steps, status, history, simulation, server.
+"""The alflow command line: demo data, loops, steps, status, history, simulation, server.
 
 Heavy imports (FiftyOne, Prefect, flows) happen inside commands, so ``alflow --help`` is fast
 and each command configures the state directory before anything starts a service.
@@ -9,21 +9,26 @@ from __future__ import annotations
 import enum
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import typer
 
 import alflow
-from alflow import progress
+from alflow import console, progress
 from alflow.errors import AlflowError
 from flows.options import StepOptions
 
 app = typer.Typer(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False)
-loop_app = typer.Typer(help="Create, list and delete loops.", no_args_is_help=True)
+loop_app = typer.Typer(
+    help="Create, list, delete, pause and resume loops, and change their stop rules.",
+    no_args_is_help=True,
+)
 app.add_typer(loop_app, name="loop")
 review_app = typer.Typer(
     help="The in-App review of a round (backend 'app'): declare it finished.",
@@ -38,10 +43,36 @@ WhenUnfinished = enum.StrEnum(
 )
 
 
-def _quiet_prefect() -> None:
-    """Keep Prefect's per-task INFO lines out of interactive output (set before import)."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_LEVEL", "WARNING")
+@app.callback()
+def root(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Show Prefect's log and the traceback of an error (also: ALFLOW_VERBOSE=1)",
+        ),
+    ] = False,
+) -> None:
+    """The alflow command line: demo data, loops, steps, status, history, simulation, server."""
+    if verbose:
+        console.set_verbose()
+
+
+def _use_prefect() -> str | None:
+    """Before a command imports Prefect: reach the managed server (started on first use, see
+    :mod:`alflow.prefect_server`) and keep Prefect's log off the terminal; the API URL."""
+    from alflow import prefect_server
+
+    console.quiet_prefect()
+    url = prefect_server.connect()
+    console.filter_run_failures()
+    return url
+
+
+def _ui_url(api_url: str | None) -> str:
+    """The Prefect UI address of an API URL (``.../api`` stripped)."""
+    return api_url.removesuffix("/").removesuffix("/api") if api_url else "the Prefect UI"
 
 
 def _fmt(value: Any, spec: str = "") -> str:
@@ -67,7 +98,8 @@ ROUND_COLUMNS = [
     ("accuracy", "accuracy", ".3f"),
     ("macro_f1", "macro-F1", ".3f"),
     ("changed", "changed", ""),
-    ("seconds", "seconds", ".1f"),
+    # time from query to taught, waiting for annotators included
+    ("seconds", "round-seconds", ".1f"),
 ]
 
 
@@ -84,7 +116,8 @@ def demo_config(rounds: int, batch: int):
         estimator={"kind": "logistic_regression"},
         batch_size=batch,
         eval_fraction=0.2,
-        stop={"max_rounds": rounds},
+        # no stop rule: the demo runs its rounds, and the loop stays active for the README's
+        # next commands ('alflow step digits-demo', the deployments)
         random_state=0,
     )
 
@@ -107,7 +140,7 @@ def demo_cmd(
     batch: Annotated[int, typer.Option(min=1, help="Samples queried per round")] = 20,
 ) -> None:
     """Build the digits data, (re)create the demo loop and run it with the simulated annotator."""
-    _quiet_prefect()
+    api_url = _use_prefect()
     from alflow import demo
 
     started = time.monotonic()
@@ -133,14 +166,14 @@ def demo_cmd(
             ("accuracy", "held-out acc", ".3f"),
             ("macro_f1", "macro-F1", ".3f"),
             ("changed", "corrected", ""),
-            ("seconds", "seconds", ".1f"),
+            ("seconds", "step-seconds", ".1f"),  # wall time of the step_flow call
         ],
     )
     typer.echo(
         f"\ndone in {time.monotonic() - started:.0f} s. "
         f"State lives in {alflow.settings.state_dir()}"
     )
-    typer.echo("See the runs in the Prefect UI:   make ui   (then open http://127.0.0.1:4200)")
+    typer.echo(f"See the runs in the Prefect UI:   {_ui_url(api_url)}")
     typer.echo(f"See the samples in FiftyOne:     .venv/bin/alflow app {DEMO_LOOP}")
     typer.echo(f"Round history:                   .venv/bin/alflow history {DEMO_LOOP}")
 
@@ -158,6 +191,7 @@ def loop_create(
     except (OSError, json.JSONDecodeError) as exc:
         raise AlflowError(f"cannot read loop configuration {config_file}: {exc}") from None
     config = parse_loop_config(raw)
+    _use_prefect()
     from flows.loop import create_loop_flow
 
     result = create_loop_flow(config, replace=replace)
@@ -181,7 +215,7 @@ def loop_list() -> None:
     """List loops with their status."""
     from alflow.workspace import open_workspace
 
-    loops = open_workspace().ledger.loops()
+    loops = open_workspace(ledger_only=True).ledger.loops()
     rows = [
         {
             "name": d["_id"],
@@ -212,7 +246,7 @@ def step(
     batch_size: Annotated[int | None, typer.Option(min=1, help="Override batch size")] = None,
 ) -> None:
     """Run the loop's next step as Prefect flow runs (finish the round in flight, or a new one)."""
-    _quiet_prefect()
+    _use_prefect()
     from flows.loop import step_flow
     from flows.options import StepOptions
 
@@ -226,7 +260,7 @@ def history(loop: str) -> None:
     from alflow import rounds
     from alflow.workspace import open_workspace
 
-    ledger = open_workspace().ledger
+    ledger = open_workspace(ledger_only=True).ledger
     ledger.loop(loop)  # an unknown loop is an error, not an empty table
     docs = ledger.rounds(loop)
     print_table([rounds.summarize(d) for d in docs], ROUND_COLUMNS)
@@ -234,11 +268,14 @@ def history(loop: str) -> None:
 
 @app.command()
 def status(loop: str) -> None:
-    """Where the loop stands: its status, the round in flight, and what it waits on."""
+    """Where the loop stands: its status, the round in flight, and what it waits on.
+
+    The annotation progress is asked of the backend now (once, with a short timeout).
+    """
     from alflow.status import describe, loop_status
     from alflow.workspace import open_workspace
 
-    for line in describe(loop_status(open_workspace(), loop)):
+    for line in describe(loop_status(open_workspace(ledger_only=True), loop)):
         typer.echo(line)
 
 
@@ -370,7 +407,7 @@ def loop_resume(name: str) -> None:
 def _set_status(name: str, status: str) -> None:
     from alflow.workspace import open_workspace
 
-    ledger = open_workspace().ledger
+    ledger = open_workspace(ledger_only=True).ledger
     ledger.loop(name)
     ledger.update_loop(name, status=status, done_reason=None)
     typer.echo(f"loop {name!r} is {status}")
@@ -405,16 +442,17 @@ def simulate(
 def deploy(
     pool: Annotated[str, typer.Option(help="Process work pool to create/use")] = "alflow-process",
 ) -> None:
-    """Create the process work pool and deploy deployments/prefect.yaml (needs a server).
+    """Create the process work pool and deploy deployments/prefect.yaml to the Prefect server.
 
-    Start the server first ('alflow server'), with PREFECT_API_URL pointing at it, e.g.
-    PREFECT_API_URL=http://127.0.0.1:4200/api; then start a worker:
-    'prefect worker start --pool alflow-process'.
+    The server is PREFECT_API_URL's, else alflow's managed one (started if needed). Then start
+    a worker with the same environment: eval "$(alflow env)"; prefect worker start --pool
+    alflow-process.
     """
-    if not os.environ.get("PREFECT_API_URL"):
+    if _use_prefect() is None:
         raise AlflowError(
-            "PREFECT_API_URL is not set: start the server with 'alflow server' and set "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api, then run 'alflow deploy' again"
+            "deployments need a Prefect server that outlives this command, but "
+            "ALFLOW_PREFECT_SERVER=ephemeral; unset it (alflow then starts its own server) or "
+            "set PREFECT_API_URL to your server's API"
         )
     root = Path(__file__).resolve().parents[1]
     prefect = [sys.executable, "-m", "prefect"]
@@ -435,7 +473,9 @@ def deploy(
 
 @app.command()
 def serve() -> None:
-    """Serve the step, advance (scheduled) and create deployments from this process (no worker)."""
+    """Serve the create-loop, step, advance (scheduled) and simulate deployments from this
+    process (no worker)."""
+    _use_prefect()
     from deployments.serve import main as serve_main
 
     serve_main()
@@ -468,31 +508,50 @@ def app_cmd(
 
 
 @app.command()
-def server(port: int = 4200) -> None:
-    """Start the local Prefect server (UI on http://127.0.0.1:PORT) on alflow's state."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "prefect",
-        "server",
-        "start",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+def server(
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port to start the server on if none runs yet (default ALFLOW_PREFECT_PORT, "
+            "else 4200; if it is taken, any free port)",
+        ),
+    ] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop alflow's Prefect server")] = False,
+) -> None:
+    """Show alflow's local Prefect server (UI and API), starting it in the background if needed.
+
+    It is the server every command uses (unless PREFECT_API_URL names another); it keeps
+    running after this command, until 'alflow server --stop'.
+    """
+    from alflow import prefect_server
+
+    if stop:
+        stopped = prefect_server.stop()
+        typer.echo(
+            f"stopped the Prefect server on {stopped.url} (pid {stopped.pid})"
+            if stopped
+            else "no alflow Prefect server was running"
+        )
+        return
+    if os.environ.get("PREFECT_API_URL"):
+        typer.echo(f"PREFECT_API_URL is set: commands use {os.environ['PREFECT_API_URL']}")
+        return
+    record = prefect_server.ensure_running(port)
+    typer.echo(f"Prefect server and UI on {record.url} (API {record.api_url}, pid {record.pid})")
+    typer.echo("stop it with: alflow server --stop")
 
 
 @app.command("env")
 def env_cmd() -> None:
     """Print the environment alflow uses, as shell exports (for running prefect directly)."""
-    from alflow.settings import service_environment, state_dir
+    from alflow import prefect_server
+    from alflow.settings import state_environment
 
-    home = state_dir()
-    typer.echo(f"export ALFLOW_HOME={home}")
-    for key in service_environment(home):
-        typer.echo(f"export {key}={os.environ[key]}")
+    env = state_environment()
+    if "PREFECT_API_URL" not in env and (record := prefect_server.running()):
+        env["PREFECT_API_URL"] = record.api_url  # the managed server, so a worker joins it
+    for key, value in env.items():
+        typer.echo(f"export {key}={shlex.quote(value)}")
 
 
 def main() -> None:
@@ -501,6 +560,8 @@ def main() -> None:
         progress.choose_mode(sys.stderr)  # a mistyped ALFLOW_PROGRESS fails before any work
         app(standalone_mode=False)
     except AlflowError as exc:
+        if console.verbose():
+            traceback.print_exc()
         typer.echo(f"alflow: error: {exc}", err=True)
         raise SystemExit(2) from None
     except typer.Exit as exc:

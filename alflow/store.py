@@ -8,11 +8,15 @@ path, so a round's write-back is one round trip per field however large the pool
 from __future__ import annotations
 
 import io
+import os
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from itertools import islice
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 from bson import ObjectId
@@ -35,10 +39,22 @@ def open_dataset(name: str):
         known = ", ".join(names[:10]) if names else "none"
         raise DatasetError(
             f"FiftyOne dataset {name!r} does not exist (datasets here: {known}); create or "
-            "import it first, or fix the loop's 'dataset' (FIFTYONE_DATABASE_DIR="
-            f"{fo.config.database_dir})"
+            f"import it first, or fix the loop's 'dataset' (database in use: {database_in_use()})"
         )
     return fo.load_dataset(name)
+
+
+def database_in_use() -> str:
+    """The FiftyOne database this process uses, as a user can find it again: the URI (without
+    credentials) when ``FIFTYONE_DATABASE_URI`` is set, else the bundled MongoDB's directory."""
+    config = _fo().config
+    if config.database_uri:
+        parts = urlsplit(config.database_uri)
+        netloc = parts.netloc.rsplit("@", 1)[-1]  # never print a password
+        where = f"FIFTYONE_DATABASE_URI={urlunsplit(parts._replace(netloc=netloc))}"
+    else:
+        where = f"FIFTYONE_DATABASE_DIR={config.database_dir}"
+    return f"{where}, FIFTYONE_DATABASE_NAME={config.database_name}"
 
 
 def require_fields(dataset, fields: Iterable[str], role: str) -> None:
@@ -288,3 +304,26 @@ def db():
     from fiftyone.core.odm.database import get_db_conn
 
     return get_db_conn()
+
+
+def ledger_db():
+    """The database of alflow's ledger, without importing FiftyOne where that can be avoided.
+
+    ``import fiftyone`` takes about 5 s; a command that only reads or edits the ledger
+    (status, history, loop list/pause/resume) need not pay it. With ``FIFTYONE_DATABASE_URI``
+    set the database is reached with pymongo directly (FiftyOne's database name rule:
+    ``FIFTYONE_DATABASE_NAME``, default ``fiftyone``); FiftyOne's bundled MongoDB is only
+    reachable through FiftyOne's own service, so then (or once FiftyOne is imported anyway)
+    this is :func:`db`.
+    """
+    uri = os.environ.get("FIFTYONE_DATABASE_URI")
+    if not uri or "fiftyone" in sys.modules:
+        return db()
+    return _direct_db(uri, os.environ.get("FIFTYONE_DATABASE_NAME") or "fiftyone")
+
+
+@cache
+def _direct_db(uri: str, name: str):
+    from pymongo import MongoClient
+
+    return MongoClient(uri, appname="alflow")[name]

@@ -62,9 +62,14 @@ class Workspace:
             return feats.build_cache(directory, counted, n_rows, spec.standardize)
 
 
-def open_workspace() -> Workspace:
-    """A workspace on the FiftyOne database configured for this process."""
-    return Workspace(ledger=Ledger(store.db()))
+def open_workspace(*, ledger_only: bool = False) -> Workspace:
+    """A workspace on the FiftyOne database configured for this process.
+
+    ``ledger_only``: the caller reads or edits only the ledger (datasets are still opened on
+    demand), so the ledger is reached without importing FiftyOne where possible
+    (:func:`alflow.store.ledger_db`).
+    """
+    return Workspace(ledger=Ledger(store.ledger_db() if ledger_only else store.db()))
 
 
 @cache
