@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alflow.errors import FeatureError, preview_ids
+from alflow.errors import FeatureError, plural, preview_ids
 
 
 def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
@@ -29,9 +29,16 @@ def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
     missing = [ids[i] for i, v in enumerate(values) if v is None]
     if missing:
         raise FeatureError(
-            f"feature field {field!r} is missing on {len(missing)} samples "
+            f"feature field {field!r} is missing on {plural(len(missing), 'sample')} "
             f"({preview_ids(missing)}); "
             "compute it for every sample or exclude those samples from the dataset"
+        )
+    text = [ids[i] for i, v in enumerate(values) if _holds_text(v)]
+    if text:
+        # numpy would parse "1.5" as a number: a string field is never silently used as numbers
+        raise FeatureError(
+            f"feature field {field!r} holds text instead of numbers on "
+            f"{plural(len(text), 'sample')} ({preview_ids(text)}); use float or vector fields"
         )
     lengths = [np.size(v) for v in values]
     if len(set(lengths)) > 1:
@@ -39,7 +46,8 @@ def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
         odd = [ids[i] for i, n in enumerate(lengths) if n != common]
         raise FeatureError(
             f"feature field {field!r} has ragged vectors: most have length {common}, but "
-            f"{len(odd)} samples differ ({preview_ids(odd)}); recompute them with one model"
+            f"{plural(len(odd), 'sample')} {'differs' if len(odd) == 1 else 'differ'} "
+            f"({preview_ids(odd)}); recompute them with one model"
         )
     try:
         column = np.asarray([np.ravel(v) for v in values], dtype=np.float64)
@@ -51,10 +59,21 @@ def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
     if bad.any():
         where = [ids[i] for i in np.flatnonzero(bad)]
         raise FeatureError(
-            f"feature field {field!r} has NaN or infinite values on {len(where)} samples "
+            f"feature field {field!r} has NaN or infinite values on {plural(len(where), 'sample')} "
             f"({preview_ids(where)}); fix or recompute them"
         )
     return column.reshape(len(values), -1)
+
+
+def _holds_text(value) -> bool:
+    """Whether a feature value is (or contains) strings or bytes rather than numbers."""
+    if isinstance(value, str | bytes):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "USO" and any(isinstance(v, str | bytes) for v in value.flat)
+    if isinstance(value, list | tuple):
+        return any(_holds_text(v) for v in value)
+    return False
 
 
 def _blocks(
@@ -73,7 +92,8 @@ def _blocks(
             if width != widths[field]:
                 raise FeatureError(
                     f"feature field {field!r} has ragged vectors: the first samples have length "
-                    f"{widths[field]}, but {len(chunk_ids)} later samples have {width} "
+                    f"{widths[field]}, but {plural(len(chunk_ids), 'later sample')} "
+                    f"{'has' if len(chunk_ids) == 1 else 'have'} {width} "
                     f"({preview_ids(chunk_ids)}); recompute them with one model"
                 )
         yield chunk_ids, np.hstack(list(parts.values())).astype(np.float32)
@@ -142,7 +162,8 @@ class FeatureMatrix:
         if not np.all(found):
             unknown = wanted_arr[~found]
             raise FeatureError(
-                f"{len(unknown)} samples have no cached features ({preview_ids(unknown)}); "
+                f"{plural(len(unknown), 'sample')} {'has' if len(unknown) == 1 else 'have'} no "
+                f"cached features ({preview_ids(unknown)}); "
                 "they were added after the cache was built: run the step again to rebuild it"
             )
         return self.order[pos]
