@@ -46,6 +46,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 LOOPS, ROUNDS = "alflow_loops", "alflow_rounds"
 ACTIVE, PAUSED, DONE = "active", "paused", "done"
+# a loop whose creation has not reached round 0 yet: no step runs it, and the next create of
+# the same name starts it over (so a create killed part-way never leaves a half loop in use)
+CREATING = "creating"
 
 
 def now() -> datetime:
@@ -75,12 +78,14 @@ class Ledger:
         self._rounds.create_index([("loop", 1), ("round", 1)], unique=True)
 
     # loops -----------------------------------------------------------------------------------
-    def create_loop(self, name: str, config: dict[str, Any], extra: dict[str, Any]) -> None:
+    def create_loop(
+        self, name: str, config: dict[str, Any], extra: dict[str, Any], status: str = ACTIVE
+    ) -> None:
         """Store a new loop; refuses a name already taken."""
         doc = {
             "_id": name,
             "config": config,
-            "status": ACTIVE,
+            "status": status,
             "last_round": 0,
             "created_at": now(),
             "lock": None,

@@ -25,6 +25,7 @@ from alflow.errors import BackendError, DatasetError, LedgerError, PoolExhausted
 from alflow.ledger import (
     ACTIVE,
     CANCELLED,
+    CREATING,
     DONE,
     EXPORTED,
     INGESTED,
@@ -69,7 +70,13 @@ def declared_classes(config: LoopConfig, initial: dict[str, str]) -> list[str]:
 
 
 def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
-    """Validate a new loop against its dataset, store it, and write its split and labels."""
+    """Validate a new loop against its dataset, store it, and write its split and labels.
+
+    Everything is validated (fields, initial labels, every feature value) before anything is
+    written. The loop is stored as ``creating`` until round 0 is taught; a failure while its
+    fields are written removes it again, and a create that was killed part-way is started over
+    by the next one, so a retried call does the same work once more and ends in the same state.
+    """
     dataset = ws.dataset(config)
     store.require_fields(dataset, config.features.fields, "feature")
     if config.ground_truth_field:
@@ -84,9 +91,28 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
         eval_ids = lab.draw_eval_split(
             list(ids), config.eval_fraction, config.random_state, initial
         )
+    ws.features(config)  # NaN, inf, missing, ragged or text values fail here, before any write
+    discard_unfinished(ws, config.name)
     ws.ledger.create_loop(
-        config.name, config.model_dump(mode="json"), {"classes": declared_classes(config, initial)}
+        config.name,
+        config.model_dump(mode="json"),
+        {"classes": declared_classes(config, initial)},
+        status=CREATING,
     )
+    try:
+        _write_split_and_labels(ws, config, dataset, ids, eval_ids, initial, source)
+    except BaseException:
+        discard_unfinished(ws, config.name)
+        raise
+    return {
+        "loop": config.name,
+        "initial_labels": len(initial),
+        "eval": len(eval_ids),
+        "classes": declared_classes(config, initial),
+    }
+
+
+def _write_split_and_labels(ws, config, dataset, ids, eval_ids, initial, source) -> None:
     split = {sid: (lab.EVAL if sid in eval_ids else lab.POOL) for sid in ids}
     with reporting.step(f"marking the pool/eval split of {config.name!r}", len(split)) as report:
         store.write_strings(
@@ -98,12 +124,15 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
         naming.label_field(config.name),
         {sid: store.classification(label, **prov) for sid, label in initial.items()},
     )
-    return {
-        "loop": config.name,
-        "initial_labels": len(initial),
-        "eval": len(eval_ids),
-        "classes": declared_classes(config, initial),
-    }
+
+
+def discard_unfinished(ws: Workspace, loop: str) -> bool:
+    """Remove what a create that did not reach round 0 left of ``loop``; True if it did."""
+    if not ws.ledger.loop_exists(loop) or ws.ledger.loop(loop)["status"] != CREATING:
+        return False
+    log.warning("loop %r was not completely created; removing what its creation wrote", loop)
+    delete_loop(ws, loop)
+    return True
 
 
 def delete_loop(ws: Workspace, loop: str, missing_ok: bool = False) -> dict[str, Any]:
@@ -259,15 +288,16 @@ def fit_if_possible(
 def fit_initial(ws: Workspace, loop: str) -> dict[str, Any]:
     """Round 0: fit the learner on the initial labels, checkpoint and evaluate it."""
     existing = ws.ledger.get_round(loop, 0)
-    if existing is not None:
-        return summarize(existing)
-    config = ws.config(loop)
-    dataset = ws.dataset(config)
-    known = labelled(dataset, loop)
-    fields = advance_learner(ws, config, None, known, [], 0)
-    ws.ledger.insert_round(
-        loop, 0, TAUGHT, strategy=config.strategy.name, batch_size=0, queried_ids=[], **fields
-    )
+    if existing is None:
+        config = ws.config(loop)
+        dataset = ws.dataset(config)
+        known = labelled(dataset, loop)
+        fields = advance_learner(ws, config, None, known, [], 0)
+        ws.ledger.insert_round(
+            loop, 0, TAUGHT, strategy=config.strategy.name, batch_size=0, queried_ids=[], **fields
+        )
+    if ws.ledger.loop(loop)["status"] == CREATING:  # round 0 completes the creation
+        ws.ledger.update_loop(loop, status=ACTIVE)
     return summarize(ws.ledger.round(loop, 0))
 
 
@@ -275,6 +305,12 @@ def fit_initial(ws: Workspace, loop: str) -> dict[str, Any]:
 def open_round(ws: Workspace, loop: str) -> int:
     """The round in flight, or a newly allocated round number when there is none."""
     doc = ws.ledger.loop(loop)
+    if doc["status"] == CREATING:
+        raise LedgerError(
+            f"loop {loop!r} was not completely created (its creation stopped before round 0); "
+            f"run 'alflow loop create' with its configuration again to complete it, or delete "
+            f"it with 'alflow loop delete {loop}'"
+        )
     if doc["status"] == DONE:
         raise LedgerError(
             f"loop {loop!r} is done ({doc.get('done_reason', 'stop rule reached')}); raise its "

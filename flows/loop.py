@@ -13,6 +13,7 @@ from flows.round import round_flow
 from tasks import (
     acquire_loop,
     delete_loop,
+    discard_unfinished_loop,
     fit_initial_learner,
     load_features,
     loop_is_active,
@@ -34,8 +35,14 @@ def create_loop_flow(config: LoopConfig, replace: bool = False) -> dict[str, Any
     if replace:
         delete_loop(config.name, missing_ok=True)
     registered = register_loop(config)
-    load_features(config.name)
-    return {**registered, "round_0": fit_initial_learner(config.name)}
+    try:
+        load_features(config.name)
+        round_0 = fit_initial_learner(config.name)
+    except BaseException:
+        # a loop that never reached round 0 must not stay behind half-made
+        discard_unfinished_loop(config.name)
+        raise
+    return {**registered, "round_0": round_0}
 
 
 @flow(name="alflow-step", flow_run_name="{loop}-step", version=version_string())

@@ -49,6 +49,12 @@ def delete_loop(loop: str, missing_ok: bool = False) -> dict[str, Any]:
     return rounds.delete_loop(open_workspace(), loop, missing_ok)
 
 
+@task(name="discard-unfinished-loop", **STEP)
+def discard_unfinished_loop(loop: str) -> bool:
+    """Remove a loop whose creation failed before round 0 (a complete loop is kept)."""
+    return rounds.discard_unfinished(open_workspace(), loop)
+
+
 @task(name="load-features", **STEP)
 def load_features(loop: str, refresh: bool = False) -> str:
     """Build or reuse the loop's cached feature matrix; returns its path."""
