@@ -273,12 +273,14 @@ def load_checkpoint(path: str | Path, sha256: str | None = None) -> LearnerState
     path = Path(path)
     if not path.exists():
         raise LedgerError(
-            f"learner checkpoint {path} is missing; restore it or roll the loop back to a round "
-            "whose checkpoint exists (alflow rollback)"
+            f"learner checkpoint {path} is missing; restore it, or end the round in flight "
+            "('alflow round cancel LOOP ROUND') and roll the loop back to a round whose "
+            "checkpoint exists ('alflow rollback LOOP N')"
         )
     if sha256 is not None and file_sha256(path) != sha256:
         raise LedgerError(
             f"learner checkpoint {path} does not match the hash in the ledger; it was changed "
-            "after it was written. Restore it or roll the loop back to an earlier round"
+            "after it was written. Restore it, or end the round in flight ('alflow round cancel "
+            "LOOP ROUND') and roll the loop back to an earlier round ('alflow rollback LOOP N')"
         )
     return joblib.load(path)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 from alflow import labels as lab
-from alflow import learners, naming, store
+from alflow import learners, locks, naming, recovery, store
 from alflow import progress as reporting
 from alflow.backends import Batch, BatchItem, Collected
 from alflow.config import FieldLabels, LoopConfig, TagLabels
@@ -419,6 +418,8 @@ def export(ws: Workspace, loop: str, round_number: int, force_new: bool = False)
         )
     previous = (doc.get("backend") or {}).get("ref")
     config = ws.config(loop)
+    if recovery.drop_deleted(ws, loop, round_number, ws.dataset(config)):
+        doc = ws.ledger.round(loop, round_number)
     batch = make_batch(ws, config, round_number, doc["queried_ids"])
     backend = ws.backend(config)
 
@@ -475,6 +476,10 @@ def ingest(ws: Workspace, loop: str, round_number: int, partial: bool = False) -
     config = ws.config(loop)
     backend = ws.backend(config)
     collected = backend.collect(doc["backend"]["ref"], partial=partial)
+    if recovery.drop_deleted(ws, loop, round_number, ws.dataset(config)):
+        collected = _without_dropped(
+            collected, set(ws.ledger.round(loop, round_number)["queried_ids"])
+        )
     store.write_classifications(
         ws.dataset(config),
         naming.label_field(loop),
@@ -496,6 +501,15 @@ def ingest(ws: Workspace, loop: str, round_number: int, partial: bool = False) -
     }
     ws.ledger.set_state(loop, round_number, INGESTED, ingest=report)
     return report
+
+
+def _without_dropped(collected: Collected, kept: set[str]) -> Collected:
+    """The collected work without samples that were deleted from the dataset meanwhile."""
+    return Collected(
+        answers=tuple(a for a in collected.answers if a.sample_id in kept),
+        unresolved=tuple(u for u in collected.unresolved if u.sample_id in kept),
+        pending=tuple(p for p in collected.pending if p in kept),
+    )
 
 
 def teach(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
@@ -529,7 +543,7 @@ def advance_learner(
     evaluate and write predictions; returns the round's ``checkpoint`` and ``metrics``."""
     if state is None:  # cold start: the first fit, once two classes are known
         state = fit_if_possible(ws, config, known, round_number)
-    elif ids:
+    elif ids := [*ids, *untaught(state, known, ids)]:
         X = ws.features(config).take(ids)
         learners.teach(state, X, np.asarray([known[i] for i in ids], dtype=str), ids)
     if state is None:
@@ -543,15 +557,22 @@ def advance_learner(
     return fields
 
 
+def untaught(state: learners.LearnerState, known: dict[str, str], ids: list[str]) -> list[str]:
+    """Known labels the learner has not been taught and ``ids`` do not teach, in dataset order.
+
+    These are the ingested labels of a round that was failed or cancelled after its ingest:
+    they are kept, and the next teach takes them.
+    """
+    seen = set(state.training_ids) | set(ids)
+    return [sid for sid in known if sid not in seen]
+
+
 def cancel(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
-    """Withdraw an outstanding batch; its samples return to the pool."""
+    """Withdraw an outstanding batch; its samples return to the pool (see alflow.recovery)."""
     doc = ws.ledger.round(loop, round_number)
     if doc["state"] in TERMINAL:
         return summarize(doc)
-    if doc.get("backend"):
-        ws.backend(ws.config(loop)).cancel(doc["backend"]["ref"])
-    ws.ledger.set_state(loop, round_number, CANCELLED)
-    return summarize(ws.ledger.round(loop, round_number))
+    return summarize(recovery.end_round(ws, loop, round_number, CANCELLED))
 
 
 def readiness(ws: Workspace, loop: str) -> tuple[bool, str]:
@@ -559,8 +580,9 @@ def readiness(ws: Workspace, loop: str) -> tuple[bool, str]:
     doc = ws.ledger.loop(loop)
     if doc["status"] != ACTIVE:
         return False, f"loop is {doc['status']}"
-    if doc.get("lock") and doc["lock"]["until"].replace(tzinfo=UTC) > datetime.now(UTC):
-        return False, f"run {doc['lock']['owner']} is working on it"
+    lock = locks.live_lock(doc.get("lock"))
+    if lock:
+        return False, f"run {lock['owner']} is working on it"
     current = ws.ledger.in_flight(loop)
     if current is None or current["state"] in (QUERIED, INGESTED):
         return True, "ready"
@@ -585,7 +607,8 @@ def _require_idle(ws: Workspace, loop: str, action: str) -> None:
     if current is not None:
         raise LedgerError(
             f"loop {loop!r} has round {current['round']} in flight ({current['state']}); finish "
-            f"it or cancel it ('alflow step {loop} --when-unfinished cancel') before you {action}"
+            f"it ('alflow step {loop}') or end it ('alflow round cancel {loop} "
+            f"{current['round']}', or 'alflow round fail ...') before you {action}"
         )
 
 

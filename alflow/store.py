@@ -95,6 +95,15 @@ def fingerprint(dataset) -> tuple[str, ...]:
     return (str(count), str(low), str(high))
 
 
+def existing_ids(dataset, ids: Sequence[str]) -> list[str]:
+    """Those of ``ids`` that are still samples of ``dataset`` (one query)."""
+    if not ids:
+        return []
+    collection = db()[dataset._sample_collection_name]
+    found = collection.find({"_id": {"$in": [ObjectId(i) for i in ids]}}, {"_id": 1})
+    return [str(doc["_id"]) for doc in found]
+
+
 def read_values(dataset, path: str, ids: list[str] | None = None) -> list[Any]:
     """Values of ``path`` for ``ids`` (in that order), or for every sample."""
     if ids is None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prefect import flow, tags
 
+from alflow import locks
 from alflow.config import LoopConfig
-from alflow.workspace import version_string
+from alflow.workspace import open_workspace, version_string
 from flows.options import StepOptions
 from flows.round import round_flow
 from tasks import (
@@ -57,13 +60,22 @@ def step_flow(loop: str, options: StepOptions | None = None) -> dict[str, Any]:
     # when_unfinished is a decision about the round already out for annotation; a round this
     # step opens itself always waits for its annotators
     fresh = options.model_copy(update={"when_unfinished": "wait"})
-    owner = acquire_loop(loop)
-    try:
+    with _holding(loop):
         number = open_round(loop)
         resumed = round_state(loop, number) is not None
         summary = _run_round(loop, number, options if resumed else fresh)
         if resumed and summary["state"] == "taught" and loop_is_active(loop):
             summary = _run_round(loop, open_round(loop), fresh)
         return summary
+
+
+@contextmanager
+def _holding(loop: str) -> Iterator[str]:
+    """The loop's lock for this run, renewed by a heartbeat in this process while it works."""
+    owner = acquire_loop(loop)
+    beat = locks.Heartbeat(open_workspace().ledger, loop, owner).start()
+    try:
+        yield owner
     finally:
+        beat.stop()
         release_loop(loop, owner)
