@@ -37,6 +37,7 @@ def make_backend(config: LoopConfig, dataset_opener) -> AnnotationBackend:
     """
     if config.backend.kind == "oracle":
         from alflow.backends.oracle import OracleBackend
+
         field = config.ground_truth_field
 
         def ground_truth(ids: list[str]) -> dict[str, str | None]:
