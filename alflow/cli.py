@@ -261,10 +261,12 @@ def rollback(
 
     No label is deleted and no round number is reused; 'alflow reinclude' undoes the exclusion.
     """
-    from alflow import rounds
+    from alflow import locks, rounds
     from alflow.workspace import open_workspace
 
-    result = rounds.rollback(open_workspace(), loop, to_round)
+    ws = open_workspace()
+    with locks.holding(ws.ledger, loop, locks.command_owner("rollback")):
+        result = rounds.rollback(ws, loop, to_round)
     typer.echo(
         f"round {result['round']} continues from round {to_round}'s learner; "
         f"{result['excluded']} later labels excluded from training (kept in the dataset)"
@@ -277,10 +279,12 @@ def reinclude(
     rounds_: Annotated[list[int], typer.Argument(metavar="ROUND...", help="Rounds to re-include")],
 ) -> None:
     """Bring labels that a rollback excluded back into training (as a new taught round)."""
-    from alflow import rounds
+    from alflow import locks, rounds
     from alflow.workspace import open_workspace
 
-    print_table([rounds.reinclude(open_workspace(), loop, rounds_)], ROUND_COLUMNS)
+    ws = open_workspace()
+    with locks.holding(ws.ledger, loop, locks.command_owner("reinclude")):
+        print_table([rounds.reinclude(ws, loop, rounds_)], ROUND_COLUMNS)
 
 
 def _end_round(loop: str, round_number: int, outcome: str, reason: str | None) -> None:

@@ -143,14 +143,36 @@ class Ledger:
         self._loops.delete_one({"_id": name})
         self._rounds.delete_many({"loop": name})
 
-    def allocate_round(self, name: str) -> int:
-        """The next round number; atomic, so two callers never get the same one."""
+    def allocate_round(self, name: str, pending: dict[str, Any] | None = None) -> int:
+        """The next round number; atomic, so two callers never get the same one.
+
+        ``pending`` describes a history edit (rollback, re-include) that the new number is for:
+        it is stored as the loop's ``pending_edit``, with the number, in the same write, so an
+        edit interrupted before its round is recorded is found and completed by the next step.
+        """
+        update: Any = {"$inc": {"last_round": 1}}
+        if pending is not None:
+            update = [
+                {"$set": {"last_round": {"$add": ["$last_round", 1]}}},
+                {
+                    "$set": {
+                        "pending_edit": {
+                            "$mergeObjects": [{"$literal": pending}, {"round": "$last_round"}]
+                        }
+                    }
+                },
+            ]
         doc = self._loops.find_one_and_update(
-            {"_id": name}, {"$inc": {"last_round": 1}}, return_document=ReturnDocument.AFTER
+            {"_id": name}, update, return_document=ReturnDocument.AFTER
         )
         if doc is None:
             self.loop(name)  # raises the helpful error
         return int(doc["last_round"])
+
+    def clear_pending_edit(self, name: str, round_number: int) -> None:
+        self._loops.update_one(
+            {"_id": name, "pending_edit.round": round_number}, {"$set": {"pending_edit": None}}
+        )
 
     def acquire(
         self, name: str, owner: str, ttl_seconds: float, **holder: Any

@@ -316,9 +316,15 @@ def open_round(ws: Workspace, loop: str) -> int:
             f"stop rules ('alflow loop stop-rules {loop} --max-rounds N', or --label-budget) or "
             "create a new loop"
         )
+    finish_pending_edit(ws, loop)
     current = ws.ledger.in_flight(loop)
     if current is not None:
         return int(current["round"])
+    latest = ws.ledger.latest_round(loop)
+    if doc["last_round"] > (latest["round"] if latest else -1):
+        # allocated by a step that stopped before its query recorded the round: the number has
+        # no record yet, so this step takes it instead of burning it
+        return int(doc["last_round"])
     return ws.ledger.allocate_round(loop)
 
 
@@ -636,6 +642,7 @@ def rollback(ws: Workspace, loop: str, to_round: int) -> dict[str, Any]:
     ``excluded`` (still visible; :func:`reinclude` brings them back) and a new round, recorded
     with ``kind: rollback``, carries round ``to_round``'s learner forward.
     """
+    finish_pending_edit(ws, loop)
     _require_idle(ws, loop, "roll back")
     target = ws.ledger.round(loop, to_round)
     if target["state"] != TAUGHT or not target.get("checkpoint"):
@@ -646,8 +653,20 @@ def rollback(ws: Workspace, loop: str, to_round: int) -> dict[str, Any]:
     config = ws.config(loop)
     dataset = ws.dataset(config)
     later = [i for i, r, x in _label_rounds(dataset, loop) if r > to_round and not x]
-    state = learners.load_checkpoint(target["checkpoint"]["path"], target["checkpoint"]["sha256"])
-    number = ws.ledger.allocate_round(loop)
+    learners.load_checkpoint(target["checkpoint"]["path"], target["checkpoint"]["sha256"])
+    pending = {"kind": "rollback", "to_round": to_round, "ids": later}
+    number = ws.ledger.allocate_round(loop, pending=pending)
+    _complete_rollback(ws, loop, {**pending, "round": number})
+    return {**summarize(ws.ledger.round(loop, number)), "excluded": len(later)}
+
+
+def _complete_rollback(ws: Workspace, loop: str, edit: dict[str, Any]) -> None:
+    """Do (or redo, after a crash) the rollback ``edit``; every part is idempotent."""
+    number, to_round, later = edit["round"], edit["to_round"], edit["ids"]
+    config = ws.config(loop)
+    dataset = ws.dataset(config)
+    target = ws.ledger.round(loop, to_round)["checkpoint"]
+    state = learners.load_checkpoint(target["path"], target["sha256"])
     _set_excluded(dataset, loop, later, True)
     state.round_number = number
     fields = {
@@ -661,11 +680,32 @@ def rollback(ws: Workspace, loop: str, to_round: int) -> dict[str, Any]:
     write_predictions(ws, config, state, number)
     ws.ledger.insert_round(loop, number, TAUGHT, **fields)
     ws.ledger.update_loop(loop, status=ACTIVE, done_reason=None)
-    return {**summarize(ws.ledger.round(loop, number)), "excluded": len(later)}
+    ws.ledger.clear_pending_edit(loop, number)
+
+
+def finish_pending_edit(ws: Workspace, loop: str) -> int | None:
+    """Complete a rollback or re-include that was interrupted; returns its round, if any.
+
+    The edit's round number and everything it changes were stored with the number, so an
+    interrupted edit is redone the same way: it either did not happen (nothing was allocated)
+    or it completes here, before anything else reads the loop's labels or learner.
+    """
+    edit = ws.ledger.loop(loop).get("pending_edit")
+    if not edit:
+        return None
+    log.warning(
+        "loop %r: completing the interrupted %s (round %d)", loop, edit["kind"], edit["round"]
+    )
+    if ws.ledger.get_round(loop, edit["round"]) is None:
+        complete = _complete_rollback if edit["kind"] == "rollback" else _complete_reinclude
+        complete(ws, loop, edit)
+    ws.ledger.clear_pending_edit(loop, edit["round"])
+    return int(edit["round"])
 
 
 def reinclude(ws: Workspace, loop: str, from_rounds: list[int]) -> dict[str, Any]:
     """Bring excluded labels of ``from_rounds`` back into training, as a new taught round."""
+    finish_pending_edit(ws, loop)
     _require_idle(ws, loop, "re-include labels")
     config = ws.config(loop)
     dataset = ws.dataset(config)
@@ -676,7 +716,17 @@ def reinclude(ws: Workspace, loop: str, from_rounds: list[int]) -> dict[str, Any
             f"loop {loop!r} has no excluded labels from rounds {sorted(wanted)}; "
             "'alflow history' shows which rounds a rollback excluded"
         )
-    number = ws.ledger.allocate_round(loop)
+    pending = {"kind": "reinclude", "ids": ids}
+    number = ws.ledger.allocate_round(loop, pending=pending)
+    _complete_reinclude(ws, loop, {**pending, "round": number})
+    return summarize(ws.ledger.round(loop, number))
+
+
+def _complete_reinclude(ws: Workspace, loop: str, edit: dict[str, Any]) -> None:
+    """Do (or redo, after a crash) the re-include ``edit``; every part is idempotent."""
+    number, ids = edit["round"], edit["ids"]
+    config = ws.config(loop)
+    dataset = ws.dataset(config)
     _set_excluded(dataset, loop, ids, False)
     known = labelled(dataset, loop)
     state = load_learner(ws, loop, number)
@@ -684,7 +734,7 @@ def reinclude(ws: Workspace, loop: str, from_rounds: list[int]) -> dict[str, Any
     ws.ledger.insert_round(
         loop, number, TAUGHT, kind="reinclude", reincluded_ids=ids, queried_ids=[], **fields
     )
-    return summarize(ws.ledger.round(loop, number))
+    ws.ledger.clear_pending_edit(loop, number)
 
 
 # ----------------------------------------------------------------------------- stop rules
