@@ -14,8 +14,9 @@ from alflow.errors import ConfigError
 from alflow.estimators import EstimatorConfig, LogisticRegressionConfig
 from alflow.naming import LOOP_NAME_MAX, LOOP_NAME_PATTERN, validate_loop_name
 from alflow.strategies import COLD_START_STRATEGIES, StrategyConfig
+from alflow.versions import CONFIG_VERSION
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = CONFIG_VERSION  # stored with every loop; alflow.versions upgrades older ones
 
 
 class _Model(BaseModel):

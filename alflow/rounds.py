@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 from alflow import labels as lab
-from alflow import learners, locks, naming, recovery, store
+from alflow import learners, locks, naming, recovery, store, versions
 from alflow import progress as reporting
 from alflow.backends import Batch, BatchItem, Collected
 from alflow.config import FieldLabels, LoopConfig, TagLabels
@@ -196,12 +196,14 @@ def load_learner(ws: Workspace, loop: str, before: int) -> learners.LearnerState
         if ws.config(loop).strategy.name in COLD_START_STRATEGIES:
             return None
         raise
-    return learners.load_checkpoint(ckpt["path"], ckpt["sha256"])
+    return learners.load_checkpoint(ckpt["path"], ckpt["sha256"], ckpt.get("versions"))
 
 
-def checkpoint(state: learners.LearnerState, loop: str, round_number: int) -> dict[str, str]:
+def checkpoint(state: learners.LearnerState, loop: str, round_number: int) -> dict[str, Any]:
+    """Save the round's learner; the ledger entry records the versions that wrote it."""
     path = checkpoints_dir(loop) / f"round-{round_number:03d}.joblib"
-    return {"path": str(path), "sha256": learners.save_checkpoint(state, path)}
+    sha256 = learners.save_checkpoint(state, path)
+    return {"path": str(path), "sha256": sha256, "versions": versions.environment()}
 
 
 # ----------------------------------------------------------------------------- learning
@@ -653,7 +655,8 @@ def rollback(ws: Workspace, loop: str, to_round: int) -> dict[str, Any]:
     config = ws.config(loop)
     dataset = ws.dataset(config)
     later = [i for i, r, x in _label_rounds(dataset, loop) if r > to_round and not x]
-    learners.load_checkpoint(target["checkpoint"]["path"], target["checkpoint"]["sha256"])
+    ckpt = target["checkpoint"]
+    learners.load_checkpoint(ckpt["path"], ckpt["sha256"], ckpt.get("versions"))
     pending = {"kind": "rollback", "to_round": to_round, "ids": later}
     number = ws.ledger.allocate_round(loop, pending=pending)
     _complete_rollback(ws, loop, {**pending, "round": number})
@@ -666,7 +669,7 @@ def _complete_rollback(ws: Workspace, loop: str, edit: dict[str, Any]) -> None:
     config = ws.config(loop)
     dataset = ws.dataset(config)
     target = ws.ledger.round(loop, to_round)["checkpoint"]
-    state = learners.load_checkpoint(target["path"], target["sha256"])
+    state = learners.load_checkpoint(target["path"], target["sha256"], target.get("versions"))
     _set_excluded(dataset, loop, later, True)
     state.round_number = number
     fields = {

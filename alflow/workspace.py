@@ -14,10 +14,9 @@ from pathlib import Path
 
 import alflow
 from alflow import features as feats
-from alflow import progress, store
+from alflow import progress, store, versions
 from alflow.backends import AnnotationBackend, make_backend
 from alflow.config import LoopConfig
-from alflow.errors import LedgerError
 from alflow.ledger import Ledger
 from alflow.settings import cache_dir
 
@@ -30,13 +29,8 @@ class Workspace:
 
     def config(self, loop: str) -> LoopConfig:
         doc = self.ledger.loop(loop)
-        if doc["config"].get("schema_version") != 1:
-            raise LedgerError(
-                f"loop {loop!r} was stored with schema version "
-                f"{doc['config'].get('schema_version')}"
-                f" but this alflow reads version 1; upgrade alflow"
-            )
-        return LoopConfig.model_validate(doc["config"])
+        stored = versions.upgrade("loop configuration", doc["config"], f"loop {loop!r}")
+        return LoopConfig.model_validate(stored)
 
     def dataset(self, config: LoopConfig):
         return store.open_dataset(config.dataset)
