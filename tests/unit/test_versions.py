@@ -16,19 +16,10 @@ from alflow import learners, naming, store, versions
 from alflow.errors import LedgerError
 from alflow.settings import checkpoints_dir
 from alflow.workspace import open_workspace
+from tests.fixtures.ids import rename
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "state_v1"
 LOOP = "fixture-v1"
-
-
-def _rename(value, names):
-    if isinstance(value, str):
-        return names.get(value, value)
-    if isinstance(value, list):
-        return [_rename(v, names) for v in value]
-    if isinstance(value, dict):
-        return {_rename(k, names): _rename(v, names) for k, v in value.items()}
-    return value
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +40,8 @@ def restored(digits, fo_db):
             ckpt["path"] = str(target)
     fo_db["alflow_loops"].delete_one({"_id": LOOP})
     fo_db["alflow_rounds"].delete_many({"loop": LOOP})
-    fo_db["alflow_loops"].insert_one(_rename(dump["loop"], ids))
-    fo_db["alflow_rounds"].insert_many(_rename(dump["rounds"], ids))
+    fo_db["alflow_loops"].insert_one(rename(dump["loop"], ids))
+    fo_db["alflow_rounds"].insert_many(rename(dump["rounds"], ids))
     labels = {
         ids[name]: fo.Classification.from_dict({k: v for k, v in c.items() if k != "_id"})
         for name, c in dump["labels"].items()
