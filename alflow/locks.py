@@ -14,13 +14,14 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from alflow.errors import LedgerError, RoundInFlightError
 from alflow.ledger import Ledger, format_time
@@ -172,3 +173,59 @@ def unlock(ledger: Ledger, loop: str, force: bool = False) -> dict[str, Any] | N
         )
     ledger.clear_lock(loop, lock["owner"])
     return lock
+
+
+# ------------------------------------------------------------------ dataset schema lock
+DATASET_LOCKS = "alflow_dataset_locks"
+SCHEMA_LEASE_SECONDS = 300.0  # a crashed holder delays other schema changes at most this long
+
+
+@contextmanager
+def dataset_schema(database, dataset, wait_seconds: float = 600.0) -> Iterator[None]:
+    """Serialise changes of ``dataset``'s field schema across processes and hosts.
+
+    FiftyOne saves a dataset's whole field list when a field is added, so two processes that
+    add fields at once lose one of them (the field vanishes from the schema while documents
+    still hold it). Whoever changes the schema takes this lock (a document in MongoDB, so it
+    works for the CLI, workers and the App alike), reloads the dataset to see the fields others
+    added, makes its change and lets go.
+
+    Raises:
+        LedgerError: the lock stayed taken for ``wait_seconds``.
+    """
+    collection = database[DATASET_LOCKS]
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.02
+    while not _take_schema(collection, dataset.name, owner):
+        if time.monotonic() > deadline:
+            held = collection.find_one({"_id": dataset.name}) or {}
+            raise LedgerError(
+                f"the field schema of dataset {dataset.name!r} has been locked by "
+                f"{held.get('owner')!r} since {format_time(held.get('since'))}; another "
+                f"process is adding or deleting fields: try again when it is done"
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+    try:
+        dataset.reload()
+        yield
+    finally:
+        collection.update_one({"_id": dataset.name, "owner": owner}, {"$set": {"owner": None}})
+
+
+def _take_schema(collection, name: str, owner: str) -> bool:
+    t = datetime.now(UTC)
+    try:
+        collection.find_one_and_update(
+            {"_id": name, "$or": [{"owner": None}, {"until": {"$lt": t}}]},
+            {"$set": {"owner": owner, "since": t, "until": _later(t, SCHEMA_LEASE_SECONDS)}},
+            upsert=True,
+        )
+    except DuplicateKeyError:  # the document exists and is held: the upsert's insert collided
+        return False
+    return True
+
+
+def _later(t: datetime, seconds: float) -> datetime:
+    return datetime.fromtimestamp(t.timestamp() + seconds, UTC)

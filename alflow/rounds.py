@@ -159,7 +159,7 @@ def labelled(dataset, loop: str, include_excluded: bool = False) -> dict[str, st
     label is never overwritten by a later query.
     """
     field = naming.label_field(loop)
-    if field not in dataset.get_field_schema():
+    if not store.has_fields(dataset, [field]):
         return {}
     view = dataset.exists(field)
     ids = view.values("id")
