@@ -16,13 +16,14 @@ import numpy as np
 from bson import ObjectId
 from pymongo import UpdateOne
 
-from alflow import locks
+from alflow import locks, service
 from alflow.errors import DatasetError
 
 
 def _fo():
     import fiftyone as fo
 
+    service.connect()
     return fo
 
 
@@ -286,4 +287,5 @@ def db():
     """The MongoDB database FiftyOne uses, for alflow's own collections."""
     from fiftyone.core.odm.database import get_db_conn
 
+    service.connect()
     return get_db_conn()
