@@ -5,8 +5,8 @@ seconds. A loop reads them once into ``<ALFLOW_HOME>/cache/<key>/`` (``X.npy`` f
 ``ids.npy``) and every later step opens the cache memory-mapped, so memory stays bounded by what
 a step actually touches. The cache key covers the dataset, the fields, the standardisation flag
 and a fingerprint of the sample set (count, smallest and largest id); a change of feature
-*values* on the same samples is not detected, so after recomputing embeddings in place run
-``alflow features LOOP --refresh`` (or delete the cache folder).
+*values* on the same samples is noticed by :mod:`alflow.freshness` (per-row digests, re-read
+only for samples modified since the cache's mark), which rebuilds the cache.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alflow import freshness
 from alflow.errors import FeatureError, plural, preview_ids
 
 
@@ -191,8 +192,10 @@ def build_cache(
     tmp = _fresh_tmp(directory)
     try:
         ids: list[str] = []
+        digests: list[np.ndarray] = []
         X = None
         for chunk_ids, block in _blocks(chunks):
+            digests.append(freshness.row_digests(block))  # of the raw values: see freshness
             if X is None:
                 shape = (n_rows, block.shape[1])
                 X = np.lib.format.open_memmap(tmp / "X.npy", "w+", np.float32, shape)
@@ -210,6 +213,9 @@ def build_cache(
             X.flush()
             del X
         _save_ids(tmp, np.asarray(ids, dtype=str))
+        np.save(
+            tmp / freshness.DIGESTS, np.concatenate(digests) if digests else np.array([], "U16")
+        )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

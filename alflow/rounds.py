@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
+from alflow import freshness, learners, locks, naming, recovery, store, versions
 from alflow import labels as lab
-from alflow import learners, locks, naming, recovery, store, versions
 from alflow import progress as reporting
 from alflow.backends import Batch, BatchItem, Collected
 from alflow.config import FieldLabels, LoopConfig, TagLabels
@@ -90,7 +90,7 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
         eval_ids = lab.draw_eval_split(
             list(ids), config.eval_fraction, config.random_state, initial
         )
-    ws.features(config)  # NaN, inf, missing, ragged or text values fail here, before any write
+    fm = ws.features(config)  # NaN, inf, missing, ragged or text values fail here, before writes
     discard_unfinished(ws, config.name)
     ws.ledger.create_loop(
         config.name,
@@ -99,7 +99,8 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
         status=CREATING,
     )
     try:
-        _write_split_and_labels(ws, config, dataset, ids, eval_ids, initial, source)
+        with freshness.own_write(fm.path):  # the split touches every sample, no feature
+            _write_split_and_labels(ws, config, dataset, ids, eval_ids, initial, source)
     except BaseException:
         discard_unfinished(ws, config.name)
         raise
@@ -246,7 +247,7 @@ def write_predictions(
     field = naming.prediction_field(config.name)
     written = 0
     what = f"writing predictions of {config.name!r} round {round_number}"
-    with reporting.step(what, len(fm.ids)) as report:
+    with reporting.step(what, len(fm.ids)) as report, freshness.own_write(fm.path):
         for start in range(0, len(fm.ids), chunk):
             stop = start + chunk
             predicted, confidence = learners.predict(state, np.asarray(fm.X[start:stop]))

@@ -121,6 +121,23 @@ def existing_ids(dataset, ids: Sequence[str]) -> list[str]:
     return [str(doc["_id"]) for doc in found]
 
 
+def modified_ids(dataset, query: dict) -> list[str]:
+    """Ids of the samples that match a raw MongoDB ``query`` (e.g. on ``last_modified_at``)."""
+    collection = db()[dataset._sample_collection_name]
+    return [str(doc["_id"]) for doc in collection.find(query, {"_id": 1})]
+
+
+def newest_modification(dataset) -> datetime | None:
+    """The latest ``last_modified_at`` of the dataset's samples (None if it has none)."""
+    collection = db()[dataset._sample_collection_name]
+    doc = collection.find_one(
+        {"last_modified_at": {"$ne": None}},
+        {"last_modified_at": 1},
+        sort=[("last_modified_at", -1)],
+    )
+    return None if doc is None else doc["last_modified_at"].replace(tzinfo=UTC)
+
+
 def read_values(dataset, path: str, ids: list[str] | None = None) -> list[Any]:
     """Values of ``path`` for ``ids`` (in that order), or for every sample."""
     if ids is None:
