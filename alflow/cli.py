@@ -21,7 +21,7 @@ import typer
 
 import alflow
 from alflow import console, progress
-from alflow.errors import AlflowError
+from alflow.errors import AlflowError, plural
 from flows.options import StepOptions
 
 app = typer.Typer(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False)
@@ -35,6 +35,8 @@ review_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(review_app, name="review")
+round_app = typer.Typer(help="End a round in flight (fail or cancel).", no_args_is_help=True)
+app.add_typer(round_app, name="round")
 
 DEMO_LOOP = "digits-demo"
 # the step's choices, offered by the CLI as the deployment's form offers them
@@ -322,10 +324,12 @@ def rollback(
 
     No label is deleted and no round number is reused; 'alflow reinclude' undoes the exclusion.
     """
-    from alflow import rounds
+    from alflow import locks, rounds
     from alflow.workspace import open_workspace
 
-    result = rounds.rollback(open_workspace(), loop, to_round)
+    ws = open_workspace()
+    with locks.holding(ws.ledger, loop, locks.command_owner("rollback")):
+        result = rounds.rollback(ws, loop, to_round)
     typer.echo(
         f"round {result['round']} continues from round {to_round}'s learner; "
         f"{result['excluded']} later labels excluded from training (kept in the dataset)"
@@ -338,10 +342,65 @@ def reinclude(
     rounds_: Annotated[list[int], typer.Argument(metavar="ROUND...", help="Rounds to re-include")],
 ) -> None:
     """Bring labels that a rollback excluded back into training (as a new taught round)."""
-    from alflow import rounds
+    from alflow import locks, rounds
     from alflow.workspace import open_workspace
 
-    print_table([rounds.reinclude(open_workspace(), loop, rounds_)], ROUND_COLUMNS)
+    ws = open_workspace()
+    with locks.holding(ws.ledger, loop, locks.command_owner("reinclude")):
+        print_table([rounds.reinclude(ws, loop, rounds_)], ROUND_COLUMNS)
+
+
+def _end_round(loop: str, round_number: int, outcome: str, reason: str | None) -> None:
+    from alflow import locks, recovery
+    from alflow.workspace import open_workspace
+
+    ws = open_workspace()
+    with locks.holding(ws.ledger, loop, locks.command_owner(f"round {outcome}")):
+        doc = recovery.end_round(ws, loop, round_number, outcome, reason)
+    ended = doc.get("ended") or {}
+    back, kept = ended.get("returned_to_pool", 0), ended.get("labels_kept", 0)
+    typer.echo(
+        f"round {round_number} of {loop!r} is {doc['state']}; {plural(back, 'sample')} back in "
+        f"the pool, {plural(kept, 'ingested label')} kept (taught at the next teach)"
+    )
+    for note in doc.get("notes", []):
+        typer.echo(f"note: {note['note']}")
+
+
+@round_app.command("cancel")
+def round_cancel(
+    loop: str,
+    round_number: Annotated[int, typer.Argument(metavar="ROUND")],
+    reason: Annotated[str | None, typer.Option(help="Why, for the round's record")] = None,
+) -> None:
+    """Cancel a round in flight: withdraw its annotation task, return its batch to the pool."""
+    _end_round(loop, round_number, "cancelled", reason)
+
+
+@round_app.command("fail")
+def round_fail(
+    loop: str,
+    round_number: Annotated[int, typer.Argument(metavar="ROUND")],
+    reason: Annotated[str | None, typer.Option(help="Why, for the round's record")] = None,
+) -> None:
+    """Mark a round in flight failed (its annotation task is kept); its batch goes to the pool."""
+    _end_round(loop, round_number, "failed", reason)
+
+
+@app.command()
+def unlock(
+    loop: str,
+    force: Annotated[bool, typer.Option(help="Free it even if its holder may be alive")] = False,
+) -> None:
+    """Free a loop's lock left by a step that died (refused while the holder lives)."""
+    from alflow import locks
+    from alflow.workspace import open_workspace
+
+    freed = locks.unlock(open_workspace().ledger, loop, force)
+    if freed is None:
+        typer.echo(f"loop {loop!r} is not locked")
+    else:
+        typer.echo(f"freed the lock of loop {loop!r} held by {locks.describe_holder(freed)}")
 
 
 @app.command()

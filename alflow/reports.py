@@ -78,6 +78,17 @@ def round_markdown(doc: dict[str, Any], task_url: str | None = None) -> str:
     ]
     if task_url:
         lines.append(f"| CVAT task | [{task_url}]({task_url}) |")
+    ended = doc.get("ended")
+    if ended:
+        lines.append(
+            f"| {ended['outcome']} | from {ended['from_state']}"
+            + (f": {ended['reason']}" if ended.get("reason") else "")
+            + f"; {ended['returned_to_pool']} back to the pool, "
+            f"{ended['labels_kept']} labels kept |"
+        )
+    notes = [n["note"] for n in doc.get("notes", [])]
+    if notes:
+        lines += ["", "## Notes", "", *(f"* {note}" for note in notes)]
     return "\n".join(lines) + "\n"
 
 

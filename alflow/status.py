@@ -11,13 +11,12 @@ status say so within seconds, with the progress stored at the last step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from alflow import reports
+from alflow import locks, reports
 from alflow.config import LoopConfig
 from alflow.errors import AlflowError
-from alflow.ledger import ACTIVE, DONE, EXPORTED, IN_FLIGHT, PAUSED, WAITING
+from alflow.ledger import ACTIVE, DONE, EXPORTED, IN_FLIGHT, PAUSED, WAITING, format_time
 from alflow.workspace import Workspace
 
 LIVE_TIMEOUT_SECONDS = 5.0
@@ -43,13 +42,6 @@ class LoopStatus:
     curve: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _live_lock(doc: dict[str, Any]) -> dict[str, Any] | None:
-    lock = doc.get("lock")
-    if not lock or lock["until"].replace(tzinfo=UTC) <= datetime.now(UTC):
-        return None
-    return lock
-
-
 def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
     """The loop's status; with ``live`` the backend is asked how far annotation is."""
     doc = ws.ledger.loop(loop)
@@ -61,7 +53,7 @@ def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
         "status": doc["status"],
         "done_reason": doc.get("done_reason"),
         "backend": doc["config"].get("backend", {}).get("kind", "oracle"),
-        "lock": _live_lock(doc),
+        "lock": locks.live_lock(doc.get("lock")),
         "labelled": curve[-1]["labelled"] if curve else None,
         "curve": curve,
     }
@@ -108,6 +100,8 @@ def _progress(ws: Workspace, loop: str, current: dict[str, Any]) -> dict[str, An
 def waiting_for(st: LoopStatus) -> str:
     """One sentence: what the loop waits for and what moves it on."""
     if st.round is None:
+        if st.lock:
+            return f"a step is working on it: {locks.describe_holder(st.lock)}"
         if st.status == ACTIVE:
             return f"no round in flight: 'alflow step {st.loop}' queries the next batch"
         if st.status == PAUSED:
@@ -153,6 +147,8 @@ def describe(st: LoopStatus) -> list[str]:
             + (f", held-out accuracy {acc:.3f}" if acc is not None else "")
         )
     if st.lock:
-        since = st.lock["since"].replace(tzinfo=UTC).isoformat(timespec="seconds")
-        lines.append(f"locked by run {st.lock['owner']!r} since {since}")
+        lines.append(
+            f"locked by {locks.describe_holder(st.lock)}, lease until "
+            f"{format_time(st.lock['until'])} ('alflow unlock {st.loop}' frees a dead one's)"
+        )
     return lines

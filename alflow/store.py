@@ -22,12 +22,14 @@ import numpy as np
 from bson import ObjectId
 from pymongo import UpdateOne
 
+from alflow import locks, service
 from alflow.errors import DatasetError
 
 
 def _fo():
     import fiftyone as fo
 
+    service.connect()
     return fo
 
 
@@ -57,8 +59,23 @@ def database_in_use() -> str:
     return f"{where}, FIFTYONE_DATABASE_NAME={config.database_name}"
 
 
+def has_fields(dataset, fields: Iterable[str]) -> bool:
+    """Whether every one of ``fields`` is in the schema; a miss reloads the dataset first.
+
+    FiftyOne keeps one dataset object per process and never refreshes it by itself, so a
+    long-lived process (a worker, the App) would not see a field another process added.
+    """
+    fields = list(fields)
+    if set(fields) <= set(dataset.get_field_schema()):
+        return True
+    dataset.reload()
+    return set(fields) <= set(dataset.get_field_schema())
+
+
 def require_fields(dataset, fields: Iterable[str], role: str) -> None:
     """Raise DatasetError naming every field of ``fields`` missing from ``dataset``."""
+    fields = list(fields)
+    has_fields(dataset, fields)
     schema = dataset.get_field_schema()
     missing = [f for f in fields if f not in schema]
     if missing:
@@ -162,6 +179,32 @@ def fingerprint(dataset) -> tuple[str, ...]:
     return (str(count), str(low), str(high))
 
 
+def existing_ids(dataset, ids: Sequence[str]) -> list[str]:
+    """Those of ``ids`` that are still samples of ``dataset`` (one query)."""
+    if not ids:
+        return []
+    collection = db()[dataset._sample_collection_name]
+    found = collection.find({"_id": {"$in": [ObjectId(i) for i in ids]}}, {"_id": 1})
+    return [str(doc["_id"]) for doc in found]
+
+
+def modified_ids(dataset, query: dict) -> list[str]:
+    """Ids of the samples that match a raw MongoDB ``query`` (e.g. on ``last_modified_at``)."""
+    collection = db()[dataset._sample_collection_name]
+    return [str(doc["_id"]) for doc in collection.find(query, {"_id": 1})]
+
+
+def newest_modification(dataset) -> datetime | None:
+    """The latest ``last_modified_at`` of the dataset's samples (None if it has none)."""
+    collection = db()[dataset._sample_collection_name]
+    doc = collection.find_one(
+        {"last_modified_at": {"$ne": None}},
+        {"last_modified_at": 1},
+        sort=[("last_modified_at", -1)],
+    )
+    return None if doc is None else doc["last_modified_at"].replace(tzinfo=UTC)
+
+
 def read_values(dataset, path: str, ids: list[str] | None = None) -> list[Any]:
     """Values of ``path`` for ``ids`` (in that order), or for every sample."""
     if ids is None:
@@ -182,9 +225,14 @@ def classification(label: str, confidence: float | None = None, **attributes: An
 
 
 def write_classifications(dataset, field: str, values: Mapping[str, Any]) -> None:
-    """Set ``field`` for the given ``{sample id: Classification | None}`` in one bulk write."""
+    """Set ``field`` for the given ``{sample id: Classification | None}`` in one bulk write.
+
+    ``set_values`` may add the field or its attributes to the schema, so it runs under the
+    dataset's schema lock.
+    """
     if values:
-        dataset.set_values(field, dict(values), key_field="id")
+        with locks.dataset_schema(db(), dataset):
+            dataset.set_values(field, dict(values), key_field="id")
 
 
 def _batched(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
@@ -196,15 +244,24 @@ def _batched(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
 def ensure_classification_field(dataset, field: str, attributes: Mapping[str, Any]) -> None:
     """Declare ``field`` as a Classification with typed extra ``attributes`` if it is new."""
     fo = _fo()
-    schema = dataset.get_field_schema()
-    if field not in schema:
-        dataset.add_sample_field(
-            field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Classification
-        )
-    declared = dataset.get_field(field).get_field_schema()
-    for name, kind in attributes.items():
-        if name not in declared:
-            dataset.add_sample_field(f"{field}.{name}", kind)
+    if _declared(dataset, field, attributes):
+        return
+    with locks.dataset_schema(db(), dataset):
+        if field not in dataset.get_field_schema():
+            dataset.add_sample_field(
+                field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Classification
+            )
+        declared = dataset.get_field(field).get_field_schema()
+        for name, kind in attributes.items():
+            if name not in declared:
+                dataset.add_sample_field(f"{field}.{name}", kind)
+
+
+def _declared(dataset, field: str, attributes: Mapping[str, Any]) -> bool:
+    """Whether ``field`` and its ``attributes`` are in the schema already (no lock needed)."""
+    if field not in dataset.get_field_schema():
+        return False
+    return set(attributes) <= set(dataset.get_field(field).get_field_schema())
 
 
 def write_predictions(
@@ -270,7 +327,9 @@ def write_strings(
     if not values:
         return 0
     if field not in dataset.get_field_schema():
-        dataset.add_sample_field(field, _fo().StringField)
+        with locks.dataset_schema(db(), dataset):
+            if field not in dataset.get_field_schema():
+                dataset.add_sample_field(field, _fo().StringField)
     collection = db()[dataset._sample_collection_name]
     now = datetime.now(UTC)
     updates = (
@@ -287,10 +346,11 @@ def write_strings(
 
 def clear_fields(dataset, fields: Iterable[str]) -> list[str]:
     """Delete ``fields`` from the dataset schema where present; return those deleted."""
-    schema = dataset.get_field_schema()
-    present = [f for f in fields if f in schema]
-    if present:
-        dataset.delete_sample_fields(present)
+    with locks.dataset_schema(db(), dataset):
+        schema = dataset.get_field_schema()
+        present = [f for f in fields if f in schema]
+        if present:
+            dataset.delete_sample_fields(present)
     return present
 
 
@@ -303,6 +363,7 @@ def db():
     """The MongoDB database FiftyOne uses, for alflow's own collections."""
     from fiftyone.core.odm.database import get_db_conn
 
+    service.connect()
     return get_db_conn()
 
 

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from alflow import naming, progress
+from alflow import naming, progress, versions
 from alflow.backends.base import Answer, Batch, Collected, Progress, Reference, Unresolved
 from alflow.config import CvatBackendConfig
 from alflow.errors import BackendError, preview_ids
@@ -65,7 +65,7 @@ ENV_PASSWORD = "ALFLOW_CVAT_PASSWORD"
 ENV_TOKEN = "ALFLOW_CVAT_TOKEN"
 ENV_SECRET_BLOCK = "ALFLOW_CVAT_SECRET_BLOCK"
 
-REF_VERSION = 1
+REF_VERSION = versions.REF_VERSION  # written into every reference, checked when one is read
 PREFILL_SOURCE = "auto"  # CVAT's source for machine-made annotations
 CREATE_REQUEST = "action=create&target=task&target_id={task_id}"  # CVAT's id of data processing
 T = TypeVar("T")
@@ -717,7 +717,9 @@ class CvatBackend:
 
     @staticmethod
     def _check_server(ref: Reference, url: str) -> None:
-        """Refuse to look for a round's task on another server than the one it went to."""
+        """Refuse to look for a round's task on another server than the one it went to, or
+        a reference of a newer schema than this alflow reads."""
+        versions.upgrade("CVAT reference", ref, f"round {ref.get('task_name')}")
         if ref.get("url") and clean_url(ref["url"]) != url:
             raise BackendError(
                 f"round {ref.get('task_name')} was exported to CVAT at {ref['url']}, but the "

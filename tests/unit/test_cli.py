@@ -56,6 +56,10 @@ def test_the_command_tree_is_the_documented_one():
         "server",
         "app",
         "env",
+        "round",
+        "round cancel",
+        "round fail",
+        "unlock",
     } <= names
 
 
