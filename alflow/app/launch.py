@@ -136,10 +136,8 @@ def open_app(
     timeout: float = 600.0,
 ) -> None:
     """Serve the App with the plugin (and, if asked, the executor) until interrupted."""
-    from alflow import store
+    from alflow import prefect_server, store
     from alflow.settings import state_dir
-
-    from alflow import prefect_server
 
     os.environ.update(app_environment())
     install_plugin(Path(os.environ["FIFTYONE_PLUGINS_DIR"]))
