@@ -91,6 +91,12 @@ def sample_ids(dataset) -> np.ndarray:
     return np.asarray(dataset.values("id"), dtype=object)
 
 
+def _samples(collection):
+    """The raw MongoDB collection of a dataset's (or a view's) samples."""
+    root = getattr(collection, "_root_dataset", None) or collection
+    return db()[root._sample_collection_name]
+
+
 def iter_columns(
     dataset, fields: Sequence[str], chunk: int = 10_000
 ) -> Iterator[tuple[list[str], dict[str, Any]]]:
@@ -105,7 +111,7 @@ def iter_columns(
     Raises:
         DatasetError: samples were deleted while the columns were read.
     """
-    collection = db()[dataset._sample_collection_name]
+    collection = _samples(dataset)
     projection = dict.fromkeys(fields, 1)
     wanted = sample_ids(dataset)
     for start in range(0, len(wanted), chunk):
@@ -170,7 +176,7 @@ def fingerprint(dataset) -> tuple[str, ...]:
     Adding or deleting samples changes it (new ObjectIds are larger than old ones) without
     reading every id, which for a million samples costs seconds per call.
     """
-    collection = db()[dataset._sample_collection_name]
+    collection = _samples(dataset)
     count = collection.count_documents({})
     if count == 0:
         return ("0",)
@@ -183,20 +189,20 @@ def existing_ids(dataset, ids: Sequence[str]) -> list[str]:
     """Those of ``ids`` that are still samples of ``dataset`` (one query)."""
     if not ids:
         return []
-    collection = db()[dataset._sample_collection_name]
+    collection = _samples(dataset)
     found = collection.find({"_id": {"$in": [ObjectId(i) for i in ids]}}, {"_id": 1})
     return [str(doc["_id"]) for doc in found]
 
 
 def modified_ids(dataset, query: dict) -> list[str]:
     """Ids of the samples that match a raw MongoDB ``query`` (e.g. on ``last_modified_at``)."""
-    collection = db()[dataset._sample_collection_name]
+    collection = _samples(dataset)
     return [str(doc["_id"]) for doc in collection.find(query, {"_id": 1})]
 
 
 def newest_modification(dataset) -> datetime | None:
     """The latest ``last_modified_at`` of the dataset's samples (None if it has none)."""
-    collection = db()[dataset._sample_collection_name]
+    collection = _samples(dataset)
     doc = collection.find_one(
         {"last_modified_at": {"$ne": None}},
         {"last_modified_at": 1},
@@ -283,7 +289,7 @@ def write_predictions(
     """
     fo = _fo()
     ensure_classification_field(dataset, field, {"round": fo.IntField})
-    collection = db()[dataset._sample_collection_name]
+    collection = _samples(dataset)
     now = datetime.now(UTC)
     updates = (
         UpdateOne(
@@ -330,7 +336,7 @@ def write_strings(
         with locks.dataset_schema(db(), dataset):
             if field not in dataset.get_field_schema():
                 dataset.add_sample_field(field, _fo().StringField)
-    collection = db()[dataset._sample_collection_name]
+    collection = _samples(dataset)
     now = datetime.now(UTC)
     updates = (
         UpdateOne({"_id": ObjectId(sid)}, {"$set": {field: str(v), "last_modified_at": now}})
