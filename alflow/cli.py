@@ -1,4 +1,4 @@
-"""The ``alflow`` command line: demo data, loops, steps, status, history, simulation, server.
+"""The alflow command line: demo data, loops, steps, status, history, simulation, server.
 
 Heavy imports (FiftyOne, Prefect, flows) happen inside commands, so ``alflow --help`` is fast
 and each command configures the state directory before anything starts a service.
@@ -9,27 +9,34 @@ from __future__ import annotations
 import enum
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import typer
 
 import alflow
-from alflow import progress
-from alflow.errors import AlflowError
+from alflow import console, progress
+from alflow.errors import AlflowError, plural
 from flows.options import StepOptions
 
 app = typer.Typer(help=__doc__.split("\n")[0], no_args_is_help=True, add_completion=False)
-loop_app = typer.Typer(help="Create, list and delete loops.", no_args_is_help=True)
+loop_app = typer.Typer(
+    help="Create, list, delete, pause and resume loops, and change their stop rules.",
+    no_args_is_help=True,
+)
 app.add_typer(loop_app, name="loop")
 review_app = typer.Typer(
     help="The in-App review of a round (backend 'app'): declare it finished.",
     no_args_is_help=True,
 )
 app.add_typer(review_app, name="review")
+round_app = typer.Typer(help="End a round in flight (fail or cancel).", no_args_is_help=True)
+app.add_typer(round_app, name="round")
 
 DEMO_LOOP = "digits-demo"
 # the step's choices, offered by the CLI as the deployment's form offers them
@@ -38,10 +45,36 @@ WhenUnfinished = enum.StrEnum(
 )
 
 
-def _quiet_prefect() -> None:
-    """Keep Prefect's per-task INFO lines out of interactive output (set before import)."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_LEVEL", "WARNING")
+@app.callback()
+def root(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Show Prefect's log and the traceback of an error (also: ALFLOW_VERBOSE=1)",
+        ),
+    ] = False,
+) -> None:
+    """The alflow command line: demo data, loops, steps, status, history, simulation, server."""
+    if verbose:
+        console.set_verbose()
+
+
+def _use_prefect() -> str | None:
+    """Before a command imports Prefect: reach the managed server (started on first use, see
+    :mod:`alflow.prefect_server`) and keep Prefect's log off the terminal; the API URL."""
+    from alflow import prefect_server
+
+    console.quiet_prefect()
+    url = prefect_server.connect()
+    console.filter_run_failures()
+    return url
+
+
+def _ui_url(api_url: str | None) -> str:
+    """The Prefect UI address of an API URL (``.../api`` stripped)."""
+    return api_url.removesuffix("/").removesuffix("/api") if api_url else "the Prefect UI"
 
 
 def _fmt(value: Any, spec: str = "") -> str:
@@ -67,7 +100,8 @@ ROUND_COLUMNS = [
     ("accuracy", "accuracy", ".3f"),
     ("macro_f1", "macro-F1", ".3f"),
     ("changed", "changed", ""),
-    ("seconds", "seconds", ".1f"),
+    # time from query to taught, waiting for annotators included
+    ("seconds", "round-seconds", ".1f"),
 ]
 
 
@@ -84,7 +118,8 @@ def demo_config(rounds: int, batch: int):
         estimator={"kind": "logistic_regression"},
         batch_size=batch,
         eval_fraction=0.2,
-        stop={"max_rounds": rounds},
+        # no stop rule: the demo runs its rounds, and the loop stays active for the README's
+        # next commands ('alflow step digits-demo', the deployments)
         random_state=0,
     )
 
@@ -107,7 +142,7 @@ def demo_cmd(
     batch: Annotated[int, typer.Option(min=1, help="Samples queried per round")] = 20,
 ) -> None:
     """Build the digits data, (re)create the demo loop and run it with the simulated annotator."""
-    _quiet_prefect()
+    api_url = _use_prefect()
     from alflow import demo
 
     started = time.monotonic()
@@ -133,14 +168,14 @@ def demo_cmd(
             ("accuracy", "held-out acc", ".3f"),
             ("macro_f1", "macro-F1", ".3f"),
             ("changed", "corrected", ""),
-            ("seconds", "seconds", ".1f"),
+            ("seconds", "step-seconds", ".1f"),  # wall time of the step_flow call
         ],
     )
     typer.echo(
         f"\ndone in {time.monotonic() - started:.0f} s. "
         f"State lives in {alflow.settings.state_dir()}"
     )
-    typer.echo("See the runs in the Prefect UI:   make ui   (then open http://127.0.0.1:4200)")
+    typer.echo(f"See the runs in the Prefect UI:   {_ui_url(api_url)}")
     typer.echo(f"See the samples in FiftyOne:     .venv/bin/alflow app {DEMO_LOOP}")
     typer.echo(f"Round history:                   .venv/bin/alflow history {DEMO_LOOP}")
 
@@ -158,6 +193,7 @@ def loop_create(
     except (OSError, json.JSONDecodeError) as exc:
         raise AlflowError(f"cannot read loop configuration {config_file}: {exc}") from None
     config = parse_loop_config(raw)
+    _use_prefect()
     from flows.loop import create_loop_flow
 
     result = create_loop_flow(config, replace=replace)
@@ -181,7 +217,7 @@ def loop_list() -> None:
     """List loops with their status."""
     from alflow.workspace import open_workspace
 
-    loops = open_workspace().ledger.loops()
+    loops = open_workspace(ledger_only=True).ledger.loops()
     rows = [
         {
             "name": d["_id"],
@@ -212,7 +248,7 @@ def step(
     batch_size: Annotated[int | None, typer.Option(min=1, help="Override batch size")] = None,
 ) -> None:
     """Run the loop's next step as Prefect flow runs (finish the round in flight, or a new one)."""
-    _quiet_prefect()
+    _use_prefect()
     from flows.loop import step_flow
     from flows.options import StepOptions
 
@@ -226,7 +262,7 @@ def history(loop: str) -> None:
     from alflow import rounds
     from alflow.workspace import open_workspace
 
-    ledger = open_workspace().ledger
+    ledger = open_workspace(ledger_only=True).ledger
     ledger.loop(loop)  # an unknown loop is an error, not an empty table
     docs = ledger.rounds(loop)
     print_table([rounds.summarize(d) for d in docs], ROUND_COLUMNS)
@@ -234,11 +270,14 @@ def history(loop: str) -> None:
 
 @app.command()
 def status(loop: str) -> None:
-    """Where the loop stands: its status, the round in flight, and what it waits on."""
+    """Where the loop stands: its status, the round in flight, and what it waits on.
+
+    The annotation progress is asked of the backend now (once, with a short timeout).
+    """
     from alflow.status import describe, loop_status
     from alflow.workspace import open_workspace
 
-    for line in describe(loop_status(open_workspace(), loop)):
+    for line in describe(loop_status(open_workspace(ledger_only=True), loop)):
         typer.echo(line)
 
 
@@ -285,10 +324,12 @@ def rollback(
 
     No label is deleted and no round number is reused; 'alflow reinclude' undoes the exclusion.
     """
-    from alflow import rounds
+    from alflow import locks, rounds
     from alflow.workspace import open_workspace
 
-    result = rounds.rollback(open_workspace(), loop, to_round)
+    ws = open_workspace()
+    with locks.holding(ws.ledger, loop, locks.command_owner("rollback")):
+        result = rounds.rollback(ws, loop, to_round)
     typer.echo(
         f"round {result['round']} continues from round {to_round}'s learner; "
         f"{result['excluded']} later labels excluded from training (kept in the dataset)"
@@ -301,10 +342,65 @@ def reinclude(
     rounds_: Annotated[list[int], typer.Argument(metavar="ROUND...", help="Rounds to re-include")],
 ) -> None:
     """Bring labels that a rollback excluded back into training (as a new taught round)."""
-    from alflow import rounds
+    from alflow import locks, rounds
     from alflow.workspace import open_workspace
 
-    print_table([rounds.reinclude(open_workspace(), loop, rounds_)], ROUND_COLUMNS)
+    ws = open_workspace()
+    with locks.holding(ws.ledger, loop, locks.command_owner("reinclude")):
+        print_table([rounds.reinclude(ws, loop, rounds_)], ROUND_COLUMNS)
+
+
+def _end_round(loop: str, round_number: int, outcome: str, reason: str | None) -> None:
+    from alflow import locks, recovery
+    from alflow.workspace import open_workspace
+
+    ws = open_workspace()
+    with locks.holding(ws.ledger, loop, locks.command_owner(f"round {outcome}")):
+        doc = recovery.end_round(ws, loop, round_number, outcome, reason)
+    ended = doc.get("ended") or {}
+    back, kept = ended.get("returned_to_pool", 0), ended.get("labels_kept", 0)
+    typer.echo(
+        f"round {round_number} of {loop!r} is {doc['state']}; {plural(back, 'sample')} back in "
+        f"the pool, {plural(kept, 'ingested label')} kept (taught at the next teach)"
+    )
+    for note in doc.get("notes", []):
+        typer.echo(f"note: {note['note']}")
+
+
+@round_app.command("cancel")
+def round_cancel(
+    loop: str,
+    round_number: Annotated[int, typer.Argument(metavar="ROUND")],
+    reason: Annotated[str | None, typer.Option(help="Why, for the round's record")] = None,
+) -> None:
+    """Cancel a round in flight: withdraw its annotation task, return its batch to the pool."""
+    _end_round(loop, round_number, "cancelled", reason)
+
+
+@round_app.command("fail")
+def round_fail(
+    loop: str,
+    round_number: Annotated[int, typer.Argument(metavar="ROUND")],
+    reason: Annotated[str | None, typer.Option(help="Why, for the round's record")] = None,
+) -> None:
+    """Mark a round in flight failed (its annotation task is kept); its batch goes to the pool."""
+    _end_round(loop, round_number, "failed", reason)
+
+
+@app.command()
+def unlock(
+    loop: str,
+    force: Annotated[bool, typer.Option(help="Free it even if its holder may be alive")] = False,
+) -> None:
+    """Free a loop's lock left by a step that died (refused while the holder lives)."""
+    from alflow import locks
+    from alflow.workspace import open_workspace
+
+    freed = locks.unlock(open_workspace().ledger, loop, force)
+    if freed is None:
+        typer.echo(f"loop {loop!r} is not locked")
+    else:
+        typer.echo(f"freed the lock of loop {loop!r} held by {locks.describe_holder(freed)}")
 
 
 @app.command()
@@ -370,7 +466,7 @@ def loop_resume(name: str) -> None:
 def _set_status(name: str, status: str) -> None:
     from alflow.workspace import open_workspace
 
-    ledger = open_workspace().ledger
+    ledger = open_workspace(ledger_only=True).ledger
     ledger.loop(name)
     ledger.update_loop(name, status=status, done_reason=None)
     typer.echo(f"loop {name!r} is {status}")
@@ -410,16 +506,17 @@ def simulate(
 def deploy(
     pool: Annotated[str, typer.Option(help="Process work pool to create/use")] = "alflow-process",
 ) -> None:
-    """Create the process work pool and deploy deployments/prefect.yaml (needs a server).
+    """Create the process work pool and deploy deployments/prefect.yaml to the Prefect server.
 
-    Start the server first ('alflow server'), with PREFECT_API_URL pointing at it, e.g.
-    PREFECT_API_URL=http://127.0.0.1:4200/api; then start a worker:
-    'prefect worker start --pool alflow-process'.
+    The server is PREFECT_API_URL's, else alflow's managed one (started if needed). Then start
+    a worker with the same environment: eval "$(alflow env)"; prefect worker start --pool
+    alflow-process.
     """
-    if not os.environ.get("PREFECT_API_URL"):
+    if _use_prefect() is None:
         raise AlflowError(
-            "PREFECT_API_URL is not set: start the server with 'alflow server' and set "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api, then run 'alflow deploy' again"
+            "deployments need a Prefect server that outlives this command, but "
+            "ALFLOW_PREFECT_SERVER=ephemeral; unset it (alflow then starts its own server) or "
+            "set PREFECT_API_URL to your server's API"
         )
     root = Path(__file__).resolve().parents[1]
     prefect = [sys.executable, "-m", "prefect"]
@@ -440,7 +537,9 @@ def deploy(
 
 @app.command()
 def serve() -> None:
-    """Serve the step, advance (scheduled) and create deployments from this process (no worker)."""
+    """Serve the create-loop, step, advance (scheduled) and simulate deployments from this
+    process (no worker)."""
+    _use_prefect()
     from deployments.serve import main as serve_main
 
     serve_main()
@@ -473,31 +572,50 @@ def app_cmd(
 
 
 @app.command()
-def server(port: int = 4200) -> None:
-    """Start the local Prefect server (UI on http://127.0.0.1:PORT) on alflow's state."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "prefect",
-        "server",
-        "start",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+def server(
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port to start the server on if none runs yet (default ALFLOW_PREFECT_PORT, "
+            "else 4200; if it is taken, any free port)",
+        ),
+    ] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop alflow's Prefect server")] = False,
+) -> None:
+    """Show alflow's local Prefect server (UI and API), starting it in the background if needed.
+
+    It is the server every command uses (unless PREFECT_API_URL names another); it keeps
+    running after this command, until 'alflow server --stop'.
+    """
+    from alflow import prefect_server
+
+    if stop:
+        stopped = prefect_server.stop()
+        typer.echo(
+            f"stopped the Prefect server on {stopped.url} (pid {stopped.pid})"
+            if stopped
+            else "no alflow Prefect server was running"
+        )
+        return
+    if os.environ.get("PREFECT_API_URL"):
+        typer.echo(f"PREFECT_API_URL is set: commands use {os.environ['PREFECT_API_URL']}")
+        return
+    record = prefect_server.ensure_running(port)
+    typer.echo(f"Prefect server and UI on {record.url} (API {record.api_url}, pid {record.pid})")
+    typer.echo("stop it with: alflow server --stop")
 
 
 @app.command("env")
 def env_cmd() -> None:
     """Print the environment alflow uses, as shell exports (for running prefect directly)."""
-    from alflow.settings import service_environment, state_dir
+    from alflow import prefect_server
+    from alflow.settings import state_environment
 
-    home = state_dir()
-    typer.echo(f"export ALFLOW_HOME={home}")
-    for key in service_environment(home):
-        typer.echo(f"export {key}={os.environ[key]}")
+    env = state_environment()
+    if "PREFECT_API_URL" not in env and (record := prefect_server.running()):
+        env["PREFECT_API_URL"] = record.api_url  # the managed server, so a worker joins it
+    for key, value in env.items():
+        typer.echo(f"export {key}={shlex.quote(value)}")
 
 
 def main() -> None:
@@ -506,6 +624,8 @@ def main() -> None:
         progress.choose_mode(sys.stderr)  # a mistyped ALFLOW_PROGRESS fails before any work
         app(standalone_mode=False)
     except AlflowError as exc:
+        if console.verbose():
+            traceback.print_exc()
         typer.echo(f"alflow: error: {exc}", err=True)
         raise SystemExit(2) from None
     except typer.Exit as exc:

@@ -14,8 +14,9 @@ from alflow.errors import ConfigError
 from alflow.estimators import EstimatorConfig, LogisticRegressionConfig
 from alflow.naming import LOOP_NAME_MAX, LOOP_NAME_PATTERN, validate_loop_name
 from alflow.strategies import COLD_START_STRATEGIES, StrategyConfig
+from alflow.versions import CONFIG_VERSION
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = CONFIG_VERSION  # stored with every loop; alflow.versions upgrades older ones
 
 
 class _Model(BaseModel):
@@ -52,11 +53,42 @@ class OracleBackendConfig(_Model):
     kind: Literal["oracle"] = "oracle"
 
 
+# a URL whose authority (between the scheme and the first '/', '?' or '#') holds no '@': the
+# same rule as the validator below, published in the parameter schema so Prefect refuses a run
+# with credentials in the URL before it stores the run's parameters
+URL_WITHOUT_CREDENTIALS = (
+    r"^(?:[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*|[^/?#@:]*(?::[0-9]+)?)(?:[/?#].*)?$"
+)
+
+
+def refuse_credentials(url: str | None) -> str | None:
+    """The URL unchanged, or a ValueError if it carries a user name or password.
+
+    A loop's configuration is stored in the ledger and in Prefect's run parameters, and the URL
+    is logged: a secret inside it would be kept in all three.
+    """
+    if url is None:
+        return None
+    rest = url.strip().split("://", 1)[-1]
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if "@" in authority:
+        raise ValueError(
+            "the CVAT URL contains a user name or password; remove them from the URL (they would "
+            "be stored with the loop) and give the credentials by a Prefect Secret block "
+            "(credentials_block) or ALFLOW_CVAT_TOKEN or ALFLOW_CVAT_USERNAME/ALFLOW_CVAT_PASSWORD"
+        )
+    return url
+
+
 class CvatBackendConfig(_Model):
     """Annotation in CVAT; credentials come from a Prefect Secret block or the environment."""
 
     kind: Literal["cvat"] = "cvat"
-    url: str | None = Field(None, description="CVAT URL; default: ALFLOW_CVAT_URL")
+    url: str | None = Field(
+        None,
+        pattern=URL_WITHOUT_CREDENTIALS,
+        description="CVAT URL, without credentials; default: ALFLOW_CVAT_URL",
+    )
     segment_size: int = Field(50, ge=1, description="Frames per CVAT job")
     assignee: str | None = Field(
         None, description="CVAT user name (or numeric user id) to assign the jobs to"
@@ -98,6 +130,11 @@ class CvatBackendConfig(_Model):
         gt=0,
         description="Longest wait for CVAT to process a round's images; a later step goes on",
     )
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        return refuse_credentials(value) if isinstance(value, str) else value
 
 
 class AppBackendConfig(_Model):

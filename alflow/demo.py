@@ -39,6 +39,9 @@ def build_digits(name: str = DATASET, directory: Path | None = None):
     """Create (or reuse) the digits dataset; returns the FiftyOne dataset."""
     import fiftyone as fo
 
+    from alflow import service
+
+    service.connect()
     digits = load_digits()
     if fo.dataset_exists(name):
         dataset = fo.load_dataset(name)

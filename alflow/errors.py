@@ -46,6 +46,11 @@ class BackendError(AlflowError):
     """The annotation backend refused a request or lost a batch."""
 
 
+def plural(n: int, noun: str, plural_form: str | None = None) -> str:
+    """``n`` and the noun in the right number: ``1 sample``, ``2 samples``, ``0 samples``."""
+    return f"{n} {noun if n == 1 else (plural_form or noun + 's')}"
+
+
 def preview_ids(ids: Iterable[object], limit: int = 5) -> str:
     """Render up to ``limit`` ids for an error message, saying how many were left out."""
     ids = [str(i) for i in ids]

@@ -5,8 +5,8 @@ seconds. A loop reads them once into ``<ALFLOW_HOME>/cache/<key>/`` (``X.npy`` f
 ``ids.npy``) and every later step opens the cache memory-mapped, so memory stays bounded by what
 a step actually touches. The cache key covers the dataset, the fields, the standardisation flag
 and a fingerprint of the sample set (count, smallest and largest id); a change of feature
-*values* on the same samples is not detected, so after recomputing embeddings in place run
-``alflow features LOOP --refresh`` (or delete the cache folder).
+*values* on the same samples is noticed by :mod:`alflow.freshness` (per-row digests, re-read
+only for samples modified since the cache's mark), which rebuilds the cache.
 """
 
 from __future__ import annotations
@@ -21,17 +21,27 @@ from pathlib import Path
 
 import numpy as np
 
-from alflow.errors import FeatureError, preview_ids
+from alflow import freshness
+from alflow.errors import FeatureError, plural, preview_ids
 
 
 def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
     """One field's values as a 2-D float array, raising FeatureError on bad samples."""
+    if isinstance(values, np.ndarray) and values.ndim >= 1 and values.dtype.kind in "fiub":
+        return _finite(values.reshape(len(values), -1).astype(np.float64), field, ids)
     missing = [ids[i] for i, v in enumerate(values) if v is None]
     if missing:
         raise FeatureError(
-            f"feature field {field!r} is missing on {len(missing)} samples "
+            f"feature field {field!r} is missing on {plural(len(missing), 'sample')} "
             f"({preview_ids(missing)}); "
             "compute it for every sample or exclude those samples from the dataset"
+        )
+    text = [ids[i] for i, v in enumerate(values) if _holds_text(v)]
+    if text:
+        # numpy would parse "1.5" as a number: a string field is never silently used as numbers
+        raise FeatureError(
+            f"feature field {field!r} holds text instead of numbers on "
+            f"{plural(len(text), 'sample')} ({preview_ids(text)}); use float or vector fields"
         )
     lengths = [np.size(v) for v in values]
     if len(set(lengths)) > 1:
@@ -39,7 +49,8 @@ def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
         odd = [ids[i] for i, n in enumerate(lengths) if n != common]
         raise FeatureError(
             f"feature field {field!r} has ragged vectors: most have length {common}, but "
-            f"{len(odd)} samples differ ({preview_ids(odd)}); recompute them with one model"
+            f"{plural(len(odd), 'sample')} {'differs' if len(odd) == 1 else 'differ'} "
+            f"({preview_ids(odd)}); recompute them with one model"
         )
     try:
         column = np.asarray([np.ravel(v) for v in values], dtype=np.float64)
@@ -47,14 +58,29 @@ def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
         raise FeatureError(
             f"feature field {field!r} holds non-numeric values ({exc}); use float or vector fields"
         ) from None
+    return _finite(column.reshape(len(values), -1), field, ids)
+
+
+def _finite(column: np.ndarray, field: str, ids: Sequence[str]) -> np.ndarray:
     bad = ~np.isfinite(column).all(axis=1)
     if bad.any():
         where = [ids[i] for i in np.flatnonzero(bad)]
         raise FeatureError(
-            f"feature field {field!r} has NaN or infinite values on {len(where)} samples "
+            f"feature field {field!r} has NaN or infinite values on {plural(len(where), 'sample')} "
             f"({preview_ids(where)}); fix or recompute them"
         )
-    return column.reshape(len(values), -1)
+    return column
+
+
+def _holds_text(value) -> bool:
+    """Whether a feature value is (or contains) strings or bytes rather than numbers."""
+    if isinstance(value, str | bytes):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "USO" and any(isinstance(v, str | bytes) for v in value.flat)
+    if isinstance(value, list | tuple):
+        return any(_holds_text(v) for v in value)
+    return False
 
 
 def _blocks(
@@ -73,7 +99,8 @@ def _blocks(
             if width != widths[field]:
                 raise FeatureError(
                     f"feature field {field!r} has ragged vectors: the first samples have length "
-                    f"{widths[field]}, but {len(chunk_ids)} later samples have {width} "
+                    f"{widths[field]}, but {plural(len(chunk_ids), 'later sample')} "
+                    f"{'has' if len(chunk_ids) == 1 else 'have'} {width} "
                     f"({preview_ids(chunk_ids)}); recompute them with one model"
                 )
         yield chunk_ids, np.hstack(list(parts.values())).astype(np.float32)
@@ -142,7 +169,8 @@ class FeatureMatrix:
         if not np.all(found):
             unknown = wanted_arr[~found]
             raise FeatureError(
-                f"{len(unknown)} samples have no cached features ({preview_ids(unknown)}); "
+                f"{plural(len(unknown), 'sample')} {'has' if len(unknown) == 1 else 'have'} no "
+                f"cached features ({preview_ids(unknown)}); "
                 "they were added after the cache was built: run the step again to rebuild it"
             )
         return self.order[pos]
@@ -170,8 +198,10 @@ def build_cache(
     tmp = _fresh_tmp(directory)
     try:
         ids: list[str] = []
+        digests: list[np.ndarray] = []
         X = None
         for chunk_ids, block in _blocks(chunks):
+            digests.append(freshness.row_digests(block))  # of the raw values: see freshness
             if X is None:
                 shape = (n_rows, block.shape[1])
                 X = np.lib.format.open_memmap(tmp / "X.npy", "w+", np.float32, shape)
@@ -189,6 +219,9 @@ def build_cache(
             X.flush()
             del X
         _save_ids(tmp, np.asarray(ids, dtype=str))
+        np.save(
+            tmp / freshness.DIGESTS, np.concatenate(digests) if digests else np.array([], "U16")
+        )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

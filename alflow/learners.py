@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import numpy as np
 from modAL.models import ActiveLearner, Committee
 from modAL.models import learners as _modal_learners
 
+from alflow import versions
 from alflow.errors import ConfigError, LabelError, LedgerError
 from alflow.estimators import (
     BaggingConfig,
@@ -316,17 +318,32 @@ def save_checkpoint(state: LearnerState, path: Path) -> str:
     return file_sha256(path)
 
 
-def load_checkpoint(path: str | Path, sha256: str | None = None) -> LearnerState:
-    """Load a learner checkpoint, refusing one whose hash does not match the ledger's."""
+def load_checkpoint(
+    path: str | Path, sha256: str | None = None, written_with: dict[str, str] | None = None
+) -> LearnerState:
+    """Load a learner checkpoint, refusing one whose hash does not match the ledger's, or one
+    written by another scikit-learn or modAL (``written_with``: the versions the ledger recorded;
+    see :mod:`alflow.versions`)."""
     path = Path(path)
     if not path.exists():
         raise LedgerError(
-            f"learner checkpoint {path} is missing; restore it or roll the loop back to a round "
-            "whose checkpoint exists (alflow rollback)"
+            f"learner checkpoint {path} is missing; restore it, or end the round in flight "
+            "('alflow round cancel LOOP ROUND') and roll the loop back to a round whose "
+            "checkpoint exists ('alflow rollback LOOP N')"
         )
     if sha256 is not None and file_sha256(path) != sha256:
         raise LedgerError(
             f"learner checkpoint {path} does not match the hash in the ledger; it was changed "
-            "after it was written. Restore it or roll the loop back to an earlier round"
+            "after it was written. Restore it, or end the round in flight ('alflow round cancel "
+            "LOOP ROUND') and roll the loop back to an earlier round ('alflow rollback LOOP N')"
         )
-    return joblib.load(path)
+    versions.check_checkpoint(path, written_with)
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        try:
+            return joblib.load(path)
+        except InconsistentVersionWarning as warning:
+            versions.refuse_sklearn_mismatch(path, warning)
+            raise  # not reached: the refusal raises

@@ -11,6 +11,9 @@ Round states::
     queried -> exported -> waiting -> ingested -> taught
         \\          \\          \\          \\
          `-------------------------------------> failed | cancelled
+
+Every state before ``taught`` can become ``failed`` or ``cancelled`` (see :mod:`alflow.recovery`),
+so no round can keep a loop from advancing.
 """
 
 from __future__ import annotations
@@ -39,13 +42,16 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     QUERIED: frozenset({EXPORTED, FAILED, CANCELLED}),
     EXPORTED: frozenset({WAITING, INGESTED, FAILED, CANCELLED}),
     WAITING: frozenset({WAITING, INGESTED, FAILED, CANCELLED}),
-    INGESTED: frozenset({TAUGHT, FAILED}),
+    INGESTED: frozenset({TAUGHT, FAILED, CANCELLED}),
     TAUGHT: frozenset(),
     FAILED: frozenset(),
     CANCELLED: frozenset(),
 }
 LOOPS, ROUNDS = "alflow_loops", "alflow_rounds"
 ACTIVE, PAUSED, DONE = "active", "paused", "done"
+# a loop whose creation has not reached round 0 yet: no step runs it, and the next create of
+# the same name starts it over (so a create killed part-way never leaves a half loop in use)
+CREATING = "creating"
 
 
 def now() -> datetime:
@@ -62,6 +68,19 @@ def check_transition(loop: str, round_number: int, old: str, new: str) -> None:
         )
 
 
+def _after(t: datetime, seconds: float) -> datetime:
+    return datetime.fromtimestamp(t.timestamp() + seconds, UTC)
+
+
+def format_time(value: datetime | None) -> str:
+    """A ledger time (MongoDB hands back naive UTC) with its timezone, to the second."""
+    if value is None:
+        return "an unknown time"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
 def round_id(loop: str, round_number: int) -> str:
     return f"{loop}/{round_number:06d}"
 
@@ -75,12 +94,14 @@ class Ledger:
         self._rounds.create_index([("loop", 1), ("round", 1)], unique=True)
 
     # loops -----------------------------------------------------------------------------------
-    def create_loop(self, name: str, config: dict[str, Any], extra: dict[str, Any]) -> None:
+    def create_loop(
+        self, name: str, config: dict[str, Any], extra: dict[str, Any], status: str = ACTIVE
+    ) -> None:
         """Store a new loop; refuses a name already taken."""
         doc = {
             "_id": name,
             "config": config,
-            "status": ACTIVE,
+            "status": status,
             "last_round": 0,
             "created_at": now(),
             "lock": None,
@@ -122,47 +143,85 @@ class Ledger:
         self._loops.delete_one({"_id": name})
         self._rounds.delete_many({"loop": name})
 
-    def allocate_round(self, name: str) -> int:
-        """The next round number; atomic, so two callers never get the same one."""
+    def allocate_round(self, name: str, pending: dict[str, Any] | None = None) -> int:
+        """The next round number; atomic, so two callers never get the same one.
+
+        ``pending`` describes a history edit (rollback, re-include) that the new number is for:
+        it is stored as the loop's ``pending_edit``, with the number, in the same write, so an
+        edit interrupted before its round is recorded is found and completed by the next step.
+        """
+        update: Any = {"$inc": {"last_round": 1}}
+        if pending is not None:
+            update = [
+                {"$set": {"last_round": {"$add": ["$last_round", 1]}}},
+                {
+                    "$set": {
+                        "pending_edit": {
+                            "$mergeObjects": [{"$literal": pending}, {"round": "$last_round"}]
+                        }
+                    }
+                },
+            ]
         doc = self._loops.find_one_and_update(
-            {"_id": name}, {"$inc": {"last_round": 1}}, return_document=ReturnDocument.AFTER
+            {"_id": name}, update, return_document=ReturnDocument.AFTER
         )
         if doc is None:
             self.loop(name)  # raises the helpful error
         return int(doc["last_round"])
 
-    def acquire(self, name: str, owner: str, ttl_seconds: float) -> None:
+    def clear_pending_edit(self, name: str, round_number: int) -> None:
+        self._loops.update_one(
+            {"_id": name, "pending_edit.round": round_number}, {"$set": {"pending_edit": None}}
+        )
+
+    def acquire(
+        self, name: str, owner: str, ttl_seconds: float, **holder: Any
+    ) -> dict[str, Any] | None:
         """Take the loop's lock, or raise RoundInFlightError naming who holds it.
 
-        The lock expires after ``ttl_seconds`` so a crashed run cannot block a loop forever.
+        The lock expires ``ttl_seconds`` after it was taken or last renewed (:meth:`renew`), so
+        a crashed holder blocks the loop only that long. ``holder`` (host, pid) is stored so
+        ``alflow unlock`` can tell a live holder from a dead one. Returns the lock this one
+        replaced (an expired lock of another owner), or None.
         """
         t = now()
-        doc = self._loops.find_one_and_update(
+        lock = {"owner": owner, "since": t, "until": _after(t, ttl_seconds), **holder}
+        before = self._loops.find_one_and_update(
             {
                 "_id": name,
                 "$or": [{"lock": None}, {"lock.until": {"$lt": t}}, {"lock.owner": owner}],
             },
-            {
-                "$set": {
-                    "lock": {
-                        "owner": owner,
-                        "since": t,
-                        "until": datetime.fromtimestamp(t.timestamp() + ttl_seconds, UTC),
-                    }
-                }
-            },
+            {"$set": {"lock": lock}},
         )
-        if doc is None:
+        if before is None:
             held = self.loop(name).get("lock") or {}
             raise RoundInFlightError(
                 f"loop {name!r} is busy: run {held.get('owner')!r} has been working on it since "
-                f"{held.get('since')}; wait for it to finish (at most one round is in flight per "
-                "loop) or, if that run died, retry after the lock expires at "
-                f"{held.get('until')}"
+                f"{format_time(held.get('since'))}; wait for it to finish (at most one round is "
+                "in flight per loop) or, if that run died, retry after the lock expires at "
+                f"{format_time(held.get('until'))} (or free it now with 'alflow unlock {name}')"
             )
+        previous = before.get("lock")
+        return previous if previous and previous.get("owner") != owner else None
+
+    def renew(self, name: str, owner: str, ttl_seconds: float) -> bool:
+        """Push the lock's expiry ``ttl_seconds`` ahead; False if ``owner`` no longer holds it."""
+        t = now()
+        result = self._loops.update_one(
+            {"_id": name, "lock.owner": owner},
+            {"$set": {"lock.until": _after(t, ttl_seconds), "lock.renewed_at": t}},
+        )
+        return result.matched_count == 1
 
     def release(self, name: str, owner: str) -> None:
         self._loops.update_one({"_id": name, "lock.owner": owner}, {"$set": {"lock": None}})
+
+    def clear_lock(self, name: str, owner: str) -> bool:
+        """Remove the lock if ``owner`` still holds it (an unlock never frees a newer holder)."""
+        result = self._loops.update_one(
+            {"_id": name, "lock.owner": owner}, {"$set": {"lock": None}}
+        )
+        return result.modified_count == 1
 
     # rounds ----------------------------------------------------------------------------------
     def insert_round(self, loop: str, round_number: int, state: str, **fields: Any) -> bool:
@@ -227,6 +286,13 @@ class Ledger:
                 f"loop {loop!r} round {round_number} changed state while this run worked on it; "
                 "another run is active: let it finish"
             )
+
+    def add_note(self, loop: str, round_number: int, note: str) -> None:
+        """Append a sentence to the round's notes (shown in its report)."""
+        self._rounds.update_one(
+            {"_id": round_id(loop, round_number)},
+            {"$push": {"notes": {"at": now(), "note": note}}, "$set": {"updated_at": now()}},
+        )
 
     def note_flow_run(self, loop: str, round_number: int, run_id: str, name: str | None) -> None:
         """Remember which flow runs worked on a round (several when it waited for people)."""

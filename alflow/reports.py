@@ -30,6 +30,28 @@ def curve_rows(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def curve_table(rows: list[dict[str, Any]], digits: int = 3) -> list[dict[str, Any]]:
+    """The curve rows as the learning-curve table artifact shows them: scores to ``digits``
+    places (0.618, not 0.6183844011142061)."""
+    return [
+        {k: round(v, digits) if isinstance(v, float) else v for k, v in row.items()} for row in rows
+    ]
+
+
+def _cell(text: object) -> str:
+    """Text safe inside a markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def advance_markdown(report: dict[str, str]) -> str:
+    """The scheduled advance's report: per loop, what was done or why it was skipped."""
+    if not report:
+        return "# alflow advance\n\nNo active loop to advance.\n"
+    lines = ["# alflow advance", "", "| loop | what happened |", "| --- | --- |"]
+    lines += [f"| {_cell(loop)} | {_cell(what)} |" for loop, what in report.items()]
+    return "\n".join(lines) + "\n"
+
+
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -56,6 +78,17 @@ def round_markdown(doc: dict[str, Any], task_url: str | None = None) -> str:
     ]
     if task_url:
         lines.append(f"| CVAT task | [{task_url}]({task_url}) |")
+    ended = doc.get("ended")
+    if ended:
+        lines.append(
+            f"| {ended['outcome']} | from {ended['from_state']}"
+            + (f": {ended['reason']}" if ended.get("reason") else "")
+            + f"; {ended['returned_to_pool']} back to the pool, "
+            f"{ended['labels_kept']} labels kept |"
+        )
+    notes = [n["note"] for n in doc.get("notes", [])]
+    if notes:
+        lines += ["", "## Notes", "", *(f"* {note}" for note in notes)]
     return "\n".join(lines) + "\n"
 
 

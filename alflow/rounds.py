@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
+from alflow import freshness, learners, locks, naming, recovery, review, store, versions
 from alflow import labels as lab
-from alflow import learners, naming, review, store
 from alflow import progress as reporting
 from alflow.backends import Batch, BatchItem, Collected
 from alflow.config import FieldLabels, LoopConfig, TagLabels
@@ -25,6 +25,7 @@ from alflow.errors import BackendError, DatasetError, LedgerError, PoolExhausted
 from alflow.ledger import (
     ACTIVE,
     CANCELLED,
+    CREATING,
     DONE,
     EXPORTED,
     INGESTED,
@@ -70,7 +71,13 @@ def declared_classes(config: LoopConfig, initial: dict[str, str]) -> list[str]:
 
 
 def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
-    """Validate a new loop against its dataset, store it, and write its split and labels."""
+    """Validate a new loop against its dataset, store it, and write its split and labels.
+
+    Everything is validated (fields, initial labels, every feature value) before anything is
+    written. The loop is stored as ``creating`` until round 0 is taught; a failure while its
+    fields are written removes it again, and a create that was killed part-way is started over
+    by the next one, so a retried call does the same work once more and ends in the same state.
+    """
     dataset = ws.dataset(config)
     store.require_fields(dataset, config.features.fields, "feature")
     if config.ground_truth_field:
@@ -85,9 +92,29 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
         eval_ids = lab.draw_eval_split(
             list(ids), config.eval_fraction, config.random_state, initial
         )
+    fm = ws.features(config)  # NaN, inf, missing, ragged or text values fail here, before writes
+    discard_unfinished(ws, config.name)
     ws.ledger.create_loop(
-        config.name, config.model_dump(mode="json"), {"classes": declared_classes(config, initial)}
+        config.name,
+        config.model_dump(mode="json"),
+        {"classes": declared_classes(config, initial)},
+        status=CREATING,
     )
+    try:
+        with freshness.own_write(fm.path):  # the split touches every sample, no feature
+            _write_split_and_labels(ws, config, dataset, ids, eval_ids, initial, source)
+    except BaseException:
+        discard_unfinished(ws, config.name)
+        raise
+    return {
+        "loop": config.name,
+        "initial_labels": len(initial),
+        "eval": len(eval_ids),
+        "classes": declared_classes(config, initial),
+    }
+
+
+def _write_split_and_labels(ws, config, dataset, ids, eval_ids, initial, source) -> None:
     split = {sid: (lab.EVAL if sid in eval_ids else lab.POOL) for sid in ids}
     with reporting.step(f"marking the pool/eval split of {config.name!r}", len(split)) as report:
         store.write_strings(
@@ -99,12 +126,15 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
         naming.label_field(config.name),
         {sid: store.classification(label, **prov) for sid, label in initial.items()},
     )
-    return {
-        "loop": config.name,
-        "initial_labels": len(initial),
-        "eval": len(eval_ids),
-        "classes": declared_classes(config, initial),
-    }
+
+
+def discard_unfinished(ws: Workspace, loop: str) -> bool:
+    """Remove what a create that did not reach round 0 left of ``loop``; True if it did."""
+    if not ws.ledger.loop_exists(loop) or ws.ledger.loop(loop)["status"] != CREATING:
+        return False
+    log.warning("loop %r was not completely created; removing what its creation wrote", loop)
+    delete_loop(ws, loop)
+    return True
 
 
 def delete_loop(ws: Workspace, loop: str, missing_ok: bool = False) -> dict[str, Any]:
@@ -133,7 +163,7 @@ def labelled(dataset, loop: str, include_excluded: bool = False) -> dict[str, st
     label is never overwritten by a later query.
     """
     field = naming.label_field(loop)
-    if field not in dataset.get_field_schema():
+    if not store.has_fields(dataset, [field]):
         return {}
     view = dataset.exists(field)
     ids = view.values("id")
@@ -170,12 +200,14 @@ def load_learner(ws: Workspace, loop: str, before: int) -> learners.LearnerState
         if ws.config(loop).strategy.name in COLD_START_STRATEGIES:
             return None
         raise
-    return learners.load_checkpoint(ckpt["path"], ckpt["sha256"])
+    return learners.load_checkpoint(ckpt["path"], ckpt["sha256"], ckpt.get("versions"))
 
 
-def checkpoint(state: learners.LearnerState, loop: str, round_number: int) -> dict[str, str]:
+def checkpoint(state: learners.LearnerState, loop: str, round_number: int) -> dict[str, Any]:
+    """Save the round's learner; the ledger entry records the versions that wrote it."""
     path = checkpoints_dir(loop) / f"round-{round_number:03d}.joblib"
-    return {"path": str(path), "sha256": learners.save_checkpoint(state, path)}
+    sha256 = learners.save_checkpoint(state, path)
+    return {"path": str(path), "sha256": sha256, "versions": versions.environment()}
 
 
 # ----------------------------------------------------------------------------- learning
@@ -218,7 +250,7 @@ def write_predictions(
     field = naming.prediction_field(config.name)
     written = 0
     what = f"writing predictions of {config.name!r} round {round_number}"
-    with reporting.step(what, len(fm.ids)) as report:
+    with reporting.step(what, len(fm.ids)) as report, freshness.own_write(fm.path):
         for start in range(0, len(fm.ids), chunk):
             stop = start + chunk
             predicted, confidence = learners.predict(state, np.asarray(fm.X[start:stop]))
@@ -265,15 +297,16 @@ def fit_if_possible(
 def fit_initial(ws: Workspace, loop: str) -> dict[str, Any]:
     """Round 0: fit the learner on the initial labels, checkpoint and evaluate it."""
     existing = ws.ledger.get_round(loop, 0)
-    if existing is not None:
-        return summarize(existing)
-    config = ws.config(loop)
-    dataset = ws.dataset(config)
-    known = labelled(dataset, loop)
-    fields = advance_learner(ws, config, None, known, [], 0)
-    ws.ledger.insert_round(
-        loop, 0, TAUGHT, strategy=config.strategy.name, batch_size=0, queried_ids=[], **fields
-    )
+    if existing is None:
+        config = ws.config(loop)
+        dataset = ws.dataset(config)
+        known = labelled(dataset, loop)
+        fields = advance_learner(ws, config, None, known, [], 0)
+        ws.ledger.insert_round(
+            loop, 0, TAUGHT, strategy=config.strategy.name, batch_size=0, queried_ids=[], **fields
+        )
+    if ws.ledger.loop(loop)["status"] == CREATING:  # round 0 completes the creation
+        ws.ledger.update_loop(loop, status=ACTIVE)
     return summarize(ws.ledger.round(loop, 0))
 
 
@@ -281,15 +314,27 @@ def fit_initial(ws: Workspace, loop: str) -> dict[str, Any]:
 def open_round(ws: Workspace, loop: str) -> int:
     """The round in flight, or a newly allocated round number when there is none."""
     doc = ws.ledger.loop(loop)
+    if doc["status"] == CREATING:
+        raise LedgerError(
+            f"loop {loop!r} was not completely created (its creation stopped before round 0); "
+            f"run 'alflow loop create' with its configuration again to complete it, or delete "
+            f"it with 'alflow loop delete {loop}'"
+        )
     if doc["status"] == DONE:
         raise LedgerError(
             f"loop {loop!r} is done ({doc.get('done_reason', 'stop rule reached')}); raise its "
             f"stop rules ('alflow loop stop-rules {loop} --max-rounds N', or --label-budget) or "
             "create a new loop"
         )
+    finish_pending_edit(ws, loop)
     current = ws.ledger.in_flight(loop)
     if current is not None:
         return int(current["round"])
+    latest = ws.ledger.latest_round(loop)
+    if doc["last_round"] > (latest["round"] if latest else -1):
+        # allocated by a step that stopped before its query recorded the round: the number has
+        # no record yet, so this step takes it instead of burning it
+        return int(doc["last_round"])
     return ws.ledger.allocate_round(loop)
 
 
@@ -389,6 +434,8 @@ def export(ws: Workspace, loop: str, round_number: int, force_new: bool = False)
         )
     previous = (doc.get("backend") or {}).get("ref")
     config = ws.config(loop)
+    if recovery.drop_deleted(ws, loop, round_number, ws.dataset(config)):
+        doc = ws.ledger.round(loop, round_number)
     batch = make_batch(ws, config, round_number, doc["queried_ids"])
     backend = ws.backend(config)
 
@@ -474,6 +521,10 @@ def ingest(ws: Workspace, loop: str, round_number: int, partial: bool = False) -
     config = ws.config(loop)
     backend = ws.backend(config)
     collected = backend.collect(doc["backend"]["ref"], partial=partial)
+    if recovery.drop_deleted(ws, loop, round_number, ws.dataset(config)):
+        collected = _without_dropped(
+            collected, set(ws.ledger.round(loop, round_number)["queried_ids"])
+        )
     store.write_classifications(
         ws.dataset(config),
         naming.label_field(loop),
@@ -495,6 +546,15 @@ def ingest(ws: Workspace, loop: str, round_number: int, partial: bool = False) -
     }
     ws.ledger.set_state(loop, round_number, INGESTED, ingest=report)
     return report
+
+
+def _without_dropped(collected: Collected, kept: set[str]) -> Collected:
+    """The collected work without samples that were deleted from the dataset meanwhile."""
+    return Collected(
+        answers=tuple(a for a in collected.answers if a.sample_id in kept),
+        unresolved=tuple(u for u in collected.unresolved if u.sample_id in kept),
+        pending=tuple(p for p in collected.pending if p in kept),
+    )
 
 
 def teach(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
@@ -528,7 +588,7 @@ def advance_learner(
     evaluate and write predictions; returns the round's ``checkpoint`` and ``metrics``."""
     if state is None:  # cold start: the first fit, once two classes are known
         state = fit_if_possible(ws, config, known, round_number)
-    elif ids:
+    elif ids := [*ids, *untaught(state, known, ids)]:
         X = ws.features(config).take(ids)
         learners.teach(state, X, np.asarray([known[i] for i in ids], dtype=str), ids)
     if state is None:
@@ -542,15 +602,22 @@ def advance_learner(
     return fields
 
 
+def untaught(state: learners.LearnerState, known: dict[str, str], ids: list[str]) -> list[str]:
+    """Known labels the learner has not been taught and ``ids`` do not teach, in dataset order.
+
+    These are the ingested labels of a round that was failed or cancelled after its ingest:
+    they are kept, and the next teach takes them.
+    """
+    seen = set(state.training_ids) | set(ids)
+    return [sid for sid in known if sid not in seen]
+
+
 def cancel(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
-    """Withdraw an outstanding batch; its samples return to the pool."""
+    """Withdraw an outstanding batch; its samples return to the pool (see alflow.recovery)."""
     doc = ws.ledger.round(loop, round_number)
     if doc["state"] in TERMINAL:
         return summarize(doc)
-    if doc.get("backend"):
-        ws.backend(ws.config(loop)).cancel(doc["backend"]["ref"])
-    ws.ledger.set_state(loop, round_number, CANCELLED)
-    return summarize(ws.ledger.round(loop, round_number))
+    return summarize(recovery.end_round(ws, loop, round_number, CANCELLED))
 
 
 def readiness(ws: Workspace, loop: str) -> tuple[bool, str]:
@@ -558,8 +625,9 @@ def readiness(ws: Workspace, loop: str) -> tuple[bool, str]:
     doc = ws.ledger.loop(loop)
     if doc["status"] != ACTIVE:
         return False, f"loop is {doc['status']}"
-    if doc.get("lock") and doc["lock"]["until"].replace(tzinfo=UTC) > datetime.now(UTC):
-        return False, f"run {doc['lock']['owner']} is working on it"
+    lock = locks.live_lock(doc.get("lock"))
+    if lock:
+        return False, f"run {lock['owner']} is working on it"
     current = ws.ledger.in_flight(loop)
     if current is None or current["state"] in (QUERIED, INGESTED):
         return True, "ready"
@@ -572,6 +640,11 @@ def readiness(ws: Workspace, loop: str) -> tuple[bool, str]:
         return False, f"round {current['round']} cannot be checked: {exc}"
     if report["finished"]:
         return True, "annotation finished"
+    if (current.get("backend") or {}).get("kind") == "app":
+        return False, (
+            f"round {current['round']} is under review in the FiftyOne App until the review "
+            f"is declared finished ('alflow review finish {loop}' or the App's update)"
+        )
     return False, (
         f"round {current['round']} waits for annotators: "
         f"{report['done']}/{report['total']} finished"
@@ -584,7 +657,8 @@ def _require_idle(ws: Workspace, loop: str, action: str) -> None:
     if current is not None:
         raise LedgerError(
             f"loop {loop!r} has round {current['round']} in flight ({current['state']}); finish "
-            f"it or cancel it ('alflow step {loop} --when-unfinished cancel') before you {action}"
+            f"it ('alflow step {loop}') or end it ('alflow round cancel {loop} "
+            f"{current['round']}', or 'alflow round fail ...') before you {action}"
         )
 
 
@@ -612,6 +686,7 @@ def rollback(ws: Workspace, loop: str, to_round: int) -> dict[str, Any]:
     ``excluded`` (still visible; :func:`reinclude` brings them back) and a new round, recorded
     with ``kind: rollback``, carries round ``to_round``'s learner forward.
     """
+    finish_pending_edit(ws, loop)
     _require_idle(ws, loop, "roll back")
     target = ws.ledger.round(loop, to_round)
     if target["state"] != TAUGHT or not target.get("checkpoint"):
@@ -622,8 +697,21 @@ def rollback(ws: Workspace, loop: str, to_round: int) -> dict[str, Any]:
     config = ws.config(loop)
     dataset = ws.dataset(config)
     later = [i for i, r, x in _label_rounds(dataset, loop) if r > to_round and not x]
-    state = learners.load_checkpoint(target["checkpoint"]["path"], target["checkpoint"]["sha256"])
-    number = ws.ledger.allocate_round(loop)
+    ckpt = target["checkpoint"]
+    learners.load_checkpoint(ckpt["path"], ckpt["sha256"], ckpt.get("versions"))
+    pending = {"kind": "rollback", "to_round": to_round, "ids": later}
+    number = ws.ledger.allocate_round(loop, pending=pending)
+    _complete_rollback(ws, loop, {**pending, "round": number})
+    return {**summarize(ws.ledger.round(loop, number)), "excluded": len(later)}
+
+
+def _complete_rollback(ws: Workspace, loop: str, edit: dict[str, Any]) -> None:
+    """Do (or redo, after a crash) the rollback ``edit``; every part is idempotent."""
+    number, to_round, later = edit["round"], edit["to_round"], edit["ids"]
+    config = ws.config(loop)
+    dataset = ws.dataset(config)
+    target = ws.ledger.round(loop, to_round)["checkpoint"]
+    state = learners.load_checkpoint(target["path"], target["sha256"], target.get("versions"))
     _set_excluded(dataset, loop, later, True)
     state.round_number = number
     fields = {
@@ -637,11 +725,32 @@ def rollback(ws: Workspace, loop: str, to_round: int) -> dict[str, Any]:
     write_predictions(ws, config, state, number)
     ws.ledger.insert_round(loop, number, TAUGHT, **fields)
     ws.ledger.update_loop(loop, status=ACTIVE, done_reason=None)
-    return {**summarize(ws.ledger.round(loop, number)), "excluded": len(later)}
+    ws.ledger.clear_pending_edit(loop, number)
+
+
+def finish_pending_edit(ws: Workspace, loop: str) -> int | None:
+    """Complete a rollback or re-include that was interrupted; returns its round, if any.
+
+    The edit's round number and everything it changes were stored with the number, so an
+    interrupted edit is redone the same way: it either did not happen (nothing was allocated)
+    or it completes here, before anything else reads the loop's labels or learner.
+    """
+    edit = ws.ledger.loop(loop).get("pending_edit")
+    if not edit:
+        return None
+    log.warning(
+        "loop %r: completing the interrupted %s (round %d)", loop, edit["kind"], edit["round"]
+    )
+    if ws.ledger.get_round(loop, edit["round"]) is None:
+        complete = _complete_rollback if edit["kind"] == "rollback" else _complete_reinclude
+        complete(ws, loop, edit)
+    ws.ledger.clear_pending_edit(loop, edit["round"])
+    return int(edit["round"])
 
 
 def reinclude(ws: Workspace, loop: str, from_rounds: list[int]) -> dict[str, Any]:
     """Bring excluded labels of ``from_rounds`` back into training, as a new taught round."""
+    finish_pending_edit(ws, loop)
     _require_idle(ws, loop, "re-include labels")
     config = ws.config(loop)
     dataset = ws.dataset(config)
@@ -652,7 +761,17 @@ def reinclude(ws: Workspace, loop: str, from_rounds: list[int]) -> dict[str, Any
             f"loop {loop!r} has no excluded labels from rounds {sorted(wanted)}; "
             "'alflow history' shows which rounds a rollback excluded"
         )
-    number = ws.ledger.allocate_round(loop)
+    pending = {"kind": "reinclude", "ids": ids}
+    number = ws.ledger.allocate_round(loop, pending=pending)
+    _complete_reinclude(ws, loop, {**pending, "round": number})
+    return summarize(ws.ledger.round(loop, number))
+
+
+def _complete_reinclude(ws: Workspace, loop: str, edit: dict[str, Any]) -> None:
+    """Do (or redo, after a crash) the re-include ``edit``; every part is idempotent."""
+    number, ids = edit["round"], edit["ids"]
+    config = ws.config(loop)
+    dataset = ws.dataset(config)
     _set_excluded(dataset, loop, ids, False)
     known = labelled(dataset, loop)
     state = load_learner(ws, loop, number)
@@ -660,7 +779,7 @@ def reinclude(ws: Workspace, loop: str, from_rounds: list[int]) -> dict[str, Any
     ws.ledger.insert_round(
         loop, number, TAUGHT, kind="reinclude", reincluded_ids=ids, queried_ids=[], **fields
     )
-    return summarize(ws.ledger.round(loop, number))
+    ws.ledger.clear_pending_edit(loop, number)
 
 
 # ----------------------------------------------------------------------------- stop rules

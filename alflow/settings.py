@@ -49,6 +49,9 @@ def service_environment(home: Path) -> dict[str, str]:
         "FIFTYONE_PLUGINS_DIR": str(home / "fiftyone" / "plugins"),
         "FIFTYONE_DEFAULT_DATASET_DIR": str(home / "fiftyone" / "datasets"),
         "PREFECT_HOME": str(home / "prefect"),
+        # Prefect's own temporary server (ALFLOW_PREFECT_SERVER=ephemeral) gives up after 20 s
+        # by default: too short to create a fresh database on a loaded machine
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
         "DO_NOT_TRACK": "1",
@@ -62,6 +65,26 @@ def configure_environment() -> Path:
     for key, value in service_environment(home).items():
         os.environ.setdefault(key, value)
     return home
+
+
+# variables that, when set, decide where state lives (besides those of service_environment)
+STATE_OVERRIDES = (
+    "FIFTYONE_DATABASE_URI",
+    "FIFTYONE_DATABASE_NAME",
+    "PREFECT_API_URL",
+    "ALFLOW_PREFECT_SERVER",
+)
+
+
+def state_environment() -> dict[str, str]:
+    """Every variable that decides where this process's state lives, with its value: the
+    state directory, the service defaults, and the overrides the user set (a MongoDB URI, a
+    Prefect API URL). A worker started with exactly these sees the same state."""
+    home = configure_environment()
+    env = {"ALFLOW_HOME": str(home)}
+    env.update({key: os.environ[key] for key in service_environment(home)})
+    env.update({key: os.environ[key] for key in STATE_OVERRIDES if os.environ.get(key)})
+    return env
 
 
 def checkpoints_dir(loop: str) -> Path:

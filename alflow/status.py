@@ -3,19 +3,23 @@
 Both read the same :func:`loop_status`, so the command line and the App can never disagree.
 Reading status never writes: the live annotation progress is asked of the backend directly
 (``backend.progress`` has no side effects), not through the round's ``progress`` step, which
-records a ``waiting`` state.
+records a ``waiting`` state. Someone waits on the answer, so the backend is asked once, with a
+short timeout (:data:`LIVE_TIMEOUT_SECONDS`) and no retries: a CVAT server that is down makes
+status say so within seconds, with the progress stored at the last step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from alflow import reports
+from alflow import locks, reports
+from alflow.config import LoopConfig
 from alflow.errors import AlflowError
-from alflow.ledger import ACTIVE, DONE, EXPORTED, IN_FLIGHT, PAUSED, WAITING
+from alflow.ledger import ACTIVE, DONE, EXPORTED, IN_FLIGHT, PAUSED, WAITING, format_time
 from alflow.workspace import Workspace
+
+LIVE_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -32,16 +36,10 @@ class LoopStatus:
     done: int | None = None
     total: int | None = None
     progress_error: str | None = None
+    live: bool = False  # done/total come from the backend now, not from the last step
     lock: dict[str, Any] | None = None
     labelled: int | None = None
     curve: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _live_lock(doc: dict[str, Any]) -> dict[str, Any] | None:
-    lock = doc.get("lock")
-    if not lock or lock["until"].replace(tzinfo=UTC) <= datetime.now(UTC):
-        return None
-    return lock
 
 
 def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
@@ -55,7 +53,7 @@ def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
         "status": doc["status"],
         "done_reason": doc.get("done_reason"),
         "backend": doc["config"].get("backend", {}).get("kind", "oracle"),
-        "lock": _live_lock(doc),
+        "lock": locks.live_lock(doc.get("lock")),
         "labelled": curve[-1]["labelled"] if curve else None,
         "curve": curve,
     }
@@ -72,24 +70,38 @@ def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
         done=progress.get("done"),
         total=progress.get("total"),
         progress_error=progress.get("error"),
+        live=bool(progress.get("live")),
     )
 
 
+def quick_read(config: LoopConfig) -> LoopConfig:
+    """The loop's configuration for a read someone waits on: one try, a short timeout."""
+    if config.backend.kind != "cvat":
+        return config
+    backend = config.backend.model_copy(
+        update={"retries": 0, "timeout_seconds": LIVE_TIMEOUT_SECONDS}
+    )
+    return config.model_copy(update={"backend": backend})
+
+
 def _progress(ws: Workspace, loop: str, current: dict[str, Any]) -> dict[str, Any]:
-    """Live progress from the backend, or the error that kept it from answering."""
+    """Live progress from the backend; if it does not answer, the stored one and why."""
     ref = (current.get("backend") or {}).get("ref")
+    stored = dict(current.get("progress") or {})
     if ref is None:
-        return {}
+        return stored
     try:
-        prog = ws.backend(ws.config(loop)).progress(ref)
+        prog = ws.backend(quick_read(ws.config(loop))).progress(ref)
     except AlflowError as exc:
-        return {"error": str(exc)}
-    return {"done": prog.done, "total": prog.total}
+        return {"done": stored.get("done"), "total": stored.get("total"), "error": str(exc)}
+    return {"done": prog.done, "total": prog.total, "live": True}
 
 
 def waiting_for(st: LoopStatus) -> str:
     """One sentence: what the loop waits for and what moves it on."""
     if st.round is None:
+        if st.lock:
+            return f"a step is working on it: {locks.describe_holder(st.lock)}"
         if st.status == ACTIVE:
             return f"no round in flight: 'alflow step {st.loop}' queries the next batch"
         if st.status == PAUSED:
@@ -98,8 +110,17 @@ def waiting_for(st: LoopStatus) -> str:
             return f"done: 'alflow loop stop-rules {st.loop} --max-rounds N' raises its limits"
         return f"loop is {st.status}"
     head = f"round {st.round} is {st.state!r}"
+    unit = "annotation jobs" if st.backend == "cvat" else "samples"
     if st.progress_error:
-        return f"{head}; its annotation progress could not be read: {st.progress_error}"
+        stored = (
+            f"; at the last step {st.done}/{st.total} {unit} were finished"
+            if st.total is not None
+            else ""
+        )
+        return (
+            f"{head}; could not reach the {st.backend} backend to read its progress now "
+            f"({st.progress_error}){stored}"
+        )
     if st.backend == "app" and st.state in (EXPORTED, WAITING):
         return (
             f"{head}: under review in the FiftyOne App; when the review is done run "
@@ -107,7 +128,6 @@ def waiting_for(st: LoopStatus) -> str:
             f"'alflow step {st.loop}'"
         )
     if st.total is not None:
-        unit = "annotation jobs" if st.backend == "cvat" else "samples"
         return f"{head}: {st.done}/{st.total} {unit} finished"
     return f"{head}: 'alflow step {st.loop}' continues it"
 
@@ -127,6 +147,8 @@ def describe(st: LoopStatus) -> list[str]:
             + (f", held-out accuracy {acc:.3f}" if acc is not None else "")
         )
     if st.lock:
-        since = st.lock["since"].replace(tzinfo=UTC).isoformat(timespec="seconds")
-        lines.append(f"locked by run {st.lock['owner']!r} since {since}")
+        lines.append(
+            f"locked by {locks.describe_holder(st.lock)}, lease until "
+            f"{format_time(st.lock['until'])} ('alflow unlock {st.loop}' frees a dead one's)"
+        )
     return lines

@@ -7,19 +7,24 @@ values (loop names, round numbers, ids, paths) that Prefect can record and hash.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import numpy as np
+
 import alflow
 from alflow import features as feats
-from alflow import progress, store
+from alflow import freshness, progress, store, versions
 from alflow.backends import AnnotationBackend, make_backend
 from alflow.config import LoopConfig
-from alflow.errors import LedgerError
+from alflow.errors import plural, preview_ids
 from alflow.ledger import Ledger
 from alflow.settings import cache_dir
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,13 +35,8 @@ class Workspace:
 
     def config(self, loop: str) -> LoopConfig:
         doc = self.ledger.loop(loop)
-        if doc["config"].get("schema_version") != 1:
-            raise LedgerError(
-                f"loop {loop!r} was stored with schema version "
-                f"{doc['config'].get('schema_version')}"
-                f" but this alflow reads version 1; upgrade alflow"
-            )
-        return LoopConfig.model_validate(doc["config"])
+        stored = versions.upgrade("loop configuration", doc["config"], f"loop {loop!r}")
+        return LoopConfig.model_validate(stored)
 
     def dataset(self, config: LoopConfig):
         return store.open_dataset(config.dataset)
@@ -53,18 +53,57 @@ class Workspace:
         )
         directory = cache_dir() / key
         if directory.exists() and not refresh:
-            return feats.open_cache(directory)
+            fm = feats.open_cache(directory)
+            if self._still_fresh(dataset, spec.fields, fm):
+                return fm
         store.require_fields(dataset, spec.fields, "feature")
+        mark = store.newest_modification(dataset)  # before reading: later edits are seen later
         n_rows = len(dataset)
         with progress.step(f"loading features of {config.dataset!r}", n_rows) as report:
             chunks = store.iter_columns(dataset, spec.fields)
             counted = progress.counted(chunks, report, lambda c: len(c[0]))
-            return feats.build_cache(directory, counted, n_rows, spec.standardize)
+            fm = feats.build_cache(directory, counted, n_rows, spec.standardize)
+        freshness.set_mark(fm.path, mark)
+        return fm
+
+    def _still_fresh(self, dataset, fields: list[str], fm: feats.FeatureMatrix) -> bool:
+        """Whether the cached values still match: re-reads only samples modified since the
+        cache's mark, outside alflow's own writes (see :mod:`alflow.freshness`)."""
+        state = freshness.read_mark(fm.path)
+        query = freshness.modified_filter(state)
+        if query is None or not (fm.path / freshness.DIGESTS).exists():
+            return False  # a cache from before values were tracked: rebuild it once
+        newest = store.newest_modification(dataset)
+        ids = store.modified_ids(dataset, query)
+        if ids:  # samples added since are not in this cache: its key covers the sample set
+            ids = [i for i, known in zip(ids, np.isin(ids, fm.ids), strict=True) if known]
+        if ids:
+            view = dataset.select(ids)
+            read = list(store.iter_columns(view, fields, chunk=max(len(ids), 1)))
+            ids = [i for chunk_ids, _ in read for i in chunk_ids]
+            fresh = np.vstack([feats.assemble(cols, chunk_ids) for chunk_ids, cols in read])
+            digests = np.load(fm.path / freshness.DIGESTS)[fm.rows(ids)]
+            changed = freshness.changed_rows(ids, digests, fresh)
+            if changed:
+                log.warning(
+                    "features of %s changed in place (%s); rebuilding the cache",
+                    plural(len(changed), "sample"),
+                    preview_ids(changed),
+                )
+                return False
+        if newest is not None:
+            freshness.set_mark(fm.path, newest)
+        return True
 
 
-def open_workspace() -> Workspace:
-    """A workspace on the FiftyOne database configured for this process."""
-    return Workspace(ledger=Ledger(store.db()))
+def open_workspace(*, ledger_only: bool = False) -> Workspace:
+    """A workspace on the FiftyOne database configured for this process.
+
+    ``ledger_only``: the caller reads or edits only the ledger (datasets are still opened on
+    demand), so the ledger is reached without importing FiftyOne where possible
+    (:func:`alflow.store.ledger_db`).
+    """
+    return Workspace(ledger=Ledger(store.ledger_db() if ledger_only else store.db()))
 
 
 @cache

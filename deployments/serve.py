@@ -2,9 +2,9 @@
 
     .venv/bin/alflow serve        # or: python deployments/serve.py
 
-The same deployments as ``prefect.yaml`` (create-loop, step, advance on a schedule), run in this
-process; stop it with Ctrl-C. A round's state lives in the ledger, so stopping and restarting
-the process loses nothing.
+The same four deployments as ``prefect.yaml`` (create-loop, step, advance on a schedule,
+simulate), run in this process; stop it with Ctrl-C. A round's state lives in the ledger, so
+stopping and restarting the process loses nothing.
 
 Serve *or* deploy to the work pool, not both: serving a name that ``alflow deploy`` put on a
 work pool keeps the pool in the server's record, and its runs then crash loading the flow, so

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prefect import flow, tags
 
+from alflow import locks
 from alflow.config import LoopConfig
-from alflow.workspace import version_string
+from alflow.workspace import open_workspace, version_string
 from flows.options import StepOptions
 from flows.round import round_flow
 from tasks import (
     acquire_loop,
     delete_loop,
+    discard_unfinished_loop,
     fit_initial_learner,
     load_features,
     loop_is_active,
@@ -34,8 +38,14 @@ def create_loop_flow(config: LoopConfig, replace: bool = False) -> dict[str, Any
     if replace:
         delete_loop(config.name, missing_ok=True)
     registered = register_loop(config)
-    load_features(config.name)
-    return {**registered, "round_0": fit_initial_learner(config.name)}
+    try:
+        load_features(config.name)
+        round_0 = fit_initial_learner(config.name)
+    except BaseException:
+        # a loop that never reached round 0 must not stay behind half-made
+        discard_unfinished_loop(config.name)
+        raise
+    return {**registered, "round_0": round_0}
 
 
 @flow(name="alflow-step", flow_run_name="{loop}-step", version=version_string())
@@ -50,8 +60,7 @@ def step_flow(loop: str, options: StepOptions | None = None) -> dict[str, Any]:
     # when_unfinished is a decision about the round already out for annotation; a round this
     # step opens itself always waits for its annotators
     fresh = options.model_copy(update={"when_unfinished": "wait"})
-    owner = acquire_loop(loop)
-    try:
+    with _holding(loop):
         number = open_round(loop)
         resumed = round_state(loop, number) is not None
         summary = _run_round(loop, number, options if resumed else fresh)
@@ -59,5 +68,15 @@ def step_flow(loop: str, options: StepOptions | None = None) -> dict[str, Any]:
         if opens_next and loop_is_active(loop):
             summary = _run_round(loop, open_round(loop), fresh)
         return summary
+
+
+@contextmanager
+def _holding(loop: str) -> Iterator[str]:
+    """The loop's lock for this run, renewed by a heartbeat in this process while it works."""
+    owner = acquire_loop(loop)
+    beat = locks.Heartbeat(open_workspace().ledger, loop, owner).start()
+    try:
+        yield owner
     finally:
+        beat.stop()
         release_loop(loop, owner)

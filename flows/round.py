@@ -11,7 +11,7 @@ from typing import Any
 
 from prefect import flow
 
-from alflow.ledger import CANCELLED, FAILED
+from alflow.ledger import CANCELLED, FAILED, QUERIED
 from alflow.workspace import version_string
 from flows.options import StepOptions
 from tasks import (
@@ -37,7 +37,13 @@ from tasks.artifacts import publish_round_artifacts
 def round_flow(loop: str, round_number: int, options: StepOptions | None = None) -> dict[str, Any]:
     """Query, export, (wait,) ingest and teach one round of ``loop``."""
     options = options or StepOptions()
-    if round_state(loop, round_number) in (CANCELLED, FAILED):
+    state = round_state(loop, round_number)
+    if state in (CANCELLED, FAILED):
+        return round_summary(loop, round_number)
+    if state == QUERIED and options.when_unfinished == "cancel":
+        # never exported (or its export failed): cancelling must not need the export to work
+        cancel_round(loop, round_number)
+        publish_round_artifacts(loop, round_number)
         return round_summary(loop, round_number)
     load_features(loop)
     query_batch(loop, round_number, options.batch_size)

@@ -32,7 +32,7 @@ def publish_round_artifacts(loop: str, round_number: int) -> dict[str, Any]:
     )
     rows = reports.curve_rows(ledger.rounds(loop))
     create_table_artifact(
-        rows,
+        reports.curve_table(rows),
         key=naming.artifact_key(loop, "learning-curve"),
         description=f"{loop}: one row per taught round",
     )

@@ -7,7 +7,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from alflow import rounds
+from alflow import locks, rounds
 from alflow.config import LoopConfig
 from alflow.errors import AlflowError
 from alflow.workspace import open_workspace
@@ -47,6 +47,12 @@ def register_loop(config: LoopConfig) -> dict[str, Any]:
 def delete_loop(loop: str, missing_ok: bool = False) -> dict[str, Any]:
     """Remove a loop's fields, ledger records and checkpoints."""
     return rounds.delete_loop(open_workspace(), loop, missing_ok)
+
+
+@task(name="discard-unfinished-loop", **STEP)
+def discard_unfinished_loop(loop: str) -> bool:
+    """Remove a loop whose creation failed before round 0 (a complete loop is kept)."""
+    return rounds.discard_unfinished(open_workspace(), loop)
 
 
 @task(name="load-features", **STEP)
@@ -138,13 +144,43 @@ def round_summary(loop: str, round_number: int) -> dict[str, Any]:
 
 
 @task(name="acquire-loop", cache_policy=NO_CACHE)
-def acquire_loop(loop: str, ttl_seconds: float = 3600.0) -> str:
-    """Take the loop's lock for this flow run (one round in flight per loop)."""
+def acquire_loop(loop: str, ttl_seconds: float = locks.LEASE_SECONDS) -> str:
+    """Take the loop's lock for this flow run (one round in flight per loop).
+
+    The lock is a lease the flow renews with a heartbeat; taking over a dead run's lock marks
+    that run crashed, so Prefect stops showing it as running.
+    """
     from prefect.runtime import flow_run
 
     owner = str(flow_run.id or "local")
-    open_workspace().ledger.acquire(loop, owner, ttl_seconds)
+    replaced = locks.take(open_workspace().ledger, loop, owner, ttl_seconds)
+    if replaced:
+        mark_crashed(replaced["owner"], f"its lock on loop {loop!r} expired; {owner} took over")
     return owner
+
+
+def mark_crashed(run_id: str, why: str) -> bool:
+    """Mark a dead holder's flow run crashed if Prefect still shows it running; best effort."""
+    from uuid import UUID
+
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Crashed
+
+    try:
+        run_uuid = UUID(run_id)
+    except ValueError:  # not a flow run (a CLI command's lock)
+        return False
+    with get_client(sync_client=True) as client:
+        try:
+            run = client.read_flow_run(run_uuid)
+        except ObjectNotFound:
+            return False
+        if run.state is None or run.state.is_final():
+            return False
+        client.set_flow_run_state(run_uuid, Crashed(message=why), force=True)
+    _log().warning("flow run %s marked crashed: %s", run_id, why)
+    return True
 
 
 @task(name="release-loop", cache_policy=NO_CACHE)

@@ -71,4 +71,9 @@ def digits(fo_db):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    from alflow import prefect_server
+
+    # a command that started alflow's own Prefect server in this session's home: never leave
+    # it running after the session
+    prefect_server.stop()
     shutil.rmtree(_HOME / "checkpoints", ignore_errors=True)

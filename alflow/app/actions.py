@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from alflow import naming
 from alflow.app.forms import DatasetChoices
+from alflow.app.runs import execution_target
+from alflow.app.runs import run as _run
 from alflow.config import LoopConfig
 from alflow.errors import AlflowError, LedgerError
 from alflow.ledger import EXPORTED, IN_FLIGHT, QUERIED, WAITING
@@ -26,15 +28,6 @@ from alflow.workspace import Workspace, open_workspace
 CREATE_DEPLOYMENT = "alflow-create-loop/create-loop"
 STEP_DEPLOYMENT = "alflow-step/step"
 NUMBERS = ("FloatField", "IntField")
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a flow runs: ``deployment`` (with its name) or ``in_process``, and why."""
-
-    mode: str
-    reason: str
-    deployment: str | None = None
 
 
 def check_environment() -> None:
@@ -96,62 +89,6 @@ def loops_of(dataset_name: str, ws: Workspace | None = None) -> list[str]:
 def in_flight(loop: str, ws: Workspace | None = None) -> dict[str, Any] | None:
     """The loop's round in flight, if any."""
     return (ws or open_workspace()).ledger.latest_round(loop, IN_FLIGHT)
-
-
-# ------------------------------------------------------------------------------ where flows run
-def execution_target(deployment: str) -> Target:
-    """Run as ``deployment`` only when a Prefect API has it and a worker is polling its pool."""
-    from prefect.settings import PREFECT_API_URL
-
-    url = PREFECT_API_URL.value()
-    if not url:
-        return Target("in_process", "no Prefect API is configured (PREFECT_API_URL is not set)")
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
-    with get_client(sync_client=True) as client:
-        try:
-            found = client.read_deployment_by_name(deployment)
-        except ObjectNotFound:
-            return Target(
-                "in_process", f"deployment {deployment!r} does not exist on {url} ('alflow deploy')"
-            )
-        workers = client.read_workers_for_work_pool(found.work_pool_name)
-    online = [w for w in workers if str(getattr(w.status, "value", w.status)).upper() == "ONLINE"]
-    if not online:
-        return Target(
-            "in_process", f"no worker is polling work pool {found.work_pool_name!r} on {url}"
-        )
-    return Target("deployment", f"deployment {deployment!r} on {url}", deployment)
-
-
-def run_url(flow_run_id: str) -> str | None:
-    """The Prefect UI page of a flow run, when a server URL is known."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
-
-    api = PREFECT_UI_URL.value() or PREFECT_API_URL.value()
-    if not api:
-        return None
-    return f"{api.removesuffix('/').removesuffix('/api')}/runs/flow-run/{flow_run_id}"
-
-
-def _run(target: Target, flow, parameters: dict[str, Any]) -> dict[str, Any]:
-    """Run ``flow`` where ``target`` says; returns how it ran (and the run's link)."""
-    if target.mode == "deployment":
-        from prefect.deployments import run_deployment
-
-        run = run_deployment(target.deployment, parameters=parameters, timeout=None)
-        if not run.state.is_completed():
-            raise AlflowError(
-                f"flow run {run.name!r} of {target.deployment!r} ended {run.state.name}: "
-                f"{run.state.message or 'see its logs'} ({run_url(str(run.id))})"
-            )
-        return {"ran": target.reason, "run_url": run_url(str(run.id)), "result": None}
-    return {
-        "ran": f"in the App's process: {target.reason}",
-        "run_url": None,
-        "result": flow(**parameters),
-    }
 
 
 # ------------------------------------------------------------------------------ the operations

@@ -33,6 +33,11 @@ LABELS = {
     "batch_size": "Default batch size",
     "stop": "Stop rules",
     "random_state": "Random state",
+    "features": "Features",
+    "estimator": "Estimator",
+    "base_estimator": "Base estimator",
+    "strategy": "Query strategy",
+    "backend": "Annotation backend",
 }
 
 
@@ -136,7 +141,8 @@ def render_field(obj, spec: Spec, answer: Any, choices: DatasetChoices, path: st
         obj.enum(
             spec.name,
             values,
-            default=spec.default or "",
+            # a required choice starts empty (the App would flag a default outside the choices)
+            default=spec.default or ("" if spec.optional else None),
             required=required,
             view=_choices_view(values, labels),
             **common,
@@ -192,11 +198,25 @@ def config_from_answers(answers: Mapping[str, Any], dataset: str) -> LoopConfig:
     unknown = sorted(set(answers) - {s.name for s in specs(LoopConfig)} - set(FORM_ONLY))
     if unknown:
         raise ConfigError(f"the form sent fields the loop configuration does not have: {unknown}")
-    data = model_input(LoopConfig, {k: v for k, v in answers.items() if k not in FORM_ONLY})
+    answers = {k: v for k, v in answers.items() if k not in FORM_ONLY}
+    data = model_input(LoopConfig, {**answers, **_visible_strategy(answers)})
     data.setdefault("backend", {"kind": FORM_DEFAULTS["backend"]})
     if "eval_fraction" not in data and not data.get("ground_truth_field"):
         data["eval_fraction"] = 0.0  # nothing to score a held-out split against
     return parse_loop_config({**data, "dataset": dataset})
+
+
+def _visible_strategy(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the strategy options the form shows for the chosen strategy.
+
+    The App keeps a group's earlier answers when its choice changes, so a knob set for
+    ``diverse_margin`` would otherwise reach a ``margin`` loop's configuration.
+    """
+    if not isinstance(answers.get("strategy"), Mapping):
+        return {}
+    chosen = answers["strategy"]
+    shown = {s.name for s in visible_specs(StrategyConfig, chosen)}
+    return {"strategy": {k: v for k, v in chosen.items() if k in shown}}
 
 
 def naming_notice(loop: str) -> str:

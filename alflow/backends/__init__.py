@@ -38,13 +38,13 @@ def make_backend(config: LoopConfig, dataset_opener) -> AnnotationBackend:
     """
     if config.backend.kind == "oracle":
         from alflow.backends.oracle import OracleBackend
-        from alflow.store import read_values
 
         field = config.ground_truth_field
 
         def ground_truth(ids: list[str]) -> dict[str, str | None]:
-            values = read_values(dataset_opener(), f"{field}.label", ids)
-            return dict(zip(ids, values, strict=True))
+            # ids and values in one query: a sample deleted meanwhile is simply absent
+            found, values = dataset_opener().select(ids).values(["id", f"{field}.label"])
+            return dict(zip(found, values, strict=True))
 
         return OracleBackend(ground_truth, field)
     if config.backend.kind == "app":

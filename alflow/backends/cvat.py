@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from alflow import naming, progress
+from alflow import naming, progress, versions
 from alflow.backends.base import Answer, Batch, Collected, Progress, Reference, Unresolved
 from alflow.config import CvatBackendConfig
 from alflow.errors import BackendError, preview_ids
@@ -65,7 +65,7 @@ ENV_PASSWORD = "ALFLOW_CVAT_PASSWORD"
 ENV_TOKEN = "ALFLOW_CVAT_TOKEN"
 ENV_SECRET_BLOCK = "ALFLOW_CVAT_SECRET_BLOCK"
 
-REF_VERSION = 1
+REF_VERSION = versions.REF_VERSION  # written into every reference, checked when one is read
 PREFILL_SOURCE = "auto"  # CVAT's source for machine-made annotations
 CREATE_REQUEST = "action=create&target=task&target_id={task_id}"  # CVAT's id of data processing
 T = TypeVar("T")
@@ -489,7 +489,6 @@ class CvatBackend:
         self._environ = environ
         self._secret_loader = secret_loader
         self._sleep = sleep
-        self._version_noted = False
 
     # ------------------------------------------------------------------ the contract
     def export(
@@ -523,15 +522,12 @@ class CvatBackend:
             assignee = cvat.user_id(self.config.assignee) if needs_assignee else None
             if reuse:
                 task = cvat.task(ref)
-                project = cvat.project_by_id(ref["project_id"])
+                project = cvat.project_by_id(ref["project_id"], ref)
                 ref = dict(ref)
                 _check_same_batch(ref, batch)
             else:
                 if ref and ref.get("task_id"):
-                    log.warning(
-                        "CVAT: round %s gets a new task; task %s of its earlier export is left "
-                        "as it is (cancel it to remove it)", ref.get("task_name"), ref["task_id"]
-                    )  # fmt: skip
+                    cvat.note_replaced_task(ref)
                 project = cvat.ensure_project(batch.loop, batch.classes)
                 task = cvat.create_task(naming.round_name(batch.loop, batch.round_number), project)
                 ref = new_reference(batch, cvat.url, project, task)
@@ -721,7 +717,9 @@ class CvatBackend:
 
     @staticmethod
     def _check_server(ref: Reference, url: str) -> None:
-        """Refuse to look for a round's task on another server than the one it went to."""
+        """Refuse to look for a round's task on another server than the one it went to, or
+        a reference of a newer schema than this alflow reads."""
+        versions.upgrade("CVAT reference", ref, f"round {ref.get('task_name')}")
         if ref.get("url") and clean_url(ref["url"]) != url:
             raise BackendError(
                 f"round {ref.get('task_name')} was exported to CVAT at {ref['url']}, but the "
@@ -743,8 +741,7 @@ class CvatBackend:
         try:
             with _open_client(conn, self.config) as client:
                 session = _Session(client, conn.url, policy, self._sleep, self.config)
-                session.reach(note_version=not self._version_noted)
-                self._version_noted = True
+                session.reach()
                 session.login(conn)
                 yield session
         except BackendError:
@@ -781,6 +778,18 @@ def _open_client(conn: Connection, config: CvatBackendConfig) -> Any:
     return client
 
 
+# (server, version) pairs whose mismatch this process has logged: a step opens several
+# backends and sessions (export, progress, collect), and the note is worth reading once
+_VERSIONS_NOTED: set[tuple[str, str]] = set()
+
+
+def reexport_hint(ref: Reference) -> str:
+    """How to give a round whose task is gone a new one."""
+    if "loop" in ref and "round" in ref:
+        return f"re-export the round: alflow reexport {ref['loop']} {ref['round']}"
+    return "re-export the round: alflow reexport <loop> <round>"
+
+
 class _Session:
     """The CVAT calls the backend makes, each one retried as a unit that is safe to repeat."""
 
@@ -804,11 +813,13 @@ class _Session:
         return call_with_retries(what, func, self.policy, self._sleep)
 
     # ------------------------------------------------------------------ server, login
-    def reach(self, *, note_version: bool) -> None:
-        """Ask the server for its version (proves the URL); note a mismatch once."""
+    def reach(self) -> None:
+        """Ask the server for its version (proves the URL); note a mismatch once per process."""
         version = self._call("reaching the server", self.client.get_server_version)
         supported = {(v.major, v.minor) for v in self.client.SUPPORTED_SERVER_VERSIONS}
-        if note_version and (version.major, version.minor) not in supported:
+        noted = (self.url, str(version))
+        if (version.major, version.minor) not in supported and noted not in _VERSIONS_NOTED:
+            _VERSIONS_NOTED.add(noted)
             from cvat_sdk.version import VERSION
 
             log.warning(
@@ -883,7 +894,7 @@ class _Session:
 
         return self._call(f"finding or creating project {name!r}", find_or_create)
 
-    def project_by_id(self, project_id: int) -> Any:
+    def project_by_id(self, project_id: int, ref: Reference | None = None) -> Any:
         from cvat_sdk.api_client.exceptions import NotFoundException
 
         try:
@@ -892,8 +903,8 @@ class _Session:
             )
         except NotFoundException:
             raise CvatTaskDeleted(
-                f"CVAT project {project_id} was deleted, and the round's task with it: re-export "
-                "the round with force_new=True (or clear its reference) to create a new task"
+                f"CVAT project {project_id} was deleted, and the round's task with it; "
+                f"{reexport_hint(ref or {})} (a new task, pre-filled again)"
             ) from None
 
     def add_labels(self, project: Any, classes: Sequence[str]) -> list[str]:
@@ -944,10 +955,25 @@ class _Session:
         if task is None or (name and task.name != name):
             raise CvatTaskDeleted(
                 f"CVAT task {task_id} ({name}) was deleted from {self.url}; its annotations are "
-                "lost. Re-export the round with export(..., force_new=True) (or clear the round's "
-                "reference) to create a new task"
+                f"lost. {reexport_hint(ref).capitalize()} (a new task, pre-filled again)"
             )
         return task
+
+    def note_replaced_task(self, ref: Reference) -> None:
+        """Say what becomes of the earlier task of a round that gets a new one."""
+        try:
+            self.task(ref)
+        except CvatTaskDeleted:
+            log.info(
+                "CVAT: round %s gets a new task; task %s of its earlier export was deleted",
+                ref.get("task_name"), ref["task_id"],
+            )  # fmt: skip
+            return
+        log.warning(
+            "CVAT: round %s gets a new task; task %s of its earlier export still exists and is "
+            "left as it is (delete it in CVAT so annotators do not work on both)",
+            ref.get("task_name"), ref["task_id"],
+        )  # fmt: skip
 
     def has_data(self, task: Any) -> bool:
         return bool(getattr(task, "size", 0))

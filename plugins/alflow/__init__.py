@@ -55,10 +55,13 @@ def _choose_loop(ctx, inputs) -> str | None:
     return ctx.params.get("loop") or loops[0]
 
 
-def _delegation_input(inputs) -> None:
+BACKGROUND_ABOVE = 20_000  # samples: larger fits may outlast FiftyOne's operator timeout
+
+
+def _delegation_input(ctx, inputs) -> None:
     inputs.bool(
         "delegate",
-        default=False,
+        default=len(ctx.dataset) > BACKGROUND_ABOVE,
         label="Run in the background",
         description="Delegate to FiftyOne's executor ('alflow app' runs one) for long fits",
     )
@@ -70,14 +73,14 @@ def _markdown_outputs(ctx, title: str):
     if results.get("error"):
         outputs.view("error", types.Error(label=results["error"]))
     else:
-        outputs.md("\n".join(results.get("lines", [])), name="summary")
+        outputs.md("\n\n".join(results.get("lines", [])), name="summary")
     return types.Property(outputs, view=types.View(label=title))
 
 
 def _lines_of(result: dict) -> list[str]:
     lines = []
     if result.get("ran"):
-        lines.append(f"Ran {result['ran']}.")
+        lines.append(f"Ran {result['ran']}.")  # where: a deployment run, or why in-process
     if result.get("run_url"):
         lines.append(f"Prefect flow run: [{result['run_url']}]({result['run_url']})")
     return lines
@@ -123,7 +126,7 @@ class CreateLearner(foo.Operator):
         render_model(inputs, LoopConfig, answers, choices)
         inputs.properties["name"].default = answers["name"]
         self._check(ctx, inputs, answers, choices)
-        _delegation_input(inputs)
+        _delegation_input(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Active Learning: create learner"))
 
     def _check(self, ctx, inputs, answers, choices) -> None:
@@ -270,7 +273,7 @@ class UpdateLearnerPredictions(foo.Operator):
         choice.add_choice("accept_partial", label="Take only the samples marked so far")
         choice.add_choice("cancel", label="Cancel the round (its batch returns to the pool)")
         inputs.enum("when_unfinished", WHEN_UNFINISHED, default="wait", view=choice)
-        _delegation_input(inputs)
+        _delegation_input(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Active Learning: update learner"))
 
     def execute(self, ctx):

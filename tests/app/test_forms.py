@@ -182,3 +182,22 @@ def test_a_taken_name_is_refused_in_the_form(digits):
         assert "name_taken" in errors_of(resolve_input("create_learner", digits, name=taken))
     finally:
         ws.ledger.delete_loop(taken)  # a bare record must not reach other tests
+
+
+def test_answers_left_from_another_strategy_do_not_reach_the_loop(digits):
+    """The App keeps a group's earlier answers when its choice changes (seen in Chromium)."""
+    answers = {
+        "name": "form-stale",
+        "features": {"fields": ["pixels"]},
+        "initial_labels": {"kind": "field", "field": "seed_labels"},
+        "strategy": {"name": "margin", "candidates_per_pick": 9, "coverage_per_class": 7},
+        "estimator": {"kind": "random_forest", "C": 3.0, "max_iter": 5},
+    }
+    config = config_from_answers(answers, digits.name)
+    assert config.strategy == StrategyConfig(name="margin")
+    assert config.estimator.kind == "random_forest"
+
+
+def test_a_required_choice_starts_empty_not_outside_its_choices(digits):
+    shown = props(base(digits, initial_labels={"kind": "field"})["initial_labels"])
+    assert shown["field"].default is None and shown["field"].required

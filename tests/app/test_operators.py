@@ -101,6 +101,11 @@ def test_two_app_rounds_equal_two_cli_rounds(digits):
         created = execute("create_learner", digits, **form_params(name))
         assert created.result["loop"] == name, created.result
         assert "error" not in created.result
+        # no deployment on the session's Prefect API: the App's process runs it, saying so
+        assert (
+            "not as a deployment run (deployment 'alflow-create-loop/create-loop' does "
+            "not exist on" in created.result["ran"]
+        )
     assert open_workspace().ledger.round(in_app, 0)["state"] == "taught"
 
     reviews = {}
@@ -199,6 +204,11 @@ def test_status_is_the_same_in_the_app_and_the_cli(digits):
     assert "under review in the FiftyOne App" in shown["status"][1]
     assert f"alflow review finish {loop}" in shown["status"][1]
     assert "| 0 | 10 |" in shown["lines"][0]  # the learning curve: round 0, 10 labels
+    # the scheduled advance skips it, saying what it waits for
+    from alflow import rounds
+
+    ready, why = rounds.readiness(open_workspace(), loop)
+    assert not ready and "under review in the FiftyOne App" in why
 
 
 def test_deleting_an_app_loop_removes_its_review_traces(digits):

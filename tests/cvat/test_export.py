@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -99,18 +100,23 @@ def test_reexport_completes_an_interrupted_export(cvat_server, backend, make_bat
 
 
 def test_reexport_of_a_deleted_task_says_so_and_force_new_recovers(
-    cvat_server, backend, make_batch
+    cvat_server, backend, make_batch, caplog
 ):
     batch = make_batch(["a.png"])
     ref = backend.export(batch, Refs())
     cvat_server.delete_task(ref["task_id"])
     with pytest.raises(CvatTaskDeleted) as caught:
         backend.export(batch, Refs(), ref=ref)
-    assert "was deleted" in str(caught.value) and "force_new=True" in str(caught.value)
+    message = str(caught.value)
+    assert "was deleted" in message
+    assert f"alflow reexport {batch.loop} {batch.round_number}" in message
     assert isinstance(caught.value, BackendError)
 
-    fresh = backend.export(batch, Refs(), ref=ref, force_new=True)
+    with caplog.at_level(logging.INFO, logger="alflow"):
+        fresh = backend.export(batch, Refs(), ref=ref, force_new=True)
     assert fresh["task_id"] != ref["task_id"]
+    assert f"task {ref['task_id']} of its earlier export was deleted" in caplog.text
+    assert "left as it is" not in caplog.text
     assert cvat_server.state.task(fresh["task_id"]).size == 1
 
 

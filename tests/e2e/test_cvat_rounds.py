@@ -402,12 +402,12 @@ def test_deleted_task_is_a_clear_error_and_reexport_recovers(
     old = ref_of(loop, 1)
     annotator.delete_task(old["task_id"])
 
-    with pytest.raises(CvatTaskDeleted, match=r"was deleted.*force_new=True"):
+    with pytest.raises(CvatTaskDeleted, match=rf"was deleted.*alflow reexport {loop} 1 "):
         step_flow(loop)
     assert ledger_round(loop, 1)["state"] == "waiting"
     # the scheduled advance reports it for this loop instead of failing for every loop
     why = advance_flow([loop])[loop]
-    assert why.startswith("round 1 cannot be checked") and "force_new=True" in why
+    assert why.startswith("round 1 cannot be checked") and f"alflow reexport {loop} 1" in why
 
     new = tasks.export_batch.fn(loop, 1, force_new=True)["ref"]
     assert new["task_id"] != old["task_id"] and ref_of(loop, 1) == new

@@ -12,6 +12,7 @@ MongoDB, so a round they run lands in the same ledger the test reads.
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 
 import pytest
@@ -192,16 +193,13 @@ def test_a_new_worker_advances_a_loop_whose_worker_died_during_annotation(
 
 def test_app_operations_run_as_deployment_runs_once_a_worker_polls(server, digits):
     """The App's create / query / update go to alflow's deployments when a worker polls the
-    pool, and run in the App's process (saying why) when none does."""
+    pool (the choice without one is tested in tests/unit/test_app_runs.py)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from alflow.app import actions
 
     config = loop_config(unique_loop("appdep"), backend={"kind": "app"})
     with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-        idle = actions.execution_target(actions.CREATE_DEPLOYMENT)
-        assert idle.mode == "in_process"
-        assert "no worker is polling work pool 'alflow-process'" in idle.reason
         server.start_worker("worker-app")
         created = actions.create(config)
         assert created["ran"] == f"deployment 'alflow-create-loop/create-loop' on {server.api_url}"
@@ -214,3 +212,43 @@ def test_app_operations_run_as_deployment_runs_once_a_worker_polls(server, digit
     doc = open_workspace().ledger.round(config.name, 1)
     assert doc["state"] == TAUGHT and doc["backend"]["ref"]["review_finished"]["by"] == "app"
     assert open_workspace().ledger.get_round(config.name, 2) is None  # update opens no round
+
+
+def readme_commands(heading: str) -> list[str]:
+    """The command lines of the README's first bash block after ``heading`` (continuations
+    joined, comments dropped), as a user would paste them."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split(heading, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    joined = block.replace("\\\n", " ")
+    lines = [line.split("   #", 1)[0].strip() for line in joined.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_after_the_demo_the_readmes_three_ways_commands_run_in_order(server, digits):
+    """`make demo`, then the README's command-line way to run a round, each as written."""
+    env = {**server.env, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    demo = subprocess.run(
+        [str(ROOT / ".venv/bin/alflow"), "demo", "--rounds", "2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+    ledger = open_workspace().ledger
+    assert ledger.loop("digits-demo")["status"] == "active"  # the demo leaves it steppable
+    assert f"See the runs in the Prefect UI:   {server.api_url.removesuffix('/api')}" in demo.stdout
+
+    server.start_worker("worker-readme")
+    commands = readme_commands("**c. From the command line.**")
+    assert len(commands) == 5 and commands[0] == ".venv/bin/alflow step digits-demo"
+    for command in commands:
+        out = subprocess.run(
+            command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert out.returncode == 0, f"{command}\n{out.stdout[-2000:]}{out.stderr[-2000:]}"
+        if "--watch" in command:
+            assert "finished successfully in 'Completed'" in out.stdout, out.stdout[-2000:]
+    taught = [d["round"] for d in ledger.rounds("digits-demo") if d["state"] == "taught"]
+    assert taught[:3] == [0, 1, 2] and len(taught) >= 6  # two demo rounds, then 4 steps

@@ -7,6 +7,7 @@ Prefect test server; every command then reads or changes the same ledger.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -138,3 +139,25 @@ def test_a_step_while_another_run_holds_the_loop_is_refused(stepped, monkeypatch
 
     ledger.release(stepped, "flow-run-elsewhere")
     assert rounds.readiness(open_workspace(), stepped) == (True, "ready")
+
+
+READS_ONLY_THE_LEDGER = """
+import sys
+from alflow.cli import app
+for args in (["status", sys.argv[1]], ["history", sys.argv[1]], ["loop", "list"]):
+    app(args, standalone_mode=False)
+print("imported:", sorted(m for m in ("fiftyone", "prefect") if m in sys.modules))
+"""
+
+
+def test_commands_that_read_the_ledger_do_not_import_fiftyone_or_prefect(stepped):
+    """`import fiftyone` alone takes about 5 s: status, history and loop list need none of it."""
+    out = subprocess.run(
+        [sys.executable, "-c", READS_ONLY_THE_LEDGER, stepped],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert f"loop {stepped!r} on dataset 'alflow-digits': active" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "imported: []"

@@ -56,6 +56,10 @@ def test_the_command_tree_is_the_documented_one():
         "server",
         "app",
         "env",
+        "round",
+        "round cancel",
+        "round fail",
+        "unlock",
     } <= names
 
 
@@ -73,7 +77,8 @@ def test_every_command_explains_itself(path):
         assert shown.upper() in text.upper()
 
 
-def test_env_prints_the_session_state_as_exports(state_home):
+def test_env_prints_the_session_state_as_exports(state_home, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4321/api")
     result = runner.invoke(app, ["env"])
     assert result.exit_code == 0
     exports = dict(
@@ -84,6 +89,11 @@ def test_env_prints_the_session_state_as_exports(state_home):
         assert exports[key] == os.environ[key]
     assert exports["PREFECT_HOME"] == str(state_home / "prefect")
     assert exports["FIFTYONE_DATABASE_DIR"] == str(state_home / "mongo")
+    # the overrides that decide where state lives, so a worker started after
+    # eval "$(alflow env)" uses the same database and Prefect server as the CLI
+    assert exports["FIFTYONE_DATABASE_URI"] == os.environ["FIFTYONE_DATABASE_URI"]
+    assert exports["FIFTYONE_DATABASE_NAME"] == "alflow-tests"
+    assert exports["PREFECT_API_URL"] == "http://127.0.0.1:4321/api"
 
 
 def test_simulate_prints_and_writes_the_learning_curve(tmp_path):
@@ -120,14 +130,6 @@ def test_an_invalid_loop_file_names_every_problem(tmp_path):
     assert "name:" in message and "features:" in message and "batch_size:" in message
 
 
-def test_deploy_without_a_server_says_how_to_start_one(monkeypatch):
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    result = runner.invoke(app, ["deploy"])
-    assert isinstance(result.exception, AlflowError)
-    assert "PREFECT_API_URL is not set" in str(result.exception)
-    assert "alflow server" in str(result.exception)
-
-
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "alflow.cli", *args],
@@ -136,6 +138,16 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         text=True,
         timeout=120,
     )
+
+
+def test_deploy_without_a_lasting_server_says_how_to_get_one():
+    # a process of its own: no test harness server is configured in it
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    out = run_cli("deploy", env={**env, "ALFLOW_PREFECT_SERVER": "ephemeral"})
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("alflow: error: deployments need a Prefect server")
+    assert "ALFLOW_PREFECT_SERVER=ephemeral" in line and "PREFECT_API_URL" in line
 
 
 def test_an_unknown_loop_is_one_clear_line_and_exit_code_2(fo_db):
@@ -173,3 +185,17 @@ def test_a_mistyped_progress_mode_fails_before_any_work():
         "alflow: error: ALFLOW_PROGRESS='pretty' is not a progress mode; "
         "use one of auto, bar, plain, off"
     )
+
+
+def test_help_texts_are_plain_and_the_loop_group_names_its_commands():
+    top = runner.invoke(app, ["--help"], terminal_width=200).output
+    assert "``" not in top  # no RST markup from the module docstring
+    assert "--verbose" in top and "ALFLOW_VERBOSE" in top
+    loop_group = dict(ALL)[("loop",)]
+    summary = loop_group.help.lower()
+    for name in ("create", "list", "delete", "pause", "resume", "stop rules"):
+        assert name in summary
+    server_help = " ".join(
+        runner.invoke(app, ["server", "--help"], terminal_width=200).output.split()
+    )
+    assert "ALFLOW_PREFECT_PORT" in server_help and "--stop" in server_help

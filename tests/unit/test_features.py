@@ -17,7 +17,7 @@ def test_fields_are_concatenated_in_order_as_float32():
 
 
 def test_missing_values_name_field_and_samples():
-    with pytest.raises(FeatureError, match=r"'emb' is missing on 1 samples \(s1\)"):
+    with pytest.raises(FeatureError, match=r"'emb' is missing on 1 sample \(s1\)"):
         features.assemble({"emb": [[1, 2], None, [5, 6]]}, IDS)
 
 
@@ -31,6 +31,17 @@ def test_non_finite_values_name_samples():
         FeatureError, match=r"'x' has NaN or infinite values on 2 samples \(s0, s2\)"
     ):
         features.assemble({"x": [np.nan, 1.0, np.inf]}, IDS)
+
+
+@pytest.mark.parametrize("values", [["1.5", "2", "3"], [[1, 2], ["3", "4"], [5, 6]]])
+def test_text_is_never_read_as_numbers(values):
+    with pytest.raises(FeatureError, match=r"'x' holds text instead of numbers on \d samples?"):
+        features.assemble({"x": values}, IDS)
+
+
+def test_one_odd_sample_is_named_in_the_singular():
+    with pytest.raises(FeatureError, match=r"but 1 sample differs \(s2\)"):
+        features.assemble({"emb": [[1, 2], [3, 4], [5, 6, 7]]}, IDS)
 
 
 def test_no_fields_is_an_error():
@@ -68,14 +79,16 @@ def test_cache_key_changes_with_fields_flag_and_fingerprint():
 
 def test_vector_length_changing_between_chunks_names_the_later_samples(tmp_path):
     chunks = [(IDS[:2], {"emb": [[1, 2], [3, 4]]}), (IDS[2:], {"emb": [[5, 6, 7]]})]
-    with pytest.raises(FeatureError, match=r"'emb' has ragged vectors.*length 2.*have 3 \(s2\)"):
+    with pytest.raises(
+        FeatureError, match=r"ragged vectors.*length 2.*1 later sample has 3 \(s2\)"
+    ):
         features.build_cache(tmp_path / "k", chunks, 3, False)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_errors_inside_a_later_chunk_name_its_samples(tmp_path):
     chunks = [(IDS[:2], {"x": [1.0, 2.0]}), (IDS[2:], {"x": [None]})]
-    with pytest.raises(FeatureError, match=r"'x' is missing on 1 samples \(s2\)"):
+    with pytest.raises(FeatureError, match=r"'x' is missing on 1 sample \(s2\)"):
         features.build_cache(tmp_path / "k", chunks, 3, False)
 
 
@@ -114,7 +127,7 @@ def test_a_bad_chunk_leaves_no_cache_and_no_temporary_folder(tmp_path):
     ids = [f"s{i}" for i in range(10)]
     chunks = list(_chunks(X, ids, 4))
     chunks[2][1]["v"][0] = [1.0, float("nan")]
-    with pytest.raises(FeatureError, match=r"NaN or infinite values on 1 samples \(s8\)"):
+    with pytest.raises(FeatureError, match=r"NaN or infinite values on 1 sample \(s8\)"):
         features.build_cache(tmp_path / "k", chunks, 10, False)
     assert list(tmp_path.iterdir()) == []
 

@@ -34,7 +34,7 @@ def test_happy_path_transitions_are_allowed():
         (L.TAUGHT, L.QUERIED),
         (L.QUERIED, L.TAUGHT),
         (L.CANCELLED, L.EXPORTED),
-        (L.INGESTED, L.CANCELLED),
+        (L.INGESTED, L.QUERIED),
     ],
 )
 def test_illegal_transitions_say_what_is_allowed(old, new):

@@ -67,7 +67,7 @@ def test_rollback_refuses_while_a_round_is_in_flight(digits):
     tasks.fit_initial_learner.fn(config.name)
     n = tasks.open_round.fn(config.name)
     tasks.query_batch.fn(config.name, n)
-    with pytest.raises(LedgerError, match="in flight.*cancel it"):
+    with pytest.raises(LedgerError, match="in flight.*end it.*alflow round cancel"):
         rounds.rollback(open_workspace(), config.name, 0)
 
 

@@ -1,0 +1,311 @@
+"""The alflow-managed local Prefect server: started once in the background, reused by every command.
+
+Without an API URL Prefect starts a temporary server in every process that runs a flow: about
+11 s per command on an idle machine, and a start that takes longer than Prefect's 20 s default
+fails the command outright on a loaded one. alflow therefore keeps one local server per state
+directory, as FiftyOne does with its database service:
+
+* the first command that needs Prefect starts ``prefect server start`` on loopback, detached
+  from the command (its own session), with its database in ``PREFECT_HOME``;
+* the server's process id and port are recorded in ``ALFLOW_HOME/prefect-server/server.json``;
+  later commands find it there, check that it answers, and point ``PREFECT_API_URL`` at it;
+* one lock file (``server.lock``) serialises starts, so commands started together share one
+  server; a dead process or a port another program took leads to a new start on a free port,
+  never to a wait on something that cannot answer;
+* waiting for the start has no short limit (``ALFLOW_PREFECT_START_TIMEOUT``, default 600 s)
+  because a dead server is noticed at once: a slow start is only slow.
+
+A ``PREFECT_API_URL`` of the user's (or a server already configured in this process, as the
+test harness does) always wins, and ``ALFLOW_PREFECT_SERVER=ephemeral`` falls back to
+Prefect's own per-process server. ``alflow server`` shows (or starts) the same server and
+``alflow server --stop`` stops it.
+
+Nothing here imports Prefect: the commands that need it set ``PREFECT_API_URL`` before they
+import it, because Prefect reads its settings once, at import.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+from alflow.errors import AlflowError
+from alflow.settings import state_dir
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 4200
+ENV_PORT = "ALFLOW_PREFECT_PORT"
+ENV_MODE = "ALFLOW_PREFECT_SERVER"
+ENV_START_TIMEOUT = "ALFLOW_PREFECT_START_TIMEOUT"
+START_ATTEMPTS = 3
+
+
+class PrefectServerError(AlflowError):
+    """The managed Prefect server could not be started or stopped."""
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    """What the state directory remembers of the running server."""
+
+    pid: int
+    port: int
+    started: float
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api"
+
+
+def server_dir() -> Path:
+    """``ALFLOW_HOME/prefect-server``: the record, the start lock and the server's log."""
+    path = state_dir() / "prefect-server"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log_path() -> Path:
+    return server_dir() / "server.log"
+
+
+def read_record() -> ServerRecord | None:
+    """The recorded server, or None when none was recorded (or the record is unreadable)."""
+    try:
+        return ServerRecord(**json.loads((server_dir() / "server.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _write_record(record: ServerRecord) -> None:
+    path = server_dir() / "server.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(record)))
+    tmp.replace(path)  # atomic: a reader sees the old record or the new one
+
+
+def _forget_record() -> None:
+    with suppress(FileNotFoundError):
+        (server_dir() / "server.json").unlink()
+
+
+@contextmanager
+def _start_lock() -> Iterator[None]:
+    """The one start lock: a second command waits here and then finds the first one's server."""
+    with (server_dir() / "server.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) Prefect server process, not a reused pid."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        cmdline = process.cmdline()
+    except psutil.Error:
+        return False
+    return "prefect" in " ".join(cmdline) and "server" in cmdline
+
+
+def healthy(record: ServerRecord, timeout: float = 2.0) -> bool:
+    """Whether the recorded server answers its health check."""
+    try:
+        with urllib.request.urlopen(f"{record.api_url}/health", timeout=timeout) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def running() -> ServerRecord | None:
+    """The recorded server if its process lives and it answers, else None (no start)."""
+    record = read_record()
+    if record is not None and alive(record.pid) and healthy(record):
+        return record
+    return None
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_port(preferred: int | None) -> int:
+    """``preferred`` when it is free, else any free loopback port."""
+    if preferred is not None and port_free(preferred):
+        return preferred
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def server_command(port: int) -> list[str]:
+    """The command that runs the server (a function, so a test can wrap it in a slow start)."""
+    return [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", f"{port}"]
+
+
+def preferred_port_from_env() -> int:
+    """``ALFLOW_PREFECT_PORT``, else 4200 (Prefect's usual port); taken, any free one is used."""
+    raw = os.environ.get(ENV_PORT, str(DEFAULT_PORT))
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise PrefectServerError(f"{ENV_PORT}={raw!r} is not a port; e.g. {ENV_PORT}=4200")
+    return int(raw)
+
+
+def start_timeout() -> float:
+    raw = os.environ.get(ENV_START_TIMEOUT, "600")
+    try:
+        return float(raw)
+    except ValueError:
+        raise PrefectServerError(
+            f"{ENV_START_TIMEOUT}={raw!r} is not a number of seconds; e.g. {ENV_START_TIMEOUT}=600"
+        ) from None
+
+
+def _spawn(port: int) -> subprocess.Popen[bytes]:
+    """Start the server detached from this command, so it outlives it."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    with log_path().open("ab") as log:
+        return subprocess.Popen(
+            server_command(port),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _log_tail(limit: int = 1500) -> str:
+    try:
+        return log_path().read_text(errors="replace")[-limit:].strip()
+    except OSError:
+        return ""
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], record: ServerRecord, timeout: float) -> bool:
+    """Poll until the server answers (True) or its process ends (False); no hang on a dead one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if healthy(record):
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.25)
+    stop_process(record.pid)
+    raise PrefectServerError(
+        f"the Prefect server on {record.url} did not answer within {timeout:.0f} s (its log: "
+        f"{log_path()}); raise {ENV_START_TIMEOUT} on a very busy machine, or set "
+        "PREFECT_API_URL to a server you run yourself"
+    )
+
+
+def _start(preferred_port: int | None, announce) -> ServerRecord:
+    """Start a server, on another free port if the chosen one was taken meanwhile."""
+    timeout = start_timeout()
+    for _ in range(START_ATTEMPTS):
+        port = choose_port(preferred_port)
+        announce(f"starting a Prefect server on http://{HOST}:{port} (later commands reuse it)")
+        process = _spawn(port)
+        record = ServerRecord(pid=process.pid, port=port, started=time.time())
+        _write_record(record)
+        if _wait_healthy(process, record, timeout):
+            return record
+        _forget_record()
+        if port_free(port):  # it died for another reason than a taken port
+            break
+        preferred_port = None
+    raise PrefectServerError(
+        f"the Prefect server exited while starting (its log, {log_path()}, ends with: "
+        f"{_log_tail()!r}); fix what it says, or set PREFECT_API_URL to a server you run yourself"
+    )
+
+
+def ensure_running(preferred_port: int | None = None, announce=None) -> ServerRecord:
+    """The managed server, started first if none answers; commands started together share it."""
+    announce = announce or (lambda message: print(f"alflow: {message}", file=sys.stderr))
+    with _start_lock():
+        record = read_record()
+        if record is not None and alive(record.pid):
+            if healthy(record):
+                return record
+            stop_process(record.pid)  # alive but not answering: a hung or half-dead server
+        _forget_record()
+        return _start(preferred_port or preferred_port_from_env(), announce)
+
+
+def stop_process(pid: int, grace: float = 15.0) -> None:
+    """SIGTERM the server's process group (it runs in a session of its own); SIGKILL after
+    ``grace`` seconds."""
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    with suppress(psutil.Error):
+        psutil.Process(pid).wait(timeout=grace)
+        return
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def stop() -> ServerRecord | None:
+    """Stop the managed server; the record of the one stopped, or None if none was running."""
+    with _start_lock():
+        record = read_record()
+        _forget_record()
+        if record is None or not alive(record.pid):
+            return None
+        stop_process(record.pid)
+        return record
+
+
+def configured_api_url() -> str | None:
+    """A Prefect API this process already uses: the user's ``PREFECT_API_URL``, or a server
+    configured in-process (e.g. Prefect's test harness) when Prefect is already imported."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    if "prefect.settings" in sys.modules:
+        from prefect.settings import get_current_settings
+
+        return get_current_settings().api.url
+    return None
+
+
+def connect() -> str | None:
+    """Point this process at a Prefect server before Prefect is imported; the API URL used.
+
+    None means Prefect's own temporary server (``ALFLOW_PREFECT_SERVER=ephemeral``).
+    """
+    url = configured_api_url()
+    if url:
+        return url
+    mode = os.environ.get(ENV_MODE, "managed")
+    if mode == "ephemeral":
+        return None
+    if mode != "managed":
+        raise PrefectServerError(f"{ENV_MODE}={mode!r} is not a mode; use managed or ephemeral")
+    record = ensure_running()
+    os.environ["PREFECT_API_URL"] = record.api_url
+    return record.api_url

@@ -1,0 +1,87 @@
+"""The pieces of alflow's managed Prefect server that need no server: ports, records, liveness.
+
+The server itself (a slow start, reuse, a shared start, a killed server, stop) is exercised
+end to end in tests/e2e/test_managed_server.py.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from alflow import prefect_server
+from alflow.prefect_server import PrefectServerError, ServerRecord
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALFLOW_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_a_taken_port_is_not_chosen():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert not prefect_server.port_free(port)
+        chosen = prefect_server.choose_port(port)
+        assert chosen != port and prefect_server.port_free(chosen)
+    assert prefect_server.choose_port(port) == port  # free again: the preferred one
+
+
+def test_a_record_survives_a_round_trip_and_garbage_reads_as_none(home):
+    record = ServerRecord(pid=123, port=4321, started=1.0)
+    prefect_server._write_record(record)
+    assert prefect_server.read_record() == record
+    assert record.api_url == "http://127.0.0.1:4321/api"
+    (home / "prefect-server" / "server.json").write_text("{not json")
+    assert prefect_server.read_record() is None
+
+
+def test_a_pid_that_is_not_a_prefect_server_is_not_alive():
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert not prefect_server.alive(other.pid)  # a reused pid is not our server
+    finally:
+        other.kill()
+        other.wait()
+    assert not prefect_server.alive(other.pid)
+
+
+def test_a_record_of_a_dead_server_is_not_running(home):
+    prefect_server._write_record(ServerRecord(pid=os.getpid(), port=1, started=0.0))
+    assert prefect_server.running() is None
+    assert prefect_server.stop() is None  # nothing to stop, and the stale record is gone
+    assert prefect_server.read_record() is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ALFLOW_PREFECT_PORT", "http", "ALFLOW_PREFECT_PORT='http' is not a port"),
+        ("ALFLOW_PREFECT_START_TIMEOUT", "soon", "is not a number of seconds"),
+    ],
+)
+def test_mistyped_settings_say_what_to_write(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(PrefectServerError, match=message):
+        prefect_server.preferred_port_from_env()
+        prefect_server.start_timeout()
+
+
+def test_a_users_api_url_wins_and_ephemeral_starts_nothing(home, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    assert prefect_server.connect() == "http://127.0.0.1:9/api"
+    monkeypatch.delenv("PREFECT_API_URL")
+    monkeypatch.setattr(prefect_server, "configured_api_url", lambda: None)
+    monkeypatch.setenv("ALFLOW_PREFECT_SERVER", "ephemeral")
+    assert prefect_server.connect() is None
+    assert prefect_server.read_record() is None
+    monkeypatch.setenv("ALFLOW_PREFECT_SERVER", "remote")
+    with pytest.raises(PrefectServerError, match="use managed or ephemeral"):
+        prefect_server.connect()
