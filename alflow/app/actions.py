@@ -157,6 +157,20 @@ def update(loop: str, when_unfinished: str = "wait") -> dict[str, Any]:
     return {**ran, "result": None, "round": _summary(ws, loop, current["round"])}
 
 
+def fail(loop: str, reason: str | None = None) -> dict[str, Any]:
+    """Mark the round in flight failed (as ``alflow round fail``): its batch returns to the pool,
+    ingested labels are kept; the loop's lock is held meanwhile."""
+    from alflow import locks, recovery
+
+    ws = open_workspace()
+    current = in_flight(loop, ws)
+    if current is None:
+        raise LedgerError(f"loop {loop!r} has no round in flight to fail")
+    with locks.holding(ws.ledger, loop, locks.command_owner("app round fail")):
+        recovery.end_round(ws, loop, current["round"], "failed", reason or "failed in the App")
+    return {"ran": None, "run_url": None, "round": _summary(ws, loop, current["round"])}
+
+
 def _summary(ws: Workspace, loop: str, number: int) -> dict[str, Any]:
     from alflow.rounds import summarize
 

@@ -272,7 +272,8 @@ class UpdateLearnerPredictions(foo.Operator):
         choice.add_choice("wait", label="Review finished: take every answer (unmarked = correct)")
         choice.add_choice("accept_partial", label="Take only the samples marked so far")
         choice.add_choice("cancel", label="Cancel the round (its batch returns to the pool)")
-        inputs.enum("when_unfinished", WHEN_UNFINISHED, default="wait", view=choice)
+        choice.add_choice("fail", label="Mark the round failed (its batch returns to the pool)")
+        inputs.enum("when_unfinished", [*WHEN_UNFINISHED, "fail"], default="wait", view=choice)
         _delegation_input(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Active Learning: update learner"))
 
@@ -280,7 +281,8 @@ class UpdateLearnerPredictions(foo.Operator):
         def work():
             loop = ctx.params.get("loop") or actions.loops_of(ctx.dataset.name)[0]
             ctx.set_progress(progress=0.05, label=f"updating loop {loop!r}")
-            result = actions.update(loop, ctx.params.get("when_unfinished", "wait"))
+            choice = ctx.params.get("when_unfinished", "wait")
+            result = actions.fail(loop) if choice == "fail" else actions.update(loop, choice)
             ctx.ops.reload_dataset()
             r = result["round"]
             lines = [

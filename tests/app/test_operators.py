@@ -240,3 +240,15 @@ def test_cancelling_a_round_in_the_app_withdraws_its_batch(digits):
     assert digits.select(ids).values(review) == [None] * len(ids)
     again = execute("query_learner", digits, loop=loop).result
     assert again["round"]["round"] == 2  # the cancelled number is not reused
+
+
+def test_failing_a_round_in_the_app_returns_its_batch_and_keeps_the_loop_going(digits):
+    loop = unique_name("fail")
+    execute("create_learner", digits, **form_params(loop))
+    ids = execute("query_learner", digits, loop=loop).result["sample_ids"]
+    done = execute("update_learner_predictions", digits, loop=loop, when_unfinished="fail")
+    assert done.result["round"]["state"] == "failed", done.result
+    doc = open_workspace().ledger.round(loop, 1)
+    assert doc["ended"]["reason"] == "failed in the App"
+    assert doc["ended"]["returned_to_pool"] == len(ids)
+    assert execute("query_learner", digits, loop=loop).result["round"]["round"] == 2
