@@ -86,21 +86,35 @@ def _lines_of(result: dict) -> list[str]:
     return lines
 
 
-class CreateLearner(foo.Operator):
-    @property
-    def config(self):
-        return foo.OperatorConfig(
-            name="create_learner",
-            label="Active Learning: create learner",
-            description="Create an active-learning loop on this dataset and fit it",
-            dynamic=True,
-            allow_immediate_execution=True,
-            allow_delegated_execution=True,
-            view_target=False,
-        )
+def _config(name: str, label: str, description: str, background: bool = False):
+    """An operator's configuration: dynamic forms; ``background`` allows delegated runs."""
+    return foo.OperatorConfig(
+        name=name,
+        label=f"Active Learning: {label}",
+        description=description,
+        dynamic=True,
+        allow_immediate_execution=True,
+        allow_delegated_execution=background,
+        view_target=False,
+    )
+
+
+class _Background(foo.Operator):
+    """An operator whose form offers 'Run in the background' (FiftyOne's delegation)."""
 
     def resolve_delegation(self, ctx):
         return bool(ctx.params.get("delegate", False))
+
+
+class CreateLearner(_Background):
+    @property
+    def config(self):
+        return _config(
+            "create_learner",
+            "create learner",
+            "Create an active-learning loop on this dataset and fit it",
+            background=True,
+        )
 
     def resolve_input(self, ctx):
         inputs = types.Object()
@@ -186,12 +200,8 @@ def _loop_exists(name: str) -> bool:
 class QueryLearner(foo.Operator):
     @property
     def config(self):
-        return foo.OperatorConfig(
-            name="query_learner",
-            label="Active Learning: query learner",
-            description="Query the loop's next batch and show it for review",
-            dynamic=True,
-            view_target=False,
+        return _config(
+            "query_learner", "query learner", "Query the loop's next batch and show it for review"
         )
 
     def resolve_input(self, ctx):
@@ -238,21 +248,15 @@ class QueryLearner(foo.Operator):
         return _markdown_outputs(ctx, "Batch queried")
 
 
-class UpdateLearnerPredictions(foo.Operator):
+class UpdateLearnerPredictions(_Background):
     @property
     def config(self):
-        return foo.OperatorConfig(
-            name="update_learner_predictions",
-            label="Active Learning: update learner predictions",
-            description="End the round's review, teach the learner, rewrite its predictions",
-            dynamic=True,
-            allow_immediate_execution=True,
-            allow_delegated_execution=True,
-            view_target=False,
+        return _config(
+            "update_learner_predictions",
+            "update learner predictions",
+            "End the round's review, teach the learner, rewrite its predictions",
+            background=True,
         )
-
-    def resolve_delegation(self, ctx):
-        return bool(ctx.params.get("delegate", False))
 
     def resolve_input(self, ctx):
         inputs = types.Object()
@@ -301,12 +305,10 @@ class UpdateLearnerPredictions(foo.Operator):
 class LoopStatus(foo.Operator):
     @property
     def config(self):
-        return foo.OperatorConfig(
-            name="loop_status",
-            label="Active Learning: loop status",
-            description="Where the loop stands: round, state, labels, learning curve",
-            dynamic=True,
-            view_target=False,
+        return _config(
+            "loop_status",
+            "loop status",
+            "Where the loop stands: round, state, labels, learning curve",
         )
 
     def resolve_input(self, ctx):
