@@ -219,6 +219,14 @@ def read_values(dataset, path: str, ids: list[str] | None = None) -> list[Any]:
     return view.values(path)
 
 
+def read_labels(dataset, field: str) -> dict[str, str]:
+    """``{sample id: label}`` for every sample whose Classification ``field`` is set."""
+    view = dataset.exists(field)
+    ids = view.values("id")
+    labels = view.values(f"{field}.label")
+    return {i: str(lab) for i, lab in zip(ids, labels, strict=True) if lab is not None}
+
+
 def read_tags(dataset) -> dict[str, list[str]]:
     """``{sample id: tags}`` for every sample with at least one tag."""
     ids, tags = dataset.values("id"), dataset.values("tags")
