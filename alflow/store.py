@@ -174,10 +174,13 @@ def fingerprint(dataset) -> tuple[str, ...]:
     """A cheap identity of the dataset's sample set: count and smallest/largest sample id.
 
     Adding or deleting samples changes it (new ObjectIds are larger than old ones) without
-    reading every id, which for a million samples costs seconds per call.
+    reading any document: the count is MongoDB's collection metadata
+    (``estimated_document_count``, where ``count_documents`` scans every sample) and the two
+    ids come from the ``_id`` index. alflow's own writes (predictions, split, labels) change
+    none of the three. Value changes are :mod:`alflow.freshness`'s to notice.
     """
     collection = _samples(dataset)
-    count = collection.count_documents({})
+    count = collection.estimated_document_count()
     if count == 0:
         return ("0",)
     low = collection.find_one({}, {"_id": 1}, sort=[("_id", 1)])["_id"]
@@ -217,6 +220,15 @@ def read_values(dataset, path: str, ids: list[str] | None = None) -> list[Any]:
         return dataset.values(path)
     view = dataset.select(ids, ordered=True)
     return view.values(path)
+
+
+def values_where(dataset, query: dict, path: str) -> tuple[list[str], list[Any]]:
+    """Ids and values of ``path`` of the samples matching a raw MongoDB ``query``, in natural
+    order: one projected query, where an ordered ``select`` of the same ids costs a quadratic
+    ``$indexOfArray`` and nears MongoDB's 16 MB pipeline limit at a million samples."""
+    docs = _samples(dataset).find(query, {path: 1})
+    pairs = [(str(doc["_id"]), _path(doc, path)) for doc in docs]
+    return [i for i, _ in pairs], [v for _, v in pairs]
 
 
 def read_labels(dataset, field: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -32,6 +32,8 @@ class Workspace:
     """Access to the ledger, datasets, feature cache and annotation backend of loops."""
 
     ledger: Ledger
+    # matrices opened by this workspace (one per task): opened once, still checked each call
+    _opened: dict[Path, feats.FeatureMatrix] = field(default_factory=dict, repr=False)
 
     def config(self, loop: str) -> LoopConfig:
         doc = self.ledger.loop(loop)
@@ -53,8 +55,9 @@ class Workspace:
         )
         directory = cache_dir() / key
         if directory.exists() and not refresh:
-            fm = feats.open_cache(directory)
+            fm = self._opened.get(directory) or feats.open_cache(directory)
             if self._still_fresh(dataset, spec.fields, fm):
+                self._opened[directory] = fm
                 return fm
         store.require_fields(dataset, spec.fields, "feature")
         mark = store.newest_modification(dataset)  # before reading: later edits are seen later
@@ -64,6 +67,7 @@ class Workspace:
             counted = progress.counted(chunks, report, lambda c: len(c[0]))
             fm = feats.build_cache(directory, counted, n_rows, spec.standardize)
         freshness.set_mark(fm.path, mark)
+        self._opened[directory] = fm
         return fm
 
     def _still_fresh(self, dataset, fields: list[str], fm: feats.FeatureMatrix) -> bool:
