@@ -19,15 +19,18 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from alflow.config import ScoringConfig
 from alflow.errors import ClusterError
+
+if TYPE_CHECKING:  # workers import this module's callers: keep their imports light
+    from alflow.config import ScoringConfig
 
 log = logging.getLogger(__name__)
 
 ADDRESS_ENV = "ALFLOW_DASK_ADDRESS"
 WORKERS_ENV = "ALFLOW_DASK_WORKERS"
-CONNECT_TIMEOUT = "10s"
+CONNECT_TIMEOUT = "5s"
 
 
 @dataclass(frozen=True)

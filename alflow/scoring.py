@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from alflow import cluster
 from alflow.features import FeatureMatrix
 
 log = logging.getLogger(__name__)
@@ -93,6 +92,8 @@ class Scorer:
     def _on_cluster(self, fm, rows, parts) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         from distributed import wait
 
+        from alflow import cluster
+
         client = self._client
         path = str((fm.path / "X.npy").resolve())
         shared = self._sees(path)
@@ -119,6 +120,8 @@ class Scorer:
             yield future.result()
 
     def _sees(self, path: str) -> bool:
+        from alflow import cluster
+
         if path not in self._shared:
             self._shared[path] = cluster.workers_see(self._client, path)
             if not self._shared[path]:
