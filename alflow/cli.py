@@ -45,6 +45,25 @@ WhenUnfinished = enum.StrEnum(
 )
 
 
+DaskWorkers = Annotated[
+    int | None,
+    typer.Option(
+        "--dask-workers",
+        min=1,
+        help="Score the pool on a local Dask cluster of K worker processes "
+        "(sets ALFLOW_DASK_WORKERS; ALFLOW_DASK_ADDRESS names an existing cluster instead)",
+    ),
+]
+
+
+def _use_dask(workers: int | None) -> None:
+    """Hand ``--dask-workers`` to the scoring steps this command runs (see alflow.cluster)."""
+    if workers is not None:
+        from alflow import cluster
+
+        os.environ[cluster.WORKERS_ENV] = str(workers)
+
+
 @app.callback()
 def root(
     verbose: Annotated[
@@ -184,9 +203,12 @@ def demo_cmd(
 def loop_create(
     config_file: Annotated[Path, typer.Argument(help="Loop configuration (JSON)")],
     replace: Annotated[bool, typer.Option(help="Delete a loop of that name first")] = False,
+    dask_workers: DaskWorkers = None,
 ) -> None:
     """Create a loop from a JSON configuration file (see README for the fields)."""
     from alflow.config import parse_loop_config
+
+    _use_dask(dask_workers)
 
     try:
         raw = json.loads(config_file.read_text())
@@ -246,8 +268,10 @@ def step(
         typer.Option(help="If annotation is unfinished: wait, accept the finished jobs, or cancel"),
     ] = WhenUnfinished.wait,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Override batch size")] = None,
+    dask_workers: DaskWorkers = None,
 ) -> None:
     """Run the loop's next step as Prefect flow runs (finish the round in flight, or a new one)."""
+    _use_dask(dask_workers)
     _use_prefect()
     from flows.loop import step_flow
     from flows.options import StepOptions
@@ -319,6 +343,7 @@ def features(
 def rollback(
     loop: str,
     to_round: Annotated[int, typer.Argument(help="Taught round whose learner to continue from")],
+    dask_workers: DaskWorkers = None,
 ) -> None:
     """Start a new round from round N's learner; later labels are excluded from training.
 
@@ -327,6 +352,7 @@ def rollback(
     from alflow import locks, rounds
     from alflow.workspace import open_workspace
 
+    _use_dask(dask_workers)
     ws = open_workspace()
     with locks.holding(ws.ledger, loop, locks.command_owner("rollback")):
         result = rounds.rollback(ws, loop, to_round)
@@ -340,11 +366,13 @@ def rollback(
 def reinclude(
     loop: str,
     rounds_: Annotated[list[int], typer.Argument(metavar="ROUND...", help="Rounds to re-include")],
+    dask_workers: DaskWorkers = None,
 ) -> None:
     """Bring labels that a rollback excluded back into training (as a new taught round)."""
     from alflow import locks, rounds
     from alflow.workspace import open_workspace
 
+    _use_dask(dask_workers)
     ws = open_workspace()
     with locks.holding(ws.ledger, loop, locks.command_owner("reinclude")):
         print_table([rounds.reinclude(ws, loop, rounds_)], ROUND_COLUMNS)

@@ -349,6 +349,8 @@ def write_strings(
 
     Same reasoning as :func:`write_predictions`: a split marker per sample is a trusted scalar,
     and per-sample validation would dominate the cost of creating a loop on a large dataset.
+    Samples sharing a value (a split has two) go as one ``UpdateMany`` per ``chunk`` ids, which
+    MongoDB applies several times faster than one update per sample.
     """
     if not values:
         return 0
@@ -358,15 +360,16 @@ def write_strings(
                 dataset.add_sample_field(field, _fo().StringField)
     collection = _samples(dataset)
     now = datetime.now(UTC)
-    updates = (
-        UpdateOne({"_id": ObjectId(sid)}, {"$set": {field: str(v), "last_modified_at": now}})
-        for sid, v in values.items()
-    )
+    by_value: dict[str, list[ObjectId]] = {}
+    for sid, v in values.items():
+        by_value.setdefault(str(v), []).append(ObjectId(sid))
     written = 0
-    for part in _batched(updates, chunk):
-        written += collection.bulk_write(part, ordered=False).matched_count
-        if on_chunk is not None:
-            on_chunk(len(part))
+    for value, ids in by_value.items():
+        for part in _batched(ids, chunk):
+            update = {"$set": {field: value, "last_modified_at": now}}
+            written += collection.update_many({"_id": {"$in": part}}, update).matched_count
+            if on_chunk is not None:
+                on_chunk(len(part))
     return written
 
 
