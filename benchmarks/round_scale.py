@@ -51,8 +51,17 @@ RSS_NOTE = (
 
 
 def build_dataset(name: str, n: int, dim: int, classes: int, seed: int = 0):
-    """A synthetic dataset; vectors are written in chunks to keep memory flat."""
+    """A synthetic dataset, built once per size and reused.
+
+    One sample goes through FiftyOne (declaring the schema); the others are copies of its raw
+    document inserted in bulk with their own ids, vectors (FiftyOne's own serialisation) and
+    labels: ``add_samples`` validates every sample and needs hours for a million.
+    """
     import fiftyone as fo
+    from bson import ObjectId
+    from fiftyone.core.utils import serialize_numpy_array
+
+    from alflow import store
 
     if fo.dataset_exists(name):
         dataset = fo.load_dataset(name)
@@ -63,22 +72,29 @@ def build_dataset(name: str, n: int, dim: int, classes: int, seed: int = 0):
     centers = rng.normal(0, 3, size=(classes, dim)).astype(np.float32)
     dataset = fo.Dataset(name)
     dataset.persistent = True
-    chunk = 20_000
-    for start in range(0, n, chunk):
+    dataset.add_sample(
+        fo.Sample(
+            filepath="/nonexistent/s0.png",
+            embedding=centers[0],
+            ground_truth=fo.Classification(label="c0"),
+        )
+    )
+    collection = store._samples(dataset)
+    template = collection.find_one({})
+    chunk = 10_000
+    for start in range(1, n, chunk):
         size = min(chunk, n - start)
         y = rng.integers(0, classes, size)
         X = centers[y] + rng.normal(0, 2.5, size=(size, dim)).astype(np.float32)
-        dataset.add_samples(
-            [
-                fo.Sample(
-                    filepath=f"/nonexistent/s{start + i}.png",
-                    embedding=X[i],
-                    ground_truth=fo.Classification(label=f"c{y[i]}"),
-                )
-                for i in range(size)
-            ],
-            progress=False,
-        )
+        docs = []
+        for i in range(size):
+            doc = dict(template, _id=ObjectId(), filepath=f"/nonexistent/s{start + i}.png")
+            doc["embedding"] = serialize_numpy_array(X[i])
+            doc["ground_truth"] = dict(template["ground_truth"], _id=ObjectId(), label=f"c{y[i]}")
+            doc["_rand"] = float(rng.random())
+            docs.append(doc)
+        collection.insert_many(docs, ordered=False)
+    dataset.reload()
     return dataset
 
 
