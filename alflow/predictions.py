@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,14 +160,17 @@ def evaluate(ws, config: LoopConfig, n_labels: int, scorer: scoring.Scorer) -> d
     return metrics
 
 
-def score_round(ws, config: LoopConfig, state, round_number: int) -> dict[str, Any]:
-    """Evaluate ``state``'s learner and write back its changed predictions; the metrics.
-
-    Both passes share one scoring session: on Dask, one cluster and one copy of the learner
-    per worker.
-    """
+@contextmanager
+def session(config: LoopConfig, state) -> Iterator[scoring.Scorer]:
+    """A scorer of ``state``'s learner where the loop's configuration says (see
+    :mod:`alflow.cluster`): on Dask, one cluster and one copy of the learner per worker."""
     with cluster.client_for(cluster.resolve(config.scoring)) as client:
-        scorer = scoring.Scorer(state.learner, state.classes, config.scoring.chunk_size, client)
+        yield scoring.Scorer(state.learner, state.classes, config.scoring.chunk_size, client)
+
+
+def score_round(ws, config: LoopConfig, state, round_number: int) -> dict[str, Any]:
+    """Evaluate ``state``'s learner and write back its changed predictions (one session)."""
+    with session(config, state) as scorer:
         metrics = evaluate(ws, config, state.n_labels, scorer)
         write_back(ws, config, scorer, round_number)
     return metrics

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from alflow import (
-    cluster,
     freshness,
     learners,
     locks,
@@ -24,7 +23,6 @@ from alflow import (
     predictions,
     recovery,
     review,
-    scoring,
     store,
     versions,
 )
@@ -224,8 +222,7 @@ def checkpoint(state: learners.LearnerState, loop: str, round_number: int) -> di
 # ----------------------------------------------------------------------------- learning
 def evaluate(ws: Workspace, config: LoopConfig, state: learners.LearnerState) -> dict[str, Any]:
     """Held-out accuracy and macro-F1 against ground truth, plus the labelled count."""
-    with cluster.client_for(cluster.resolve(config.scoring)) as client:
-        scorer = scoring.Scorer(state.learner, state.classes, config.scoring.chunk_size, client)
+    with predictions.session(config, state) as scorer:
         return predictions.evaluate(ws, config, state.n_labels, scorer)
 
 
@@ -233,8 +230,7 @@ def write_predictions(
     ws: Workspace, config: LoopConfig, state: learners.LearnerState, round_number: int
 ) -> int:
     """Write back the learner's predictions that changed (see :mod:`alflow.predictions`)."""
-    with cluster.client_for(cluster.resolve(config.scoring)) as client:
-        scorer = scoring.Scorer(state.learner, state.classes, config.scoring.chunk_size, client)
+    with predictions.session(config, state) as scorer:
         return predictions.write_back(ws, config, scorer, round_number)
 
 
