@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -97,16 +98,18 @@ def client_for(target: Target) -> Iterator[object | None]:
             yield client
         return
     log.info("starting a local Dask cluster of %d worker processes", target.workers)
-    with (
-        LocalCluster(
+    with warnings.catch_warnings():
+        # the scheduler's health endpoint moves to a free port when 8787 is taken: say nothing
+        warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
+        cluster = LocalCluster(
             n_workers=target.workers,
             threads_per_worker=1,
             processes=True,
+            host="127.0.0.1",
             dashboard_address=None,
             silence_logs=logging.WARNING,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+        )
+    with cluster, Client(cluster) as client:
         yield client
 
 

@@ -82,12 +82,13 @@ class Workspace:
         if ids:  # samples added since are not in this cache: its key covers the sample set
             ids = [i for i, known in zip(ids, np.isin(ids, fm.ids), strict=True) if known]
         if ids:
-            view = dataset.select(ids)
-            read = list(store.iter_columns(view, fields, chunk=max(len(ids), 1)))
-            ids = [i for chunk_ids, _ in read for i in chunk_ids]
-            fresh = np.vstack([feats.assemble(cols, chunk_ids) for chunk_ids, cols in read])
-            digests = np.load(fm.path / freshness.DIGESTS)[fm.rows(ids)]
-            changed = freshness.changed_rows(ids, digests, fresh)
+            digests = np.load(fm.path / freshness.DIGESTS, mmap_mode="r")
+            changed = []
+            # chunk by chunk: after a bulk edit every sample may be read again
+            for chunk_ids, cols in store.iter_columns(dataset.select(ids), fields):
+                fresh = feats.assemble(cols, chunk_ids)
+                stored = digests[fm.rows(chunk_ids)]
+                changed += freshness.changed_rows(list(chunk_ids), stored, fresh)
             if changed:
                 log.warning(
                     "features of %s changed in place (%s); rebuilding the cache",
