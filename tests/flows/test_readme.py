@@ -65,7 +65,5 @@ def test_readme_scoring_settings_are_the_defaults():
 
     from alflow.config import ScoringConfig
 
-    (block,) = [
-        json.loads(b) for b in blocks("json") if b.lstrip().startswith('{\n  "chunk_size"')
-    ]
+    (block,) = [json.loads(b) for b in blocks("json") if b.lstrip().startswith('{\n  "chunk_size"')]
     assert block == ScoringConfig().model_dump(mode="json")
