@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from alflow.cli.dask_option import DaskWorkers, use_dask
 from alflow.cli.output import ROUND_COLUMNS, print_table
 
 
@@ -32,6 +33,7 @@ def status(loop: str) -> None:
 def rollback(
     loop: str,
     to_round: Annotated[int, typer.Argument(help="Taught round whose learner to continue from")],
+    dask_workers: DaskWorkers = None,
 ) -> None:
     """Start a new round from round N's learner; later labels are excluded from training.
 
@@ -40,6 +42,7 @@ def rollback(
     from alflow import locks, rounds
     from alflow.workspace import open_workspace
 
+    use_dask(dask_workers)
     ws = open_workspace()
     with locks.holding(ws.ledger, loop, locks.command_owner("rollback")):
         result = rounds.rollback(ws, loop, to_round)
@@ -52,11 +55,13 @@ def rollback(
 def reinclude(
     loop: str,
     rounds_: Annotated[list[int], typer.Argument(metavar="ROUND...", help="Rounds to re-include")],
+    dask_workers: DaskWorkers = None,
 ) -> None:
     """Bring labels that a rollback excluded back into training (as a new taught round)."""
     from alflow import locks, rounds
     from alflow.workspace import open_workspace
 
+    use_dask(dask_workers)
     ws = open_workspace()
     with locks.holding(ws.ledger, loop, locks.command_owner("reinclude")):
         print_table([rounds.reinclude(ws, loop, rounds_)], ROUND_COLUMNS)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from alflow.cli.dask_option import DaskWorkers, use_dask
 from alflow.cli.output import ROUND_COLUMNS, print_table
 from alflow.cli.prefect_setup import use_prefect
 from alflow.errors import AlflowError
@@ -22,9 +23,12 @@ loop_app = typer.Typer(
 def loop_create(
     config_file: Annotated[Path, typer.Argument(help="Loop configuration (JSON)")],
     replace: Annotated[bool, typer.Option(help="Delete a loop of that name first")] = False,
+    dask_workers: DaskWorkers = None,
 ) -> None:
     """Create a loop from a JSON configuration file (see README for the fields)."""
     from alflow.config import parse_loop_config
+
+    use_dask(dask_workers)
 
     try:
         raw = json.loads(config_file.read_text())

@@ -7,6 +7,7 @@ from typing import Annotated, get_args
 
 import typer
 
+from alflow.cli.dask_option import DaskWorkers, use_dask
 from alflow.cli.output import ROUND_COLUMNS, print_table
 from alflow.cli.prefect_setup import use_prefect
 from alflow.errors import plural
@@ -27,8 +28,10 @@ def step(
         typer.Option(help="If annotation is unfinished: wait, accept the finished jobs, or cancel"),
     ] = WhenUnfinished.wait,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Override batch size")] = None,
+    dask_workers: DaskWorkers = None,
 ) -> None:
     """Run the loop's next step as Prefect flow runs (finish the round in flight, or a new one)."""
+    use_dask(dask_workers)
     use_prefect()
     from flows.loop import step_flow
 

@@ -140,3 +140,16 @@ def test_help_texts_are_plain_and_the_loop_group_names_its_commands():
         runner.invoke(app, ["server", "--help"], terminal_width=200).output.split()
     )
     assert "ALFLOW_PREFECT_PORT" in server_help and "--stop" in server_help
+
+
+def test_dask_workers_reach_the_scoring_steps_through_the_environment(tmp_path, monkeypatch):
+    from alflow import cluster
+    from alflow.config import ScoringConfig
+
+    monkeypatch.setenv(cluster.WORKERS_ENV, "")  # restored after the test
+    broken = tmp_path / "loop.json"
+    broken.write_text("{not json")
+    runner.invoke(app, ["loop", "create", str(broken), "--dask-workers", "2"])
+    assert cluster.resolve(ScoringConfig()) == cluster.Target(workers=2)
+    refused = runner.invoke(app, ["step", "some-loop", "--dask-workers", "0"])
+    assert refused.exit_code == 2
