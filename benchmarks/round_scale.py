@@ -139,7 +139,7 @@ def run(n: int, dim: int, batch: int, classes: int, estimator: str = "logistic_r
     timed(seconds, "query", lambda: rounds.query(ws, loop, number))
     timed(seconds, "export (oracle)", lambda: rounds.export(ws, loop, number))
     timed(seconds, "ingest", lambda: rounds.ingest(ws, loop, number))
-    timed(seconds, "teach + eval + predictions", lambda: rounds.teach(ws, loop, number))
+    timed(seconds, "teach + eval + predictions", lambda: rounds.teach_round(ws, loop, number))
     rounds.delete_loop(ws, loop)
     return {
         "samples": n,

@@ -100,7 +100,7 @@ def export_batch(loop: str, round_number: int, force_new: bool = False) -> dict[
 @task(name="check-progress", **STEP)
 def check_progress(loop: str, round_number: int) -> dict[str, Any]:
     """How much of the batch is annotated."""
-    return rounds.progress(open_workspace(), loop, round_number)
+    return rounds.annotation_progress(open_workspace(), loop, round_number)
 
 
 @task(name="ingest-labels", **STEP)
@@ -120,7 +120,7 @@ def ingest_labels(loop: str, round_number: int, partial: bool = False) -> dict[s
 @task(name="teach-learner", **STEP)
 def teach_learner(loop: str, round_number: int) -> dict[str, Any]:
     """Teach the new labels, checkpoint, evaluate and write predictions."""
-    return rounds.teach(open_workspace(), loop, round_number)
+    return rounds.teach_round(open_workspace(), loop, round_number)
 
 
 @task(name="cancel-round", **STEP)
