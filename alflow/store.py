@@ -219,14 +219,6 @@ def read_values(dataset, path: str, ids: list[str] | None = None) -> list[Any]:
     return view.values(path)
 
 
-def read_labels(dataset, field: str) -> dict[str, str]:
-    """``{sample id: label}`` for every sample whose Classification ``field`` is set."""
-    view = dataset.exists(field)
-    ids = view.values("id")
-    labels = view.values(f"{field}.label")
-    return {i: str(lab) for i, lab in zip(ids, labels, strict=True) if lab is not None}
-
-
 def read_tags(dataset) -> dict[str, list[str]]:
     """``{sample id: tags}`` for every sample with at least one tag."""
     ids, tags = dataset.values("id"), dataset.values("tags")
@@ -253,6 +245,18 @@ def _batched(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
     iterator = iter(items)
     while part := list(islice(iterator, size)):
         yield part
+
+
+def _bulk_update(
+    collection, updates: Iterable[UpdateOne], chunk: int, on_chunk: Callable[[int], None] | None
+) -> int:
+    """Send ``updates`` in unordered bulk writes of ``chunk``; returns the samples matched."""
+    written = 0
+    for part in _batched(updates, chunk):
+        written += collection.bulk_write(part, ordered=False).matched_count
+        if on_chunk is not None:
+            on_chunk(len(part))
+    return written
 
 
 def ensure_classification_field(dataset, field: str, attributes: Mapping[str, Any]) -> None:
@@ -297,7 +301,6 @@ def write_predictions(
     """
     fo = _fo()
     ensure_classification_field(dataset, field, {"round": fo.IntField})
-    collection = _samples(dataset)
     now = datetime.now(UTC)
     updates = (
         UpdateOne(
@@ -318,12 +321,7 @@ def write_predictions(
         )
         for sid, label, conf in zip(ids, labels, confidences, strict=True)
     )
-    written = 0
-    for part in _batched(updates, chunk):
-        written += collection.bulk_write(part, ordered=False).matched_count
-        if on_chunk is not None:
-            on_chunk(len(part))
-    return written
+    return _bulk_update(_samples(dataset), updates, chunk, on_chunk)
 
 
 def write_strings(
@@ -344,18 +342,12 @@ def write_strings(
         with locks.dataset_schema(db(), dataset):
             if field not in dataset.get_field_schema():
                 dataset.add_sample_field(field, _fo().StringField)
-    collection = _samples(dataset)
     now = datetime.now(UTC)
     updates = (
         UpdateOne({"_id": ObjectId(sid)}, {"$set": {field: str(v), "last_modified_at": now}})
         for sid, v in values.items()
     )
-    written = 0
-    for part in _batched(updates, chunk):
-        written += collection.bulk_write(part, ordered=False).matched_count
-        if on_chunk is not None:
-            on_chunk(len(part))
-    return written
+    return _bulk_update(_samples(dataset), updates, chunk, on_chunk)
 
 
 def clear_fields(dataset, fields: Iterable[str]) -> list[str]:

@@ -17,7 +17,16 @@ The names below are the ones used from outside, so ``from alflow import rounds``
 
 from alflow.rounds.history import finish_pending_edit, reinclude, rollback
 from alflow.rounds.lifecycle import delete_loop, discard_unfinished, fit_initial, register_loop
-from alflow.rounds.records import eval_ids, labelled, queued_ids, summarize
+from alflow.rounds.records import (
+    active_loops,
+    eval_ids,
+    is_active,
+    labelled,
+    queued_ids,
+    round_state,
+    round_summary,
+    summarize,
+)
 from alflow.rounds.steps import (
     annotation_progress,
     cancel,
@@ -32,6 +41,7 @@ from alflow.rounds.steps import (
 from alflow.rounds.stop_rules import update_stop_rules
 
 __all__ = [
+    "active_loops",
     "annotation_progress",
     "cancel",
     "delete_loop",
@@ -42,6 +52,7 @@ __all__ = [
     "finish_review",
     "fit_initial",
     "ingest",
+    "is_active",
     "labelled",
     "open_round",
     "query",
@@ -50,6 +61,8 @@ __all__ = [
     "register_loop",
     "reinclude",
     "rollback",
+    "round_state",
+    "round_summary",
     "summarize",
     "teach_round",
     "update_stop_rules",

@@ -1,4 +1,5 @@
-"""What the steps read of a loop: its labels, its held-out split, and its round records."""
+"""What the steps and tasks read of a loop: its labels, its held-out split, its status, and its
+round records as small values."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from alflow import labels as lab
 from alflow import naming, store
 from alflow.errors import LedgerError
-from alflow.ledger import TAUGHT, TERMINAL
+from alflow.ledger import ACTIVE, TAUGHT, TERMINAL
 from alflow.workspace import Workspace
 
 
@@ -74,3 +75,36 @@ def summarize(doc: dict[str, Any]) -> dict[str, Any]:
         "changed": doc.get("ingest", {}).get("changed"),
         "seconds": seconds,
     }
+
+
+def round_state(ws: Workspace, loop: str, round_number: int) -> str | None:
+    """The round's state in the ledger (None before it is queried)."""
+    doc = ws.ledger.get_round(loop, round_number)
+    return None if doc is None else doc["state"]
+
+
+def round_summary(
+    ws: Workspace,
+    loop: str,
+    round_number: int,
+    run_id: str | None = None,
+    run_name: str | None = None,
+) -> dict[str, Any]:
+    """The round as a summary row (state None before it is queried); ``run_id`` is noted as one
+    of the flow runs that worked on the round, so its artifacts and logs can be found again."""
+    doc = ws.ledger.get_round(loop, round_number)
+    if doc is None:
+        return {"loop": loop, "round": round_number, "state": None}
+    if run_id:
+        ws.ledger.note_flow_run(loop, round_number, run_id, run_name)
+    return summarize(doc)
+
+
+def is_active(ws: Workspace, loop: str) -> bool:
+    """Whether the loop may open another round (not creating, paused or done)."""
+    return ws.ledger.loop(loop)["status"] == ACTIVE
+
+
+def active_loops(ws: Workspace) -> list[str]:
+    """Names of the loops that may open another round."""
+    return [doc["_id"] for doc in ws.ledger.loops(status=ACTIVE)]
