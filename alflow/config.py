@@ -1,4 +1,5 @@
-"""Typed configuration of a loop: one pydantic model, stored with the loop and versioned.
+"""Typed configuration of a loop (one pydantic model, stored with the loop and versioned) and of
+a step of it (:class:`StepOptions`, given per run and never stored).
 
 The models double as Prefect parameter schemas, so every field carries a description and
 constraints that the Prefect UI renders as a form.
@@ -266,3 +267,25 @@ def parse_loop_config(data: dict) -> LoopConfig:
             for err in exc.errors()
         )
         raise ConfigError(f"invalid loop configuration: {problems}") from None
+
+
+class StepOptions(_Model):
+    """What to do with the loop's current round when it runs."""
+
+    when_unfinished: Literal["wait", "accept_partial", "cancel"] = Field(
+        "wait",
+        description=(
+            "If annotation is not finished: wait for all jobs (default), accept the jobs "
+            "finished so far, or cancel the outstanding batch (its samples return to the pool)"
+        ),
+    )
+    batch_size: int | None = Field(
+        None, ge=1, description="Override the loop's batch size for a newly queried round"
+    )
+    open_next: bool = Field(
+        True,
+        description=(
+            "After finishing the round in flight, query and export the next one at once (so "
+            "annotators always have work); off, the step stops once the round is taught"
+        ),
+    )

@@ -35,7 +35,6 @@ QUERIED, EXPORTED, WAITING, INGESTED, TAUGHT = (
     "taught",
 )
 FAILED, CANCELLED = "failed", "cancelled"
-STATES = (QUERIED, EXPORTED, WAITING, INGESTED, TAUGHT, FAILED, CANCELLED)
 TERMINAL = frozenset({TAUGHT, FAILED, CANCELLED})
 IN_FLIGHT = frozenset({QUERIED, EXPORTED, WAITING, INGESTED})
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -214,7 +213,8 @@ class Ledger:
         return result.matched_count == 1
 
     def release(self, name: str, owner: str) -> None:
-        self._loops.update_one({"_id": name, "lock.owner": owner}, {"$set": {"lock": None}})
+        """Give the lock back if ``owner`` still holds it."""
+        self.clear_lock(name, owner)
 
     def clear_lock(self, name: str, owner: str) -> bool:
         """Remove the lock if ``owner`` still holds it (an unlock never frees a newer holder)."""

@@ -3,7 +3,8 @@
 Ending a round never deletes a label. Its samples that were not labelled return to the pool
 (the pool is every sample that is not held out, labelled, or queued in a round still in flight),
 and labels it already ingested stay in the loop's label field: the learner takes them at its
-next teach (:func:`alflow.rounds.advance_learner` teaches every known label it has not seen).
+next teach (:func:`alflow.rounds.training.advance_learner` teaches every known label it has
+not seen).
 
 * ``cancel`` withdraws the round's annotation task (best effort: a backend that cannot be
   reached, or a task whose export never finished, does not keep the round in flight; the round

@@ -1,15 +1,20 @@
 """Round reports: the learning-curve table, the round summary in markdown, the curve as PNG.
 
-Pure functions of ledger records, so the same report feeds the CLI, Prefect artifacts and tests.
+Pure functions of ledger records, so the same report feeds the CLI, Prefect artifacts and tests;
+:func:`round_report` gathers them for one round from the ledger and saves the plot beside the
+loop's state, so the artifacts task only publishes.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from alflow.ledger import TAUGHT
+from alflow.ledger import TAUGHT, Ledger
+from alflow.settings import state_dir
 
 
 def curve_rows(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -127,3 +132,39 @@ def task_url(ref: dict[str, Any]) -> str | None:
     if ref.get("url") and ref.get("task_id") is not None:
         return f"{str(ref['url']).rstrip('/')}/tasks/{ref['task_id']}"
     return None
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """What the artifacts of one round show, and where its plot was saved."""
+
+    record: dict[str, Any]
+    curve_rows: list[dict[str, Any]]
+    plot_png: bytes
+    plot_path: Path
+    task_url: str | None
+
+    @property
+    def markdown(self) -> str:
+        return round_markdown(self.record, self.task_url)
+
+
+def curve_plot_path(loop: str, round_number: int) -> Path:
+    """Where the learning-curve plot after round ``round_number`` is saved."""
+    return state_dir() / "reports" / loop / f"learning-curve-round-{round_number:03d}.png"
+
+
+def round_report(ledger: Ledger, loop: str, round_number: int) -> RoundReport:
+    """Round ``round_number``'s summary, curve and plot from the ledger; the plot is saved too.
+
+    The plot is kept as a file because the Prefect artifact holds only what the UI shows; the
+    file lets a round's curve be looked at again without a Prefect server.
+    """
+    doc = ledger.round(loop, round_number)
+    ref = (doc.get("backend") or {}).get("ref") or {}
+    rows = curve_rows(ledger.rounds(loop))
+    png = curve_png(rows, f"{loop} learning curve")
+    path = curve_plot_path(loop, round_number)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png)
+    return RoundReport(doc, rows, png, path, task_url(ref))

@@ -44,7 +44,6 @@ from alflow.supervised import (
     EstimatorBase,
     LogisticRegressionConfig,
     SupervisedEstimatorConfig,
-    build_supervised,
 )
 
 UNLABELLED = -1  # scikit-learn's code for a row without a label
@@ -66,6 +65,11 @@ class LabelSpreadingConfig(EstimatorBase):
     neighbours' every step; standardise the features, since neighbours are Euclidean.
     """
 
+    sklearn_class = LabelSpreading
+    fixed_params = {"kernel": "knn"}
+    unpassed = frozenset({"max_unlabelled"})  # the wrapper's, not the model's
+    seeded = False
+
     kind: Literal["label_spreading"] = "label_spreading"
     n_neighbors: int = Field(7, ge=1, le=200, description="Neighbours per sample in the graph")
     alpha: float = Field(
@@ -78,6 +82,11 @@ class LabelSpreadingConfig(EstimatorBase):
 
 class LabelPropagationConfig(EstimatorBase):
     """Label propagation over a kNN graph: like spreading, but labelled samples keep their label."""
+
+    sklearn_class = LabelPropagation
+    fixed_params = {"kernel": "knn"}
+    unpassed = frozenset({"max_unlabelled"})
+    seeded = False
 
     kind: Literal["label_propagation"] = "label_propagation"
     n_neighbors: int = Field(7, ge=1, le=200, description="Neighbours per sample in the graph")
@@ -100,6 +109,10 @@ def _supervised_only(data: Any) -> Any:
 
 class SelfTrainingConfig(EstimatorBase):
     """Self-training: fit the base estimator, adopt its confident pool predictions, refit."""
+
+    sklearn_class = SelfTrainingClassifier
+    unpassed = frozenset({"max_unlabelled"})
+    seeded = False  # its base estimator is seeded
 
     kind: Literal["self_training"] = "self_training"
     base_estimator: Annotated[SupervisedEstimatorConfig, BeforeValidator(_supervised_only)] = Field(
@@ -349,26 +362,6 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
 
 def build_semi_supervised(config: SemiSupervisedConfig, random_state: int):
     """A fresh :class:`SemiSupervisedClassifier` for ``config`` (set its pool before fitting)."""
-    if isinstance(config, LabelSpreadingConfig):
-        model = LabelSpreading(
-            kernel="knn",
-            n_neighbors=config.n_neighbors,
-            alpha=config.alpha,
-            max_iter=config.max_iter,
-            tol=config.tol,
-        )
-    elif isinstance(config, LabelPropagationConfig):
-        model = LabelPropagation(
-            kernel="knn", n_neighbors=config.n_neighbors, max_iter=config.max_iter, tol=config.tol
-        )
-    elif isinstance(config, SelfTrainingConfig):
-        model = SelfTrainingClassifier(
-            build_supervised(config.base_estimator, random_state),
-            threshold=config.threshold,
-            criterion=config.criterion,
-            k_best=config.k_best,
-            max_iter=config.max_iter,
-        )
-    else:
+    if not isinstance(config, LabelSpreadingConfig | LabelPropagationConfig | SelfTrainingConfig):
         raise TypeError(f"no builder for estimator configuration {type(config).__name__}")
-    return SemiSupervisedClassifier(model, config.max_unlabelled, random_state)
+    return SemiSupervisedClassifier(config.build(random_state), config.max_unlabelled, random_state)

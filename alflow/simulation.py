@@ -40,6 +40,8 @@ from alflow.estimators import (
     SelfTrainingConfig,
 )
 from alflow.learners import fit_learner, predict, teach
+from alflow.ledger import Ledger
+from alflow.reports import curve_rows
 from alflow.seeds import round_seed
 from alflow.semi_supervised import array_pool
 from alflow.strategies import DEFAULT_STRATEGY, get_strategy
@@ -178,9 +180,22 @@ def simulate(
         "batch": batch,
         "learning_curve": curve,
     }
-    for threshold in THRESHOLDS:
-        result[f"labels_to_{round(threshold * 100)}"] = labels_to(curve, threshold, budget, batch)
-    return result
+    return {**result, **labels_to_thresholds(curve, budget, batch)}
+
+
+def labels_to_thresholds(curve: list[list[float]], budget: int, batch: int) -> dict[str, int]:
+    """``labels_to_90`` and ``labels_to_95``: :func:`labels_to` each of :data:`THRESHOLDS`."""
+    return {
+        f"labels_to_{round(threshold * 100)}": labels_to(curve, threshold, budget, batch)
+        for threshold in THRESHOLDS
+    }
+
+
+def flow_result(ledger: Ledger, loop: str, budget: int, batch: int) -> dict[str, Any]:
+    """The learning curve and labels-to-threshold figures of a simulation run as a loop
+    (``flows/simulate.py``), read from its ledger; the same keys as :func:`simulate`'s."""
+    curve = [[r["labelled"], r["accuracy"]] for r in curve_rows(ledger.rounds(loop))]
+    return {"loop": loop, "learning_curve": curve, **labels_to_thresholds(curve, budget, batch)}
 
 
 def _accuracy(state, X_test: np.ndarray, y_test: np.ndarray) -> float:

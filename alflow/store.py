@@ -231,14 +231,6 @@ def values_where(dataset, query: dict, path: str) -> tuple[list[str], list[Any]]
     return [i for i, _ in pairs], [v for _, v in pairs]
 
 
-def read_labels(dataset, field: str) -> dict[str, str]:
-    """``{sample id: label}`` for every sample whose Classification ``field`` is set."""
-    view = dataset.exists(field)
-    ids = view.values("id")
-    labels = view.values(f"{field}.label")
-    return {i: str(lab) for i, lab in zip(ids, labels, strict=True) if lab is not None}
-
-
 def read_tags(dataset) -> dict[str, list[str]]:
     """``{sample id: tags}`` for every sample with at least one tag."""
     ids, tags = dataset.values("id"), dataset.values("tags")
@@ -265,6 +257,18 @@ def _batched(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
     iterator = iter(items)
     while part := list(islice(iterator, size)):
         yield part
+
+
+def _bulk_update(
+    collection, updates: Iterable[UpdateOne], chunk: int, on_chunk: Callable[[int], None] | None
+) -> int:
+    """Send ``updates`` in unordered bulk writes of ``chunk``; returns the samples matched."""
+    written = 0
+    for part in _batched(updates, chunk):
+        written += collection.bulk_write(part, ordered=False).matched_count
+        if on_chunk is not None:
+            on_chunk(len(part))
+    return written
 
 
 def ensure_classification_field(dataset, field: str, attributes: Mapping[str, Any]) -> None:
@@ -309,7 +313,6 @@ def write_predictions(
     """
     fo = _fo()
     ensure_classification_field(dataset, field, {"round": fo.IntField})
-    collection = _samples(dataset)
     now = datetime.now(UTC)
     updates = (
         UpdateOne(
@@ -330,12 +333,7 @@ def write_predictions(
         )
         for sid, label, conf in zip(ids, labels, confidences, strict=True)
     )
-    written = 0
-    for part in _batched(updates, chunk):
-        written += collection.bulk_write(part, ordered=False).matched_count
-        if on_chunk is not None:
-            on_chunk(len(part))
-    return written
+    return _bulk_update(_samples(dataset), updates, chunk, on_chunk)
 
 
 def write_strings(
@@ -358,8 +356,8 @@ def write_strings(
         with locks.dataset_schema(db(), dataset):
             if field not in dataset.get_field_schema():
                 dataset.add_sample_field(field, _fo().StringField)
-    collection = _samples(dataset)
     now = datetime.now(UTC)
+    collection = _samples(dataset)
     by_value: dict[str, list[ObjectId]] = {}
     for sid, v in values.items():
         by_value.setdefault(str(v), []).append(ObjectId(sid))

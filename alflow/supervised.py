@@ -1,4 +1,4 @@
-"""Typed configurations of the supervised estimators, and their scikit-learn builders.
+"""Typed configurations of the supervised estimators, each building its scikit-learn model.
 
 Each configuration is a pydantic model with a literal ``kind``; together they form the
 discriminated union :data:`SupervisedEstimatorConfig` (joined with the semi-supervised learners
@@ -13,7 +13,7 @@ class probabilities: SVC is always built with probability estimates.
 from __future__ import annotations
 
 import warnings
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -54,10 +54,45 @@ _MAX_FEATURES_HELP = (
 )
 
 
+class ProbabilitySVC(SVC):
+    """``SVC(probability=True)`` that fits without scikit-learn 1.9's deprecation warning.
+
+    scikit-learn 1.9 deprecates ``probability=True`` in favour of
+    ``CalibratedClassifierCV(SVC(), ensemble=False)``, whose stratified cross-validation needs
+    at least two (by default five) labels of every class; an active-learning loop starts with
+    one. libsvm's internal Platt scaling copes, so alflow keeps it (until scikit-learn 1.11,
+    which ``pyproject.toml`` excludes) and silences only that one warning.
+    """
+
+    def fit(self, X, y, sample_weight=None):
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="The `probability` parameter", category=FutureWarning
+            )
+            return super().fit(X, y, sample_weight=sample_weight)
+
+
+def _max_features(value: str | float | None) -> str | float | None:
+    # sklearn reads the int 1 as "one feature" but the float 1.0 as "all": keep it a float.
+    return float(value) if isinstance(value, int | float) else value
+
+
 class EstimatorBase(BaseModel):
-    """Common behaviour: unknown fields are errors, and familiar misspellings get a hint."""
+    """Common behaviour: unknown fields are errors, familiar misspellings get a hint, and a
+    configuration builds its own scikit-learn estimator (:meth:`build`).
+
+    A subclass names the class it builds in ``sklearn_class``. Every field but ``kind`` is passed
+    to it under its own name, except those in ``unpassed``; a nested estimator configuration is
+    built and passed as ``estimator``; ``fixed_params`` are parameters alflow always sets; and
+    ``random_state`` is passed unless ``seeded`` is false. A new field is therefore a new
+    parameter with no builder to update.
+    """
 
     model_config = ConfigDict(extra="forbid")
+    sklearn_class: ClassVar[type[ClassifierMixin]]
+    fixed_params: ClassVar[dict[str, Any]] = {}
+    unpassed: ClassVar[frozenset[str]] = frozenset()
+    seeded: ClassVar[bool] = True
 
     @model_validator(mode="before")
     @classmethod
@@ -68,6 +103,21 @@ class EstimatorBase(BaseModel):
                     raise ValueError(f"unknown field {wrong!r}: did you mean {right!r}?")
         return data
 
+    def build(self, random_state: int) -> ClassifierMixin:
+        """A fresh, unfitted estimator for this configuration, seeded with ``random_state``."""
+        params = dict(self.fixed_params)
+        for name in type(self).model_fields:
+            if name == "kind" or name in self.unpassed:
+                continue
+            value = getattr(self, name)
+            if isinstance(value, EstimatorBase):
+                params["estimator"] = value.build(random_state)
+            else:
+                params[name] = _max_features(value) if name == "max_features" else value
+        if self.seeded:
+            params["random_state"] = random_state
+        return self.sklearn_class(**params)
+
 
 # --------------------------------------------------------------------------------------------
 # Single models (usable directly, and as the base estimator of Bagging and AdaBoost)
@@ -76,6 +126,8 @@ class EstimatorBase(BaseModel):
 
 class DecisionTreeConfig(EstimatorBase):
     """One decision tree; used as the base estimator of Bagging and AdaBoost."""
+
+    sklearn_class = DecisionTreeClassifier
 
     kind: Literal["decision_tree"] = "decision_tree"
     max_depth: int | None = Field(None, ge=1, description="Maximum depth; null grows fully")
@@ -92,6 +144,9 @@ class KNNConfig(EstimatorBase):
     Needs at least ``n_neighbors`` labelled samples before it can predict.
     """
 
+    sklearn_class = KNeighborsClassifier
+    seeded = False  # deterministic: no random_state parameter
+
     kind: Literal["knn"] = "knn"
     n_neighbors: int = Field(5, ge=1, description="Neighbours that vote")
     weights: Literal["uniform", "distance"] = Field(
@@ -106,6 +161,9 @@ class SVCConfig(EstimatorBase):
     until every class has a handful of labels; ``predict`` uses them, so expect a slow start.
     """
 
+    sklearn_class = ProbabilitySVC
+    fixed_params = {"probability": True}
+
     kind: Literal["svc"] = "svc"
     C: float = Field(1.0, gt=0, description="Inverse regularisation strength")
     kernel: Literal["rbf", "linear", "poly", "sigmoid"] = "rbf"
@@ -114,6 +172,8 @@ class SVCConfig(EstimatorBase):
 
 class LogisticRegressionConfig(EstimatorBase):
     """Multinomial logistic regression; fast and well calibrated on standardised features."""
+
+    sklearn_class = LogisticRegression
 
     kind: Literal["logistic_regression"] = "logistic_regression"
     C: float = Field(1.0, gt=0, description="Inverse regularisation strength")
@@ -145,6 +205,8 @@ BaseEstimatorConfig = Annotated[
 class RandomForestConfig(EstimatorBase):
     """A random forest; robust default for embeddings and tabular features."""
 
+    sklearn_class = RandomForestClassifier
+
     kind: Literal["random_forest"] = "random_forest"
     n_estimators: int = Field(100, ge=1, le=5000)
     max_depth: int | None = Field(None, ge=1)
@@ -171,6 +233,12 @@ class RandomForestConfig(EstimatorBase):
 
 class GradientBoostingConfig(EstimatorBase):
     """Gradient-boosted regression trees on the log-loss; strong but sequential (slow to fit)."""
+
+    sklearn_class = GradientBoostingClassifier
+    fixed_params = {"loss": "log_loss"}
+    # scikit-learn 1.9 ignores criterion (its gradient trees always split on squared error)
+    # and warns that it is deprecated, so it is not passed on
+    unpassed = frozenset({"criterion"})
 
     kind: Literal["gradient_boosting"] = "gradient_boosting"
     n_estimators: int = Field(100, ge=1, le=5000, description="Boosting stages")
@@ -204,6 +272,8 @@ class GradientBoostingConfig(EstimatorBase):
 class BaggingConfig(EstimatorBase):
     """Bagging of a base estimator over random subsets of samples and/or features."""
 
+    sklearn_class = BaggingClassifier
+
     kind: Literal["bagging"] = "bagging"
     base_estimator: BaseEstimatorConfig = Field(default_factory=DecisionTreeConfig)
     n_estimators: int = Field(10, ge=1, le=5000)
@@ -234,6 +304,8 @@ class BaggingConfig(EstimatorBase):
 
 class AdaBoostConfig(EstimatorBase):
     """AdaBoost (SAMME) over decision stumps by default, or over trees or SVCs."""
+
+    sklearn_class = AdaBoostClassifier
 
     kind: Literal["adaboost"] = "adaboost"
     base_estimator: BaseEstimatorConfig = Field(
@@ -270,145 +342,25 @@ SupervisedEstimatorConfig = Annotated[
 
 
 # --------------------------------------------------------------------------------------------
-# Builders
+# Building
 # --------------------------------------------------------------------------------------------
 
 
-class ProbabilitySVC(SVC):
-    """``SVC(probability=True)`` that fits without scikit-learn 1.9's deprecation warning.
-
-    scikit-learn 1.9 deprecates ``probability=True`` in favour of
-    ``CalibratedClassifierCV(SVC(), ensemble=False)``, whose stratified cross-validation needs
-    at least two (by default five) labels of every class; an active-learning loop starts with
-    one. libsvm's internal Platt scaling copes, so alflow keeps it (until scikit-learn 1.11,
-    which ``pyproject.toml`` excludes) and silences only that one warning.
-    """
-
-    def fit(self, X, y, sample_weight=None):
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message="The `probability` parameter", category=FutureWarning
-            )
-            return super().fit(X, y, sample_weight=sample_weight)
-
-
-def _max_features(value: str | float | None) -> str | float | None:
-    # sklearn reads the int 1 as "one feature" but the float 1.0 as "all": keep it a float.
-    return float(value) if isinstance(value, int | float) else value
-
-
-def _tree(config: DecisionTreeConfig, random_state: int) -> DecisionTreeClassifier:
-    return DecisionTreeClassifier(
-        max_depth=config.max_depth,
-        min_samples_split=config.min_samples_split,
-        min_samples_leaf=config.min_samples_leaf,
-        criterion=config.criterion,
-        max_leaf_nodes=config.max_leaf_nodes,
-        max_features=_max_features(config.max_features),
-        random_state=random_state,
-    )
-
-
-def _knn(config: KNNConfig, random_state: int) -> KNeighborsClassifier:
-    return KNeighborsClassifier(n_neighbors=config.n_neighbors, weights=config.weights)
-
-
-def _svc(config: SVCConfig, random_state: int) -> SVC:
-    return ProbabilitySVC(
-        C=config.C,
-        kernel=config.kernel,
-        gamma=config.gamma,
-        probability=True,
-        random_state=random_state,
-    )
-
-
-def _logistic(config: LogisticRegressionConfig, random_state: int) -> LogisticRegression:
-    return LogisticRegression(C=config.C, max_iter=config.max_iter, random_state=random_state)
-
-
-def _forest(config: RandomForestConfig, random_state: int) -> RandomForestClassifier:
-    return RandomForestClassifier(
-        n_estimators=config.n_estimators,
-        max_depth=config.max_depth,
-        min_samples_split=config.min_samples_split,
-        min_samples_leaf=config.min_samples_leaf,
-        criterion=config.criterion,
-        max_leaf_nodes=config.max_leaf_nodes,
-        max_features=_max_features(config.max_features),
-        bootstrap=config.bootstrap,
-        max_samples=config.max_samples,
-        n_jobs=config.n_jobs,
-        random_state=random_state,
-    )
-
-
-def _boosting(config: GradientBoostingConfig, random_state: int) -> GradientBoostingClassifier:
-    return GradientBoostingClassifier(
-        loss="log_loss",
-        n_estimators=config.n_estimators,
-        learning_rate=config.learning_rate,
-        subsample=config.subsample,
-        max_depth=config.max_depth,
-        min_samples_split=config.min_samples_split,
-        min_samples_leaf=config.min_samples_leaf,
-        max_leaf_nodes=config.max_leaf_nodes,
-        max_features=_max_features(config.max_features),
-        # config.criterion is not passed on: scikit-learn 1.9 ignores it (its gradient trees
-        # always split on squared error) and warns that it is deprecated.
-        random_state=random_state,
-    )
-
-
-def _bagging(config: BaggingConfig, random_state: int) -> BaggingClassifier:
-    return BaggingClassifier(
-        estimator=build_supervised(config.base_estimator, random_state),
-        n_estimators=config.n_estimators,
-        max_samples=config.max_samples,
-        max_features=config.max_features,
-        bootstrap=config.bootstrap,
-        bootstrap_features=config.bootstrap_features,
-        n_jobs=config.n_jobs,
-        random_state=random_state,
-    )
-
-
-def _adaboost(config: AdaBoostConfig, random_state: int) -> AdaBoostClassifier:
-    return AdaBoostClassifier(
-        estimator=build_supervised(config.base_estimator, random_state),
-        n_estimators=config.n_estimators,
-        learning_rate=config.learning_rate,
-        random_state=random_state,
-    )
-
-
-_BUILDERS = {
-    DecisionTreeConfig: _tree,
-    KNNConfig: _knn,
-    SVCConfig: _svc,
-    LogisticRegressionConfig: _logistic,
-    RandomForestConfig: _forest,
-    GradientBoostingConfig: _boosting,
-    BaggingConfig: _bagging,
-    AdaBoostConfig: _adaboost,
-}
+_SUPERVISED = (
+    DecisionTreeConfig,
+    KNNConfig,
+    SVCConfig,
+    LogisticRegressionConfig,
+    RandomForestConfig,
+    GradientBoostingConfig,
+    BaggingConfig,
+    AdaBoostConfig,
+)
 
 
 def build_supervised(config: SupervisedEstimatorConfig, random_state: int) -> ClassifierMixin:
-    """A fresh, unfitted scikit-learn classifier for ``config``, seeded with ``random_state``.
-
-    Args:
-        config: any estimator configuration (also a base estimator of Bagging or AdaBoost).
-        random_state: seeds every source of randomness in the estimator, so two calls with the
-            same arguments fit identical models on identical data.
-
-    Returns:
-        An unfitted classifier with ``predict_proba``.
-
-    Raises:
-        TypeError: ``config`` is not one of the configuration classes of this module.
-    """
-    builder = _BUILDERS.get(type(config))
-    if builder is None:
+    """The supervised case of :func:`alflow.estimators.build_estimator` (also a base estimator of
+    Bagging, AdaBoost or self-training); TypeError for a configuration not of this module."""
+    if not isinstance(config, _SUPERVISED):
         raise TypeError(f"no builder for estimator configuration {type(config).__name__}")
-    return builder(config, random_state)
+    return config.build(random_state)

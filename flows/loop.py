@@ -9,9 +9,8 @@ from typing import Any
 from prefect import flow, tags
 
 from alflow import locks
-from alflow.config import LoopConfig
+from alflow.config import LoopConfig, StepOptions
 from alflow.workspace import open_workspace, version_string
-from flows.options import StepOptions
 from flows.round import round_flow
 from tasks import (
     acquire_loop,

@@ -11,9 +11,9 @@ from typing import Any
 
 from prefect import flow
 
+from alflow.config import StepOptions
 from alflow.ledger import CANCELLED, FAILED, QUERIED
 from alflow.workspace import version_string
-from flows.options import StepOptions
 from tasks import (
     cancel_round,
     check_progress,

@@ -11,10 +11,10 @@ from typing import Any
 
 from prefect import flow
 
+from alflow.config import StepOptions
 from alflow.simulation import EstimatorName
 from alflow.workspace import version_string
 from flows.loop import create_loop_flow, step_flow
-from flows.options import StepOptions
 from tasks.simulation import prepare_simulation, simulation_result
 
 

@@ -14,41 +14,36 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 
 from alflow import naming, reports
-from alflow.settings import state_dir
 from alflow.workspace import open_workspace
 
 
 @task(name="publish-round-artifacts", cache_policy=NO_CACHE)
 def publish_round_artifacts(loop: str, round_number: int) -> dict[str, Any]:
     """Publish the round's artifacts; keys are per loop, so the UI shows one version per round."""
-    ledger = open_workspace().ledger
-    doc = ledger.round(loop, round_number)
-    ref = (doc.get("backend") or {}).get("ref") or {}
-    task_url = reports.task_url(ref)
+    report = reports.round_report(open_workspace().ledger, loop, round_number)
     create_markdown_artifact(
-        reports.round_markdown(doc, task_url),
+        report.markdown,
         key=naming.artifact_key(loop, "round-summary"),
         description=f"{naming.round_name(loop, round_number)} summary",
     )
-    rows = reports.curve_rows(ledger.rounds(loop))
     create_table_artifact(
-        reports.curve_table(rows),
+        reports.curve_table(report.curve_rows),
         key=naming.artifact_key(loop, "learning-curve"),
         description=f"{loop}: one row per taught round",
     )
-    png = reports.curve_png(rows, f"{loop} learning curve")
-    path = state_dir() / "reports" / loop / f"learning-curve-round-{round_number:03d}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png)
     create_image_artifact(
-        reports.data_url(png),
+        reports.data_url(report.plot_png),
         key=naming.artifact_key(loop, "learning-curve-plot"),
         description=f"{loop} learning curve after round {round_number}",
     )
-    if task_url:
+    if report.task_url:
         create_link_artifact(
-            task_url,
+            report.task_url,
             link_text=naming.round_name(loop, round_number),
             key=naming.artifact_key(loop, "cvat-task"),
         )
-    return {"rows": len(rows), "plot": str(path), "task_url": task_url}
+    return {
+        "rows": len(report.curve_rows),
+        "plot": str(report.plot_path),
+        "task_url": report.task_url,
+    }

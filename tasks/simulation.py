@@ -7,9 +7,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from alflow import demo, reports
+from alflow import demo, simulation
 from alflow.config import LoopConfig
-from alflow.simulation import THRESHOLDS, estimator_config, labels_to
 from alflow.strategies import DEFAULT_STRATEGY
 from alflow.workspace import open_workspace
 
@@ -24,7 +23,7 @@ def prepare_simulation(estimator: str, seed: int, batch: int, strategy: str | No
         features={"fields": ["features"], "standardize": False},
         initial_labels={"kind": "field", "field": demo.SEED_FIELD},
         ground_truth_field=demo.GROUND_TRUTH,
-        estimator=estimator_config(estimator),
+        estimator=simulation.estimator_config(estimator),
         strategy={"name": strategy or DEFAULT_STRATEGY},
         batch_size=batch,
         eval_tag="test",
@@ -35,9 +34,4 @@ def prepare_simulation(estimator: str, seed: int, batch: int, strategy: str | No
 @task(name="simulation-result", cache_policy=NO_CACHE)
 def simulation_result(loop: str, budget: int, batch: int) -> dict[str, Any]:
     """The learning curve and labels-to-threshold figures from the loop's ledger."""
-    rows = reports.curve_rows(open_workspace().ledger.rounds(loop))
-    curve = [[r["labelled"], r["accuracy"]] for r in rows]
-    result: dict[str, Any] = {"loop": loop, "learning_curve": curve}
-    for threshold in THRESHOLDS:
-        result[f"labels_to_{round(threshold * 100)}"] = labels_to(curve, threshold, budget, batch)
-    return result
+    return simulation.flow_result(open_workspace().ledger, loop, budget, batch)

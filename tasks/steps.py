@@ -79,8 +79,7 @@ def open_round(loop: str) -> int:
 @task(name="round-state", **STEP)
 def round_state(loop: str, round_number: int) -> str | None:
     """The round's state in the ledger (None before it is queried)."""
-    doc = open_workspace().ledger.get_round(loop, round_number)
-    return None if doc is None else doc["state"]
+    return rounds.round_state(open_workspace(), loop, round_number)
 
 
 @task(name="query-batch", **STEP)
@@ -100,7 +99,7 @@ def export_batch(loop: str, round_number: int, force_new: bool = False) -> dict[
 @task(name="check-progress", **STEP)
 def check_progress(loop: str, round_number: int) -> dict[str, Any]:
     """How much of the batch is annotated."""
-    return rounds.progress(open_workspace(), loop, round_number)
+    return rounds.annotation_progress(open_workspace(), loop, round_number)
 
 
 @task(name="ingest-labels", **STEP)
@@ -120,7 +119,7 @@ def ingest_labels(loop: str, round_number: int, partial: bool = False) -> dict[s
 @task(name="teach-learner", **STEP)
 def teach_learner(loop: str, round_number: int) -> dict[str, Any]:
     """Teach the new labels, checkpoint, evaluate and write predictions."""
-    return rounds.teach(open_workspace(), loop, round_number)
+    return rounds.teach_round(open_workspace(), loop, round_number)
 
 
 @task(name="cancel-round", **STEP)
@@ -134,13 +133,8 @@ def round_summary(loop: str, round_number: int) -> dict[str, Any]:
     """The round's record as a small table row; notes the current flow run in the ledger."""
     from prefect.runtime import flow_run
 
-    ws = open_workspace()
-    if ws.ledger.get_round(loop, round_number) is not None and flow_run.id:
-        ws.ledger.note_flow_run(loop, round_number, str(flow_run.id), flow_run.name)
-    doc = ws.ledger.get_round(loop, round_number)
-    if doc is None:
-        return {"loop": loop, "round": round_number, "state": None}
-    return rounds.summarize(doc)
+    run_id = str(flow_run.id) if flow_run.id else None
+    return rounds.round_summary(open_workspace(), loop, round_number, run_id, flow_run.name)
 
 
 @task(name="acquire-loop", cache_policy=NO_CACHE)
@@ -192,13 +186,13 @@ def release_loop(loop: str, owner: str) -> None:
 @task(name="loop-is-active", **STEP)
 def loop_is_active(loop: str) -> bool:
     """Whether the loop may open another round (not paused, not done)."""
-    return open_workspace().ledger.loop(loop)["status"] == "active"
+    return rounds.is_active(open_workspace(), loop)
 
 
 @task(name="active-loops", **STEP)
 def active_loops() -> list[str]:
     """Names of loops that are neither paused nor done."""
-    return [d["_id"] for d in open_workspace().ledger.loops(status="active")]
+    return rounds.active_loops(open_workspace())
 
 
 @task(name="loop-ready", **STEP)

@@ -109,8 +109,8 @@ def create(config: LoopConfig) -> dict[str, Any]:
 
 def query(loop: str, batch_size: int | None = None) -> dict[str, Any]:
     """Query and export the next round, or show the one already under review."""
+    from alflow.config import StepOptions
     from flows.loop import step_flow
-    from flows.options import StepOptions
 
     ws = open_workspace()
     current = in_flight(loop, ws)
@@ -137,8 +137,8 @@ def query(loop: str, batch_size: int | None = None) -> dict[str, Any]:
 def update(loop: str, when_unfinished: str = "wait") -> dict[str, Any]:
     """Finish the round under review (or take finished CVAT jobs), teach, write predictions."""
     from alflow import rounds
+    from alflow.config import StepOptions
     from flows.loop import step_flow
-    from flows.options import StepOptions
 
     ws = open_workspace()
     current = in_flight(loop, ws)

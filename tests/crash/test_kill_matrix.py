@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from alflow import learners, rounds, store
+from alflow import learners, store
 from alflow.backends.oracle import OracleBackend
 from alflow.ledger import EXPORTED, INGESTED, TAUGHT, Ledger
+from alflow.rounds import history
 from tests.crash.harness import kill_at, play, snapshot
 from tests.helpers import loop_config, unique_name
 
@@ -45,7 +46,7 @@ POINTS = {
     "round 0 recorded": (CREATE, Ledger, "insert_round", "after", None),
     # rollback
     "rollback number allocated": (ROLLBACK, Ledger, "allocate_round", "after", None),
-    "labels excluded": (ROLLBACK, rounds, "_set_excluded", "after", None),
+    "labels excluded": (ROLLBACK, history, "_set_excluded", "after", None),
     "rollback recorded": (ROLLBACK, Ledger, "insert_round", "after", None),
 }
 

@@ -29,12 +29,11 @@ from prefect.logging.handlers import APILogHandler
 import tasks
 from alflow import learners, naming, rounds
 from alflow.backends.cvat import CvatTaskDeleted
-from alflow.config import CvatBackendConfig
+from alflow.config import CvatBackendConfig, StepOptions
 from alflow.errors import BackendError
 from alflow.workspace import open_workspace
 from flows.advance import advance_flow
 from flows.loop import step_flow
-from flows.options import StepOptions
 from flows.round import round_flow
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

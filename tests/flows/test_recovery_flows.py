@@ -8,11 +8,11 @@ import pytest
 import tasks
 from alflow import learners, naming
 from alflow.backends.oracle import OracleBackend
+from alflow.config import StepOptions
 from alflow.errors import BackendError, ConfigError
 from alflow.settings import checkpoints_dir
 from alflow.workspace import open_workspace
 from flows.loop import create_loop_flow, step_flow
-from flows.options import StepOptions
 from tests.helpers import loop_config
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

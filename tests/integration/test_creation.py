@@ -130,8 +130,7 @@ def test_a_retried_register_is_idempotent_and_a_half_loop_never_steps(fo_db):
         tasks.open_round.fn(config.name)
     assert rounds.readiness(ws, config.name) == (False, "loop is creating")
     assert tasks.register_loop.fn(config) == first  # the retry (or the next create) starts over
-    labels = store.read_labels(dataset, naming.label_field(config.name))
-    assert len(labels) == 2
+    assert len(rounds.labelled(dataset, config.name)) == 2
     tasks.fit_initial_learner.fn(config.name)
     assert ws.ledger.loop(config.name)["status"] == "active"
     assert tasks.open_round.fn(config.name) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import tasks
-from alflow import demo, learners, rounds
+from alflow import demo, learners, rounds, store
 from alflow.workspace import open_workspace
 from tests.helpers import loop_config
 
@@ -43,7 +43,7 @@ def test_changing_every_held_out_label_leaves_the_fit_unchanged(digits):
     held_out = rounds.eval_ids(digits, first.name)
     expected = _proba_everywhere(ws, first)
     field = f"{demo.GROUND_TRUTH}.label"
-    truth = dict(zip(held_out, rounds.store.read_values(digits, field, held_out), strict=True))
+    truth = dict(zip(held_out, store.read_values(digits, field, held_out), strict=True))
     wrong = {sid: str((int(label) + 1) % 10) for sid, label in truth.items()}
     digits.set_values(field, wrong, key_field="id")
     try:

@@ -25,13 +25,13 @@ def test_write_back_writes_only_the_predictions_that_changed(digits, monkeypatch
         "write_predictions",
         lambda d, f, ids, *a, **k: written.append(len(ids)) or original(d, f, ids, *a, **k),
     )
-    assert rounds.write_predictions(ws, config, state, 1) == 0 and written == []  # none moved
+    assert rounds.training.write_back_predictions(ws, config, state, 1) == 0 and written == []  # none moved
 
     fm = ws.features(config)
     truth = dict(zip(digits.values("id"), digits.values("ground_truth.label"), strict=True))
     more = [str(i) for i in fm.ids[:200] if str(i) not in state.training_ids][:40]
     learners.teach(state, fm.take(more), np.asarray([truth[i] for i in more]), more)
-    n = rounds.write_predictions(ws, config, state, 1)
+    n = rounds.training.write_back_predictions(ws, config, state, 1)
     assert 0 < n < len(fm.ids) and sum(written) == n
 
     now = scoring.Scorer(state.learner, state.classes, 10_000).score(fm)
@@ -53,7 +53,7 @@ def test_a_zero_threshold_rewrites_every_prediction(digits):
     tasks.fit_initial_learner.fn(config.name)
     ws = open_workspace()
     state = rounds.load_learner(ws, config.name, 1)
-    assert rounds.write_predictions(ws, config, state, 1) == len(digits)
+    assert rounds.training.write_back_predictions(ws, config, state, 1) == len(digits)
 
 
 def test_the_cache_follows_fields_and_samples_but_not_prediction_writes(digits, monkeypatch):
@@ -75,7 +75,7 @@ def test_the_cache_follows_fields_and_samples_but_not_prediction_writes(digits, 
     ws = open_workspace()
     first = ws.features(config).path
     state = rounds.load_learner(ws, config.name, 1)
-    assert rounds.write_predictions(ws, config, state, 1) == len(dataset)
+    assert rounds.training.write_back_predictions(ws, config, state, 1) == len(dataset)
     assert open_workspace().features(config).path == first and builds == []
 
     dataset.set_values("brightness", [float(i % 7) for i in range(len(dataset))])

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from prefect.flows import load_flow_from_entrypoint
 
+from alflow.config import StepOptions
 from deployments import serve
-from flows.options import StepOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())

@@ -93,6 +93,23 @@ def test_base_estimator_is_passed_to_bagging_and_adaboost():
     assert ada.estimator.max_depth == 1  # a stump, AdaBoost's classic weak learner
 
 
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.kind}")
+def test_every_configured_field_reaches_the_built_estimator(config):
+    """A configuration builds itself from its fields: each one (but those it declares unpassed)
+    is the estimator's parameter of that name; a nested configuration becomes ``estimator``."""
+    params = build_estimator(config, random_state=5).get_params(deep=False)
+    for name in type(config).model_fields:
+        if name == "kind" or name in config.unpassed:
+            continue
+        value = getattr(config, name)
+        if isinstance(value, BaseModel):
+            assert params["estimator"].get_params() == build_estimator(value, 5).get_params()
+        else:
+            assert params[name] == value, name
+    if config.seeded:
+        assert params["random_state"] == 5
+
+
 def test_max_features_one_means_all_features_not_one():
     forest = build_estimator(RandomForestConfig.model_validate({"max_features": 1}), 0)
     assert forest.max_features == 1.0 and isinstance(forest.max_features, float)

@@ -1,0 +1,148 @@
+"""A loop's creation and deletion: validate and store it, write its split and initial labels,
+fit round 0; remove what a loop (or a creation that stopped part-way) wrote."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from alflow import freshness, naming, review, store
+from alflow import labels as lab
+from alflow import progress as reporting
+from alflow.config import FieldLabels, LoopConfig, TagLabels
+from alflow.errors import DatasetError
+from alflow.ledger import ACTIVE, CREATING, TAUGHT
+from alflow.rounds.records import labelled, summarize
+from alflow.rounds.training import advance_learner
+from alflow.settings import checkpoints_dir
+from alflow.strategies import COLD_START_STRATEGIES
+from alflow.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+def read_initial_labels(dataset, config: LoopConfig) -> tuple[dict[str, str], str]:
+    """Initial ``{id: label}`` from the configured source, and a name for that source."""
+    source = config.initial_labels
+    if source is None:
+        return {}, "none"
+    if isinstance(source, FieldLabels):
+        store.require_fields(dataset, [source.field], "initial-label")
+        values = dict(
+            zip(dataset.values("id"), dataset.values(f"{source.field}.label"), strict=True)
+        )
+        return lab.labels_from_field(values), f"field {source.field!r}"
+    if isinstance(source, TagLabels):
+        return lab.labels_from_tags(store.read_tags(dataset), source.classes), "class tags"
+    raise TypeError(f"unknown label source {source!r}")
+
+
+def declared_classes(config: LoopConfig, initial: dict[str, str]) -> list[str]:
+    """Classes seen in the initial labels plus those a tag source declares."""
+    declared = (
+        set(config.initial_labels.classes)
+        if isinstance(config.initial_labels, TagLabels)
+        else set()
+    )
+    return sorted(set(initial.values()) | declared)
+
+
+def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
+    """Validate a new loop against its dataset, store it, and write its split and labels.
+
+    Everything is validated (fields, initial labels, every feature value) before anything is
+    written. The loop is stored as ``creating`` until round 0 is taught; a failure while its
+    fields are written removes it again, and a create that was killed part-way is started over
+    by the next one, so a retried call does the same work once more and ends in the same state.
+    """
+    dataset = ws.dataset(config)
+    store.require_fields(dataset, config.features.fields, "feature")
+    if config.ground_truth_field:
+        store.require_fields(dataset, [config.ground_truth_field], "ground-truth")
+    initial, source = read_initial_labels(dataset, config)
+    cold = config.strategy.name in COLD_START_STRATEGIES
+    lab.require_initial_labels(initial, f"dataset {config.dataset!r} ({source})", cold)
+    ids = store.sample_ids(dataset)
+    if config.eval_tag:
+        eval_ids = set(dataset.match_tags(config.eval_tag).values("id")) - set(initial)
+    else:
+        eval_ids = lab.draw_eval_split(
+            list(ids), config.eval_fraction, config.random_state, initial
+        )
+    fm = ws.features(config)  # NaN, inf, missing, ragged or text values fail here, before writes
+    discard_unfinished(ws, config.name)
+    ws.ledger.create_loop(
+        config.name,
+        config.model_dump(mode="json"),
+        {"classes": declared_classes(config, initial)},
+        status=CREATING,
+    )
+    try:
+        with freshness.own_write(fm.path):  # the split touches every sample, no feature
+            _write_split_and_labels(ws, config, dataset, ids, eval_ids, initial, source)
+    except BaseException:
+        discard_unfinished(ws, config.name)
+        raise
+    return {
+        "loop": config.name,
+        "initial_labels": len(initial),
+        "eval": len(eval_ids),
+        "classes": declared_classes(config, initial),
+    }
+
+
+def _write_split_and_labels(ws, config, dataset, ids, eval_ids, initial, source) -> None:
+    split = {sid: (lab.EVAL if sid in eval_ids else lab.POOL) for sid in ids}
+    with reporting.step(f"marking the pool/eval split of {config.name!r}", len(split)) as report:
+        store.write_strings(
+            dataset, naming.split_field(config.name), split, on_chunk=report.advance
+        )
+    prov = lab.provenance(f"initial:{source}", 0)
+    store.write_classifications(
+        dataset,
+        naming.label_field(config.name),
+        {sid: store.classification(label, **prov) for sid, label in initial.items()},
+    )
+
+
+def discard_unfinished(ws: Workspace, loop: str) -> bool:
+    """Remove what a create that did not reach round 0 left of ``loop``; True if it did."""
+    if not ws.ledger.loop_exists(loop) or ws.ledger.loop(loop)["status"] != CREATING:
+        return False
+    log.warning("loop %r was not completely created; removing what its creation wrote", loop)
+    delete_loop(ws, loop)
+    return True
+
+
+def delete_loop(ws: Workspace, loop: str, missing_ok: bool = False) -> dict[str, Any]:
+    """Remove a loop's fields, ledger records and checkpoints (its dataset stays)."""
+    if missing_ok and not ws.ledger.loop_exists(loop):
+        return {"loop": loop, "fields_deleted": []}
+    doc = ws.ledger.loop(loop)
+    deleted: list[str] = []
+    try:
+        dataset = store.open_dataset(doc["config"]["dataset"])
+        deleted = store.clear_fields(dataset, naming.loop_fields(loop))
+        review.clear_loop(dataset, loop)
+    except DatasetError:
+        log.warning("dataset of loop %r is gone; removing the ledger records only", loop)
+    ws.ledger.delete_loop(loop)
+    for path in checkpoints_dir(loop).glob("*"):
+        path.unlink()
+    return {"loop": loop, "fields_deleted": deleted}
+
+
+def fit_initial(ws: Workspace, loop: str) -> dict[str, Any]:
+    """Round 0: fit the learner on the initial labels, checkpoint and evaluate it."""
+    existing = ws.ledger.get_round(loop, 0)
+    if existing is None:
+        config = ws.config(loop)
+        dataset = ws.dataset(config)
+        known = labelled(dataset, loop)
+        fields = advance_learner(ws, config, None, known, [], 0)
+        ws.ledger.insert_round(
+            loop, 0, TAUGHT, strategy=config.strategy.name, batch_size=0, queried_ids=[], **fields
+        )
+    if ws.ledger.loop(loop)["status"] == CREATING:  # round 0 completes the creation
+        ws.ledger.update_loop(loop, status=ACTIVE)
+    return summarize(ws.ledger.round(loop, 0))
