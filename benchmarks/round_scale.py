@@ -235,7 +235,9 @@ def run(args) -> dict:
     steps.time("query", lambda: rounds.query(open_workspace(), loop, number))
     steps.time("export (oracle)", lambda: rounds.export(open_workspace(), loop, number))
     steps.time("ingest", lambda: rounds.ingest(open_workspace(), loop, number))
-    steps.time("teach + eval + predictions", lambda: rounds.teach_round(open_workspace(), loop, number))
+    steps.time(
+        "teach + eval + predictions", lambda: rounds.teach_round(open_workspace(), loop, number)
+    )
     steps.add("round (query + teach)", ["query", "teach + eval + predictions"])
     if args.dask_workers:
         scoring_passes(steps, ws, config, loop, args.dask_workers)

@@ -25,7 +25,9 @@ def test_write_back_writes_only_the_predictions_that_changed(digits, monkeypatch
         "write_predictions",
         lambda d, f, ids, *a, **k: written.append(len(ids)) or original(d, f, ids, *a, **k),
     )
-    assert rounds.training.write_back_predictions(ws, config, state, 1) == 0 and written == []  # none moved
+    assert (
+        rounds.training.write_back_predictions(ws, config, state, 1) == 0 and written == []
+    )  # none moved
 
     fm = ws.features(config)
     truth = dict(zip(digits.values("id"), digits.values("ground_truth.label"), strict=True))
