@@ -10,8 +10,8 @@ import typer
 from alflow.cli.dask_option import DaskWorkers, use_dask
 from alflow.cli.output import ROUND_COLUMNS, print_table
 from alflow.cli.prefect_setup import use_prefect
+from alflow.config import StepOptions
 from alflow.errors import plural
-from flows.options import StepOptions
 
 round_app = typer.Typer(help="End a round in flight (fail or cancel).", no_args_is_help=True)
 

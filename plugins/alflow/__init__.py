@@ -15,9 +15,8 @@ import alflow  # noqa: F401  (sets alflow's state directory before anything read
 from alflow import naming
 from alflow.app import actions
 from alflow.app.forms import config_from_answers, naming_notice, render_model, suggest_name
-from alflow.config import LoopConfig
+from alflow.config import LoopConfig, StepOptions
 from alflow.errors import AlflowError, ConfigError, LedgerError
-from flows.options import StepOptions
 
 WHEN_UNFINISHED = list(StepOptions.model_fields["when_unfinished"].annotation.__args__)
 
