@@ -294,7 +294,7 @@ def teach(state: LearnerState, X: np.ndarray, labels: np.ndarray, ids: list[str]
     return len(keep)
 
 
-def query(
+def select_batch(
     state: LearnerState, X_pool: np.ndarray, n_instances: int, random_state: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The learner's strategy's batch: pool positions (best first) and their scores.

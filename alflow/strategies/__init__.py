@@ -1,7 +1,7 @@
 """Query strategies: a *measure* of informativeness plus a *selector* of a batch.
 
 Every strategy has modAL's signature, so it can be an ``ActiveLearner``'s (or a ``Committee``'s)
-``query_strategy``, and alflow calls it directly (:func:`alflow.learners.query`)::
+``query_strategy``, and alflow calls it directly (:func:`alflow.learners.select_batch`)::
 
     strategy(classifier, X_pool, n_instances=1, random_state=None, **params) -> (indices, scores)
 

@@ -181,10 +181,10 @@ def test_predict_returns_the_most_probable_class_and_its_probability(digits):
 # ---------------------------------------------------------------------------- query
 
 
-def test_query_returns_the_learners_strategys_batch(digits):
+def test_select_batch_returns_the_learners_strategys_batch(digits):
     X, _, _ = digits
     state, _ = _fit(digits, strategy=StrategyConfig(name="diverse_margin", candidates_per_pick=2))
-    picked, scores = lrn.query(state, X, 5, random_state=4)
+    picked, scores = lrn.select_batch(state, X, 5, random_state=4)
     expected, expected_scores = st.diverse_margin_sampling(
         state.learner, X, 5, random_state=4, candidates_per_pick=2
     )
@@ -209,7 +209,7 @@ def test_a_failing_strategy_is_called_once_and_its_error_surfaces(digits):
 
     state.learner.query_strategy = failing
     with pytest.raises(StrategyFailure, match="no batch today"):
-        lrn.query(state, X, 3, random_state=9)
+        lrn.select_batch(state, X, 3, random_state=9)
     assert calls == [(3, 9)]
 
 
@@ -224,8 +224,8 @@ def test_checkpoint_round_trip_queries_the_same_batch(strategy, digits, tmp_path
     digest = lrn.save_checkpoint(state, path)
     loaded = lrn.load_checkpoint(path, digest)
     assert loaded.classes == state.classes and loaded.training_ids == state.training_ids
-    original, _ = lrn.query(state, X, 4, random_state=3)
-    reloaded, _ = lrn.query(loaded, X, 4, random_state=3)
+    original, _ = lrn.select_batch(state, X, 4, random_state=3)
+    reloaded, _ = lrn.select_batch(loaded, X, 4, random_state=3)
     np.testing.assert_array_equal(original, reloaded)
 
 
