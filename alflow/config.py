@@ -164,6 +164,32 @@ class StopRules(_Model):
     plateau_delta: float = Field(0.002, ge=0)
 
 
+class ScoringConfig(_Model):
+    """How a round scores the pool (predictions and evaluation) and writes predictions back."""
+
+    chunk_size: int = Field(
+        50_000, ge=1, description="Rows scored at once: bounds memory, whatever the pool size"
+    )
+    write_back_threshold: float = Field(
+        0.005,
+        ge=0.0,
+        le=1.0,
+        description="A prediction is written back when its label changed or its confidence "
+        "moved by at least this much since it was last written",
+    )
+    dask_address: str | None = Field(
+        None,
+        description="Score on this existing Dask cluster (e.g. tcp://scheduler:8786); "
+        "ALFLOW_DASK_ADDRESS overrides it",
+    )
+    dask_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Score on a local Dask cluster of this many single-threaded worker "
+        "processes; ALFLOW_DASK_WORKERS (the CLI's --dask-workers) overrides it",
+    )
+
+
 class LoopConfig(_Model):
     """Everything that defines an active-learning loop on one FiftyOne dataset."""
 
@@ -197,6 +223,7 @@ class LoopConfig(_Model):
     backend: BackendConfig = Field(default_factory=OracleBackendConfig)
     stop: StopRules = Field(default_factory=StopRules)
     random_state: int = Field(0, ge=0, description="Seeds the split, estimator and strategy")
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
 
     @field_validator("name", mode="before")
     @classmethod

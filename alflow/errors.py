@@ -46,6 +46,10 @@ class BackendError(AlflowError):
     """The annotation backend refused a request or lost a batch."""
 
 
+class ClusterError(AlflowError):
+    """The Dask cluster that scores the pool is unreachable or misconfigured."""
+
+
 def plural(n: int, noun: str, plural_form: str | None = None) -> str:
     """``n`` and the noun in the right number: ``1 sample``, ``2 samples``, ``0 samples``."""
     return f"{n} {noun if n == 1 else (plural_form or noun + 's')}"

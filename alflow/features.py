@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -149,12 +150,21 @@ def cache_key(
 
 @dataclass(frozen=True)
 class FeatureMatrix:
-    """A cached feature matrix: rows of ``X`` follow ``ids``; ``order`` sorts ``ids``."""
+    """A cached feature matrix: rows of ``X`` follow ``ids``; ``order`` sorts ``ids``.
+
+    All three arrays are memory-mapped: a million ids (about 100 MB of fixed-width strings)
+    are paged in only where a step reads them.
+    """
 
     path: Path
     ids: np.ndarray
     X: np.ndarray
     order: np.ndarray
+
+    @cached_property
+    def sorted_ids(self) -> np.ndarray:
+        """``ids`` in sorted order, computed once per opened matrix (for :meth:`rows`)."""
+        return np.asarray(self.ids[self.order])
 
     def rows(self, wanted: Sequence[str]) -> np.ndarray:
         """Row positions of ``wanted`` ids, raising FeatureError for unknown ids."""
@@ -163,7 +173,7 @@ class FeatureMatrix:
             found = np.zeros(len(wanted_arr), dtype=bool)
             pos = np.zeros(len(wanted_arr), dtype=int)
         else:
-            sorted_ids = self.ids[self.order]
+            sorted_ids = self.sorted_ids
             pos = np.clip(np.searchsorted(sorted_ids, wanted_arr), 0, len(sorted_ids) - 1)
             found = sorted_ids[pos] == wanted_arr
         if not np.all(found):
@@ -263,10 +273,10 @@ def _publish(tmp: Path, directory: Path) -> FeatureMatrix:
 
 
 def open_cache(directory: Path) -> FeatureMatrix:
-    """Open a cached matrix; ``X`` stays memory-mapped, so only touched rows are read."""
+    """Open a cached matrix memory-mapped, so only touched rows (and ids) are read."""
     return FeatureMatrix(
         path=directory,
-        ids=np.load(directory / "ids.npy"),
+        ids=np.load(directory / "ids.npy", mmap_mode="r"),
         X=np.load(directory / "X.npy", mmap_mode="r"),
-        order=np.load(directory / "order.npy"),
+        order=np.load(directory / "order.npy", mmap_mode="r"),
     )

@@ -14,9 +14,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
 
-from alflow import freshness, learners, locks, naming, recovery, review, store, versions
+from alflow import (
+    freshness,
+    learners,
+    locks,
+    naming,
+    predictions,
+    recovery,
+    review,
+    store,
+    versions,
+)
 from alflow import labels as lab
 from alflow import progress as reporting
 from alflow.backends import Batch, BatchItem, Collected
@@ -213,57 +222,16 @@ def checkpoint(state: learners.LearnerState, loop: str, round_number: int) -> di
 # ----------------------------------------------------------------------------- learning
 def evaluate(ws: Workspace, config: LoopConfig, state: learners.LearnerState) -> dict[str, Any]:
     """Held-out accuracy and macro-F1 against ground truth, plus the labelled count."""
-    metrics: dict[str, Any] = {"labelled": state.n_labels}
-    if not config.ground_truth_field or not (config.eval_fraction or config.eval_tag):
-        return metrics
-    dataset = ws.dataset(config)
-    ids = eval_ids(dataset, config.name)
-    truth = store.read_values(dataset, f"{config.ground_truth_field}.label", ids)
-    keep = [i for i, t in enumerate(truth) if t is not None]
-    if not keep:
-        return metrics
-    X = ws.features(config).take([ids[i] for i in keep])
-    predicted, _ = learners.predict(state, X)
-    y = np.asarray([truth[i] for i in keep], dtype=object)
-    metrics.update(
-        accuracy=float(accuracy_score(y, predicted)),
-        macro_f1=float(f1_score(y, predicted, average="macro", zero_division=0)),
-        n_eval=len(keep),
-    )
-    return metrics
+    with predictions.session(config, state) as scorer:
+        return predictions.evaluate(ws, config, state.n_labels, scorer)
 
 
 def write_predictions(
-    ws: Workspace,
-    config: LoopConfig,
-    state: learners.LearnerState,
-    round_number: int,
-    chunk: int = 50_000,
+    ws: Workspace, config: LoopConfig, state: learners.LearnerState, round_number: int
 ) -> int:
-    """Write the learner's label and confidence for every sample; returns the count.
-
-    Works through the memory-mapped feature cache in chunks, so memory stays bounded by the
-    chunk, not the dataset.
-    """
-    fm = ws.features(config)
-    dataset = ws.dataset(config)
-    field = naming.prediction_field(config.name)
-    written = 0
-    what = f"writing predictions of {config.name!r} round {round_number}"
-    with reporting.step(what, len(fm.ids)) as report, freshness.own_write(fm.path):
-        for start in range(0, len(fm.ids), chunk):
-            stop = start + chunk
-            predicted, confidence = learners.predict(state, np.asarray(fm.X[start:stop]))
-            written += store.write_predictions(
-                dataset,
-                field,
-                fm.ids[start:stop],
-                predicted,
-                confidence,
-                round_number,
-                on_chunk=report.advance,
-            )
-    return written
+    """Write back the learner's predictions that changed (see :mod:`alflow.predictions`)."""
+    with predictions.session(config, state) as scorer:
+        return predictions.write_back(ws, config, scorer, round_number)
 
 
 def fit_if_possible(
@@ -592,12 +560,10 @@ def advance_learner(
     if state is None:
         return {"checkpoint": None, "metrics": {"labelled": len(known)}}
     state.round_number = round_number
-    fields = {
+    return {
         "checkpoint": checkpoint(state, config.name, round_number),
-        "metrics": evaluate(ws, config, state),
+        "metrics": predictions.score_round(ws, config, state, round_number),
     }
-    write_predictions(ws, config, state, round_number)
-    return fields
 
 
 def untaught(state: learners.LearnerState, known: dict[str, str], ids: list[str]) -> list[str]:
@@ -718,9 +684,8 @@ def _complete_rollback(ws: Workspace, loop: str, edit: dict[str, Any]) -> None:
         "excluded_ids": later,
         "queried_ids": [],
         "checkpoint": checkpoint(state, loop, number),
-        "metrics": evaluate(ws, config, state),
+        "metrics": predictions.score_round(ws, config, state, number),
     }
-    write_predictions(ws, config, state, number)
     ws.ledger.insert_round(loop, number, TAUGHT, **fields)
     ws.ledger.update_loop(loop, status=ACTIVE, done_reason=None)
     ws.ledger.clear_pending_edit(loop, number)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -32,6 +32,8 @@ class Workspace:
     """Access to the ledger, datasets, feature cache and annotation backend of loops."""
 
     ledger: Ledger
+    # matrices opened by this workspace (one per task): opened once, still checked each call
+    _opened: dict[Path, feats.FeatureMatrix] = field(default_factory=dict, repr=False)
 
     def config(self, loop: str) -> LoopConfig:
         doc = self.ledger.loop(loop)
@@ -53,8 +55,9 @@ class Workspace:
         )
         directory = cache_dir() / key
         if directory.exists() and not refresh:
-            fm = feats.open_cache(directory)
+            fm = self._opened.get(directory) or feats.open_cache(directory)
             if self._still_fresh(dataset, spec.fields, fm):
+                self._opened[directory] = fm
                 return fm
         store.require_fields(dataset, spec.fields, "feature")
         mark = store.newest_modification(dataset)  # before reading: later edits are seen later
@@ -64,6 +67,7 @@ class Workspace:
             counted = progress.counted(chunks, report, lambda c: len(c[0]))
             fm = feats.build_cache(directory, counted, n_rows, spec.standardize)
         freshness.set_mark(fm.path, mark)
+        self._opened[directory] = fm
         return fm
 
     def _still_fresh(self, dataset, fields: list[str], fm: feats.FeatureMatrix) -> bool:
@@ -78,12 +82,13 @@ class Workspace:
         if ids:  # samples added since are not in this cache: its key covers the sample set
             ids = [i for i, known in zip(ids, np.isin(ids, fm.ids), strict=True) if known]
         if ids:
-            view = dataset.select(ids)
-            read = list(store.iter_columns(view, fields, chunk=max(len(ids), 1)))
-            ids = [i for chunk_ids, _ in read for i in chunk_ids]
-            fresh = np.vstack([feats.assemble(cols, chunk_ids) for chunk_ids, cols in read])
-            digests = np.load(fm.path / freshness.DIGESTS)[fm.rows(ids)]
-            changed = freshness.changed_rows(ids, digests, fresh)
+            digests = np.load(fm.path / freshness.DIGESTS, mmap_mode="r")
+            changed = []
+            # chunk by chunk: after a bulk edit every sample may be read again
+            for chunk_ids, cols in store.iter_columns(dataset.select(ids), fields):
+                fresh = feats.assemble(cols, chunk_ids)
+                stored = digests[fm.rows(chunk_ids)]
+                changed += freshness.changed_rows(list(chunk_ids), stored, fresh)
             if changed:
                 log.warning(
                     "features of %s changed in place (%s); rebuilding the cache",

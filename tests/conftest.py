@@ -3,6 +3,11 @@
 The environment is set at import time, before anything imports ``alflow``, FiftyOne or Prefect,
 because all three read it when they are first imported. Nothing touches the developer's
 ``.alflow/`` or home directory.
+
+Tiers: ``tests/unit`` needs no database, no Prefect server and no subprocess (its conftest
+enforces it), so a session that collects only unit tests starts no mongod: FiftyOne is pointed
+at a reserved loopback port where nothing listens. Any other test in the session makes it
+start the private mongod on that port once collection is done.
 """
 
 from __future__ import annotations
@@ -23,17 +28,33 @@ for _var in (
     os.environ.pop(_var, None)
 os.environ["ALFLOW_HOME"] = str(_HOME)
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+# joblib would otherwise run `cat /proc/cpuinfo` in a subprocess to count physical cores
+os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(os.cpu_count() or 1))
 
 from alflow.settings import service_environment  # noqa: E402
-from tests.mongo import start_mongod, stop_mongod  # noqa: E402
+from tests.mongo import free_port, start_mongod, stop_mongod  # noqa: E402
 
 os.environ.update(service_environment(_HOME))
-_MONGOD, _MONGO_URI = start_mongod(_HOME / "mongod")
-os.environ["FIFTYONE_DATABASE_URI"] = _MONGO_URI
+_MONGO_PORT = free_port()
+os.environ["FIFTYONE_DATABASE_URI"] = f"mongodb://127.0.0.1:{_MONGO_PORT}"
 os.environ["FIFTYONE_DATABASE_NAME"] = "alflow-tests"
-atexit.register(stop_mongod, _MONGOD)
+_UNIT = Path(__file__).parent / "unit"
+_MONGOD = []
 
 import pytest  # noqa: E402
+
+
+def start_database() -> None:
+    """Start the session's mongod on the reserved port (once)."""
+    if not _MONGOD:
+        process, _ = start_mongod(_HOME / "mongod", port=_MONGO_PORT)
+        _MONGOD.append(process)
+        atexit.register(stop_mongod, process)
+
+
+def pytest_collection_finish(session) -> None:
+    if any(_UNIT not in Path(item.path).parents for item in session.items):
+        start_database()
 
 
 @pytest.fixture(scope="session")

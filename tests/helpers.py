@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 from typing import Any
 
 from alflow import demo
@@ -32,3 +35,36 @@ def loop_config(name: str | None = None, **overrides: Any) -> LoopConfig:
     }
     data.update(overrides)
     return LoopConfig.model_validate(data)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "alflow.cli", *args],
+        env=env or dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+class FakeServe:
+    """Stands in for prefect.serve, which would block serving forever."""
+
+    def __init__(self) -> None:
+        self.served: list[str] = []
+
+    def __call__(self, *deployments) -> None:
+        self.served = sorted(f"{d.flow_name}/{d.name}" for d in deployments)
+
+
+SECRET_URLS = [
+    "http://user:secret@cvat.example.com",
+    "https://token-secret@cvat.example.com:8080/api",
+    "user:secret@cvat.example.com",
+]
+
+
+def cvat_config(url: str, name: str | None = None) -> dict:
+    data = loop_config(name).model_dump(mode="json")
+    data["backend"] = {"kind": "cvat", "url": url}
+    return data

@@ -28,13 +28,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_mongod(dbpath: Path, timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
-    """Start mongod on loopback; return the process and its URI once it answers a ping."""
+def start_mongod(
+    dbpath: Path, timeout: float = 60.0, port: int | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start mongod on loopback (on ``port``, or a free one); return the process and its URI
+    once it answers a ping."""
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
 
     dbpath.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [
             str(mongod_binary()),

@@ -213,7 +213,7 @@ def test_a_later_step_waits_for_processing_started_by_a_run_that_died(
     cvat_server, backend, make_batch, monkeypatch
 ):
     """The earlier run sent everything and died while CVAT processed: no second upload."""
-    from alflow.backends.cvat import _Session
+    from alflow.backends.cvat.session import CvatSession
 
     class Died(Exception):
         pass
@@ -221,7 +221,7 @@ def test_a_later_step_waits_for_processing_started_by_a_run_that_died(
     batch = make_batch(["a.png", "b.png"])
     cvat_server.state.request_polls = 2
     saved: list[dict] = []
-    settle = _Session.settle
+    settle = CvatSession.settle
     calls = []
 
     def settle_then_die(self, task):
@@ -230,10 +230,10 @@ def test_a_later_step_waits_for_processing_started_by_a_run_that_died(
             raise Died
         return settle(self, task)
 
-    monkeypatch.setattr(_Session, "settle", settle_then_die)
+    monkeypatch.setattr(CvatSession, "settle", settle_then_die)
     with pytest.raises(Died):
         backend.export(batch, lambda ref: saved.append(dict(ref)))
-    monkeypatch.setattr(_Session, "settle", settle)
+    monkeypatch.setattr(CvatSession, "settle", settle)
     assert saved[-1]["upload_started"] is True
     ref = backend.export(batch, Refs(), ref=saved[-1])
     assert ref["task_id"] == saved[0]["task_id"] and ref["frames"] == ["s0", "s1"]

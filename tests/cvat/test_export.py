@@ -136,14 +136,6 @@ def test_rounds_share_the_project_and_new_classes_join_it(cvat_server, backend, 
     assert cvat_server.state.task(ref["task_id"]).name == "pets-round-002"
 
 
-def test_add_classes_adds_only_missing_labels(cvat_server, backend, make_batch):
-    ref = backend.export(make_batch(["a.png"]), Refs())
-    assert backend.add_classes("pets", ["dog", "fish", "bird"]) == ["fish", "bird"]
-    assert backend.add_classes("pets", ["fish"]) == []
-    names = [lb.name for lb in cvat_server.state.project_labels(ref["project_id"])]
-    assert names == ["cat", "dog", "fish", "bird"]
-
-
 def test_jobs_are_assigned(cvat_server, make_backend, make_batch):
     alice = cvat_server.add_user("alice")
     ref = make_backend(assignee="alice").export(make_batch(["a.png", "b.png", "c.png"]), Refs())
@@ -250,7 +242,7 @@ def test_upload_progress_adapter_speaks_cvat_sdks_reporter_protocol(monkeypatch,
     from cvat_sdk.core.progress import ProgressReporter
 
     from alflow import progress
-    from alflow.backends.cvat import sdk_progress
+    from alflow.backends.cvat.client import sdk_progress
 
     monkeypatch.setenv("ALFLOW_PROGRESS", "plain")
     monkeypatch.setattr(progress, "DELAY", 0.0)
@@ -273,8 +265,6 @@ def test_class_names_longer_than_cvat_labels_are_refused_before_anything_is_crea
     batch = dataclasses.replace(batch, classes=("cat", long_name))
     with pytest.raises(BackendError, match=r"at most 64 characters, but 1 classes are longer"):
         backend.export(batch, Refs())
-    with pytest.raises(BackendError, match=r"loop 'pets'.*at most 64 characters"):
-        backend.add_classes("pets", [long_name])
     assert not cvat_server.state.projects and not cvat_server.state.tasks
 
 

@@ -7,22 +7,18 @@ import urllib3
 from cvat_sdk.api_client.exceptions import ApiException, NotFoundException, ServiceException
 
 from alflow.backends.base import Answer, Batch, BatchItem, Progress, Unresolved
-from alflow.backends.cvat import (
+from alflow.backends.cvat.credentials import clean_url, parse_secret, resolve_connection
+from alflow.backends.cvat.mapping import (
     JobSpan,
-    RetryPolicy,
     Tag,
-    call_with_retries,
-    check_batch,
-    clean_url,
     frame_map,
-    is_transient,
     job_finished,
-    parse_secret,
     progress_of,
-    resolve_connection,
     resolve_tags,
     staged_name,
 )
+from alflow.backends.cvat.references import check_batch
+from alflow.backends.cvat.retries import RetryPolicy, call_with_retries, is_transient
 from alflow.config import CvatBackendConfig
 from alflow.errors import BackendError
 

@@ -19,6 +19,15 @@ from .annotator import Annotator
 
 __all__ = ["annotator", "cvat_env", "cvat_loop", "cvat_server"]
 
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every end-to-end test is ``slow``: ``make test-fast`` leaves the whole tier out."""
+    here = str(config.rootpath / "tests" / "e2e")
+    for item in items:
+        if str(item.path).startswith(here):
+            item.add_marker(pytest.mark.slow)
+
+
 # tiny retry waits and upload polling, so a test never sleeps for long
 FAST = {"backoff_seconds": 0.01, "backoff_max_seconds": 0.05, "poll_seconds": 0.01}
 

@@ -28,10 +28,21 @@ def test_round_scale_smoke_writes_every_step(tmp_path):
     result = json.loads(out.read_text())
     assert result["samples"] == 2000
     steps = result["seconds"]
-    for step in ("features from cache", "query", "ingest", "teach + eval + predictions"):
+    for step in (
+        "register loop (split + labels)",
+        "features cold (FiftyOne + cache)",
+        "features warm (cache)",
+        "round 0 fit + eval + predictions",
+        "query",
+        "teach + eval + predictions",
+    ):
         assert steps[step] >= 0
+    assert steps["round (query + teach)"] == round(
+        steps["query"] + steps["teach + eval + predictions"], 3
+    )
+    assert "build dataset (once per size, reused)" in result["one_time"]["seconds"]
     peaks = result["step_peak_rss_mb"]
-    assert set(peaks) == set(steps)
+    assert set(peaks) == set(steps) == set(result["load_average"])
     measured = [p for p in peaks.values() if p is not None]
     assert all(0 < p <= result["peak_rss_mb"] for p in measured)
-    assert "round scale: 2000 samples" in run.stdout
+    assert "round scale: 2000 samples" in run.stdout and " load " in run.stdout

@@ -58,3 +58,12 @@ def test_readme_app_backend_settings_are_the_defaults():
 
     (line,) = [m for m in re.findall(r"`(\{\"kind\": \"app\".*?\})`", README.read_text())]
     assert json.loads(line) == AppBackendConfig().model_dump()
+
+
+def test_readme_scoring_settings_are_the_defaults():
+    import json
+
+    from alflow.config import ScoringConfig
+
+    (block,) = [json.loads(b) for b in blocks("json") if b.lstrip().startswith('{\n  "chunk_size"')]
+    assert block == ScoringConfig().model_dump(mode="json")

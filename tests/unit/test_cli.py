@@ -1,15 +1,13 @@
 """The `alflow` command line without Prefect runs: help, env, simulate, and how it fails.
 
-Commands run through typer's test runner on :data:`alflow.cli.app`; what the entry point
-(:func:`alflow.cli.main`) makes of errors is checked by running ``python -m alflow.cli``.
+Commands run through typer's test runner on :data:`alflow.cli.app`, in process; what the entry
+point makes of errors, run as a process, is in ``tests/integration/test_cli_process.py``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import typer
@@ -130,63 +128,6 @@ def test_an_invalid_loop_file_names_every_problem(tmp_path):
     assert "name:" in message and "features:" in message and "batch_size:" in message
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "alflow.cli", *args],
-        env=env or dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def test_deploy_without_a_lasting_server_says_how_to_get_one():
-    # a process of its own: no test harness server is configured in it
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    out = run_cli("deploy", env={**env, "ALFLOW_PREFECT_SERVER": "ephemeral"})
-    assert out.returncode == 2
-    (line,) = out.stderr.strip().splitlines()
-    assert line.startswith("alflow: error: deployments need a Prefect server")
-    assert "ALFLOW_PREFECT_SERVER=ephemeral" in line and "PREFECT_API_URL" in line
-
-
-def test_an_unknown_loop_is_one_clear_line_and_exit_code_2(fo_db):
-    out = run_cli("status", "no-such-loop")
-    assert out.returncode == 2
-    assert "Traceback" not in out.stderr
-    (line,) = out.stderr.strip().splitlines()
-    assert line.startswith("alflow: error: no loop named 'no-such-loop' (")
-    assert "create it with 'alflow loop create'" in line
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (
-            ["step", "some-loop", "--when-unfinished", "later"],
-            "'later' is not one of 'wait', 'accept_partial', 'cancel'",
-        ),
-        (["status"], "Missing argument 'loop'"),
-        (["no-such-command"], "No such command 'no-such-command'"),
-    ],
-)
-def test_usage_errors_show_usage_and_exit_code_2(args, message):
-    out = run_cli(*args)
-    assert out.returncode == 2
-    assert "Traceback" not in out.stderr
-    assert out.stderr.startswith("Usage: python -m alflow.cli")
-    assert message in out.stderr
-
-
-def test_a_mistyped_progress_mode_fails_before_any_work():
-    out = run_cli("status", "any-loop", env={**os.environ, "ALFLOW_PROGRESS": "pretty"})
-    assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert out.stderr.strip() == (
-        "alflow: error: ALFLOW_PROGRESS='pretty' is not a progress mode; "
-        "use one of auto, bar, plain, off"
-    )
-
-
 def test_help_texts_are_plain_and_the_loop_group_names_its_commands():
     top = runner.invoke(app, ["--help"], terminal_width=200).output
     assert "``" not in top  # no RST markup from the module docstring
@@ -199,3 +140,16 @@ def test_help_texts_are_plain_and_the_loop_group_names_its_commands():
         runner.invoke(app, ["server", "--help"], terminal_width=200).output.split()
     )
     assert "ALFLOW_PREFECT_PORT" in server_help and "--stop" in server_help
+
+
+def test_dask_workers_reach_the_scoring_steps_through_the_environment(tmp_path, monkeypatch):
+    from alflow import cluster
+    from alflow.config import ScoringConfig
+
+    monkeypatch.setenv(cluster.WORKERS_ENV, "")  # restored after the test
+    broken = tmp_path / "loop.json"
+    broken.write_text("{not json")
+    runner.invoke(app, ["loop", "create", str(broken), "--dask-workers", "2"])
+    assert cluster.resolve(ScoringConfig()) == cluster.Target(workers=2)
+    refused = runner.invoke(app, ["step", "some-loop", "--dask-workers", "0"])
+    assert refused.exit_code == 2

@@ -1,11 +1,6 @@
-"""The in-process digits simulation, and the benchmark's smoke mode."""
+"""The in-process digits simulation."""
 
 from __future__ import annotations
-
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +10,6 @@ from alflow.errors import AlflowError, ConfigError
 from alflow.simulation import digits_split, initial_labels, labels_to, simulate
 from alflow.strategies import DEFAULT_STRATEGY
 
-ROOT = Path(__file__).resolve().parents[2]
 KEYS = {
     "strategy",
     "estimator",
@@ -28,7 +22,7 @@ KEYS = {
 }
 
 
-def _check_well_formed(result: dict, budget: int, batch: int) -> None:
+def check_well_formed(result: dict, budget: int, batch: int) -> None:
     assert set(result) == KEYS
     counts = [count for count, _ in result["learning_curve"]]
     assert counts[0] == 10, "one initial label per digit class"
@@ -45,7 +39,7 @@ def _check_well_formed(result: dict, budget: int, batch: int) -> None:
 )
 def test_small_budget_gives_a_well_formed_curve(strategy, estimator):
     result = simulate(strategy, estimator, seed=3, budget=40, batch=10)
-    _check_well_formed(result, 40, 10)
+    check_well_formed(result, 40, 10)
     assert result["strategy"] == strategy and result["estimator"] == estimator
 
 
@@ -58,7 +52,7 @@ def test_simulation_is_deterministic_for_a_seed():
 
 def test_committee_strategy_runs_through_the_same_loop():
     result = simulate("vote_entropy", "lr", seed=0, budget=30, batch=10)
-    _check_well_formed(result, 30, 10)
+    check_well_formed(result, 30, 10)
 
 
 def test_last_batch_is_trimmed_to_the_budget():
@@ -103,39 +97,6 @@ def test_labels_to_counts_a_miss_as_one_batch_beyond_the_budget():
 def test_bad_arguments_are_refused_with_what_to_change(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         simulate(seed=0, **kwargs)
-
-
-def _benchmark(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "label_efficiency.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=False,
-    )
-
-
-def test_benchmark_smoke_mode_writes_results_and_plot(tmp_path):
-    completed = _benchmark("--smoke", "--out", str(tmp_path))
-    assert completed.returncode == 0, completed.stderr
-    data = json.loads((tmp_path / "label_efficiency_smoke.json").read_text())
-    assert (tmp_path / "label_efficiency_smoke.png").stat().st_size > 0
-    strategies = set(data["summary"]["report"])
-    assert len(strategies) == 2 and data["default_strategy"] in strategies
-    assert {r["estimator"] for r in data["runs"]} == {"rf", "lr", "ls"}
-    assert data["best_on_tuning_seeds"][0] in {"rf", "lr", "ls"}
-    for run in data["runs"]:
-        _check_well_formed(run, data["setup"]["budget"], data["setup"]["batch"])
-    assert {r["seed"] for r in data["runs"]} == set(data["tuning_seeds"]) | set(
-        data["report_seeds"]
-    )
-    assert "labels to 95%" in completed.stdout
-    (tmp_path / "label_efficiency_smoke.png").unlink()
-    replotted = _benchmark("--smoke", "--replot", "--out", str(tmp_path))
-    assert replotted.returncode == 0, replotted.stderr
-    assert (tmp_path / "label_efficiency_smoke.png").stat().st_size > 0
-    assert completed.stdout.startswith(replotted.stdout)
 
 
 def test_a_strategy_returning_repeated_samples_is_caught(monkeypatch):

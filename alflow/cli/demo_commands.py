@@ -1,0 +1,118 @@
+"""The digits demo: its data, a demo loop run with the simulated annotator, and simulations."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import alflow
+from alflow.cli.output import print_table
+from alflow.cli.prefect_setup import ui_url, use_prefect
+
+DEMO_LOOP = "digits-demo"
+
+
+def demo_config(rounds: int, batch: int):
+    from alflow import demo
+    from alflow.config import LoopConfig
+
+    return LoopConfig(
+        name=DEMO_LOOP,
+        dataset=demo.DATASET,
+        features={"fields": [demo.FEATURE_FIELD], "standardize": True},
+        initial_labels={"kind": "field", "field": demo.SEED_FIELD},
+        ground_truth_field=demo.GROUND_TRUTH,
+        estimator={"kind": "logistic_regression"},
+        batch_size=batch,
+        eval_fraction=0.2,
+        # no stop rule: the demo runs its rounds, and the loop stays active for the README's
+        # next commands ('alflow step digits-demo', the deployments)
+        random_state=0,
+    )
+
+
+def data(name: Annotated[str, typer.Option(help="Dataset name")] = "alflow-digits") -> None:
+    """Create the digits demo dataset (PNG files + FiftyOne dataset); idempotent."""
+    from alflow import demo
+
+    dataset = demo.build_digits(name)
+    typer.echo(
+        f"dataset {dataset.name!r}: {len(dataset)} samples, images in "
+        f"{Path(dataset.first().filepath).parent}"
+    )
+
+
+def demo_cmd(
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds to run")] = 5,
+    batch: Annotated[int, typer.Option(min=1, help="Samples queried per round")] = 20,
+) -> None:
+    """Build the digits data, (re)create the demo loop and run it with the simulated annotator."""
+    api_url = use_prefect()
+    from alflow import demo
+
+    started = time.monotonic()
+    typer.echo("building the digits dataset (1797 PNGs) ...")
+    dataset = demo.build_digits()
+    demo.seed_one_per_class(dataset)
+    from flows.loop import create_loop_flow, step_flow
+
+    typer.echo(f"creating loop {DEMO_LOOP!r} (one initial label per class) ...")
+    created = create_loop_flow(demo_config(rounds, batch), replace=True)
+    rows = [created["round_0"]]
+    for _ in range(rounds):
+        t = time.monotonic()
+        summary = step_flow(DEMO_LOOP)
+        summary["seconds"] = time.monotonic() - t
+        rows.append(summary)
+    typer.echo("")
+    print_table(
+        rows,
+        [
+            ("round", "round", ""),
+            ("labelled", "labelled", ""),
+            ("accuracy", "held-out acc", ".3f"),
+            ("macro_f1", "macro-F1", ".3f"),
+            ("changed", "corrected", ""),
+            ("seconds", "step-seconds", ".1f"),  # wall time of the step_flow call
+        ],
+    )
+    typer.echo(
+        f"\ndone in {time.monotonic() - started:.0f} s. "
+        f"State lives in {alflow.settings.state_dir()}"
+    )
+    typer.echo(f"See the runs in the Prefect UI:   {ui_url(api_url)}")
+    typer.echo(f"See the samples in FiftyOne:     .venv/bin/alflow app {DEMO_LOOP}")
+    typer.echo(f"Round history:                   .venv/bin/alflow history {DEMO_LOOP}")
+
+
+def simulate(
+    estimator: Annotated[
+        str,
+        typer.Option(
+            help="rf | lr | ls (label spreading) | lp (label propagation) | st (self-training, lr)"
+        ),
+    ] = "rf",
+    seed: Annotated[int, typer.Option(help="Seeds split, initial labels, model, queries")] = 0,
+    budget: Annotated[int, typer.Option(min=1, help="Total labels, initial ones included")] = 300,
+    batch: Annotated[int, typer.Option(min=1, help="Labels per round")] = 10,
+    strategy: Annotated[str | None, typer.Option(help="Strategy (default: alflow's)")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the result here")] = None,
+) -> None:
+    """Simulate a loop on the digits data with the simulated annotator; print the curve."""
+    from alflow.simulation import simulate as run
+
+    result = run(strategy, estimator, seed, budget, batch)
+    rows = [{"labelled": n, "accuracy": a} for n, a in result["learning_curve"]]
+    print_table(rows, [("labelled", "labelled", ""), ("accuracy", "test accuracy", ".3f")])
+    typer.echo(
+        f"strategy {result['strategy']}, estimator {estimator}, seed {seed}: "
+        f"labels to 90%: {result['labels_to_90']}, to 95%: {result['labels_to_95']}"
+    )
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=1))
+        typer.echo(f"wrote {json_path}")

@@ -1,0 +1,67 @@
+"""A loop's past and present: its round history, where it stands, rollback and re-include."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from alflow.cli.dask_option import DaskWorkers, use_dask
+from alflow.cli.output import ROUND_COLUMNS, print_table
+
+
+def history(loop: str) -> None:
+    """A table of the loop's rounds with their metrics."""
+    from alflow.loops import round_history
+    from alflow.workspace import open_workspace
+
+    print_table(round_history(open_workspace(ledger_only=True), loop), ROUND_COLUMNS)
+
+
+def status(loop: str) -> None:
+    """Where the loop stands: its status, the round in flight, and what it waits on.
+
+    The annotation progress is asked of the backend now (once, with a short timeout).
+    """
+    from alflow.status import describe, loop_status
+    from alflow.workspace import open_workspace
+
+    for line in describe(loop_status(open_workspace(ledger_only=True), loop)):
+        typer.echo(line)
+
+
+def rollback(
+    loop: str,
+    to_round: Annotated[int, typer.Argument(help="Taught round whose learner to continue from")],
+    dask_workers: DaskWorkers = None,
+) -> None:
+    """Start a new round from round N's learner; later labels are excluded from training.
+
+    No label is deleted and no round number is reused; 'alflow reinclude' undoes the exclusion.
+    """
+    from alflow import locks, rounds
+    from alflow.workspace import open_workspace
+
+    use_dask(dask_workers)
+    ws = open_workspace()
+    with locks.holding(ws.ledger, loop, locks.command_owner("rollback")):
+        result = rounds.rollback(ws, loop, to_round)
+    typer.echo(
+        f"round {result['round']} continues from round {to_round}'s learner; "
+        f"{result['excluded']} later labels excluded from training (kept in the dataset)"
+    )
+
+
+def reinclude(
+    loop: str,
+    rounds_: Annotated[list[int], typer.Argument(metavar="ROUND...", help="Rounds to re-include")],
+    dask_workers: DaskWorkers = None,
+) -> None:
+    """Bring labels that a rollback excluded back into training (as a new taught round)."""
+    from alflow import locks, rounds
+    from alflow.workspace import open_workspace
+
+    use_dask(dask_workers)
+    ws = open_workspace()
+    with locks.holding(ws.ledger, loop, locks.command_owner("reinclude")):
+        print_table([rounds.reinclude(ws, loop, rounds_)], ROUND_COLUMNS)

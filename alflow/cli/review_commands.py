@@ -1,0 +1,33 @@
+"""The ``alflow review`` group: the in-App review of a round (backend 'app')."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+review_app = typer.Typer(
+    help="The in-App review of a round (backend 'app'): declare it finished.",
+    no_args_is_help=True,
+)
+
+
+@review_app.command("finish")
+def review_finish(
+    loop: str,
+    round_number: Annotated[
+        int | None, typer.Option("--round", help="Round to finish (default: the one in flight)")
+    ] = None,
+) -> None:
+    """Declare a round's review finished: unmarked samples then accept their prediction.
+
+    The next 'alflow step' (or the scheduled advance) ingests and teaches the round.
+    """
+    from alflow import rounds
+    from alflow.workspace import open_workspace
+
+    result = rounds.finish_review(open_workspace(), loop, round_number, by="cli")
+    typer.echo(
+        f"round {result['round']} of loop {loop!r}: review finished at "
+        f"{result['review_finished']['at']}; 'alflow step {loop}' ingests and teaches it"
+    )

@@ -1,0 +1,128 @@
+"""Commands for the services around alflow: Prefect deployments and server, the App, the env."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from alflow.cli.prefect_setup import use_prefect
+from alflow.errors import AlflowError
+
+# the checkout that holds deployments/ (alflow/cli/ is two levels below it)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def deploy(
+    pool: Annotated[str, typer.Option(help="Process work pool to create/use")] = "alflow-process",
+) -> None:
+    """Create the process work pool and deploy deployments/prefect.yaml to the Prefect server.
+
+    The server is PREFECT_API_URL's, else alflow's managed one (started if needed). Then start
+    a worker with the same environment: eval "$(alflow env)"; prefect worker start --pool
+    alflow-process.
+    """
+    if use_prefect() is None:
+        raise AlflowError(
+            "deployments need a Prefect server that outlives this command, but "
+            "ALFLOW_PREFECT_SERVER=ephemeral; unset it (alflow then starts its own server) or "
+            "set PREFECT_API_URL to your server's API"
+        )
+    prefect = [sys.executable, "-m", "prefect"]
+    env = {**os.environ, "PWD": str(REPO_ROOT)}
+    subprocess.run(
+        [*prefect, "work-pool", "create", pool, "--type", "process", "--overwrite"],
+        check=True,
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    code = subprocess.call(
+        [*prefect, "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"],
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    raise typer.Exit(code)
+
+
+def serve() -> None:
+    """Serve the create-loop, step, advance (scheduled) and simulate deployments from this
+    process (no worker)."""
+    use_prefect()
+    from deployments.serve import main as serve_main
+
+    serve_main()
+
+
+def app_cmd(
+    loop: Annotated[str | None, typer.Argument(help="Open this loop's dataset")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="Open this dataset (default: the loop's, else none)")
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port the App listens on")] = 5151,
+    address: Annotated[str, typer.Option(help="Address the App listens on")] = "127.0.0.1",
+    delegated: Annotated[
+        bool, typer.Option(help="Run FiftyOne's executor for operations run in the background")
+    ] = True,
+) -> None:
+    """Open the FiftyOne App with alflow's plugin (blocks until you stop it with Ctrl-C).
+
+    The plugin's operators ("Active Learning: ...") create, query, update and show loops on
+    the same ledger as this command line.
+    """
+    from alflow.app.launch import open_app
+
+    if loop and not dataset:
+        from alflow.workspace import open_workspace
+
+        dataset = open_workspace().config(loop).dataset
+    open_app(dataset, port, address, delegated)
+
+
+def server(
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port to start the server on if none runs yet (default ALFLOW_PREFECT_PORT, "
+            "else 4200; if it is taken, any free port)",
+        ),
+    ] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop alflow's Prefect server")] = False,
+) -> None:
+    """Show alflow's local Prefect server (UI and API), starting it in the background if needed.
+
+    It is the server every command uses (unless PREFECT_API_URL names another); it keeps
+    running after this command, until 'alflow server --stop'.
+    """
+    from alflow import prefect_server
+
+    if stop:
+        stopped = prefect_server.stop()
+        typer.echo(
+            f"stopped the Prefect server on {stopped.url} (pid {stopped.pid})"
+            if stopped
+            else "no alflow Prefect server was running"
+        )
+        return
+    if os.environ.get("PREFECT_API_URL"):
+        typer.echo(f"PREFECT_API_URL is set: commands use {os.environ['PREFECT_API_URL']}")
+        return
+    record = prefect_server.ensure_running(port)
+    typer.echo(f"Prefect server and UI on {record.url} (API {record.api_url}, pid {record.pid})")
+    typer.echo("stop it with: alflow server --stop")
+
+
+def env_cmd() -> None:
+    """Print the environment alflow uses, as shell exports (for running prefect directly)."""
+    from alflow import prefect_server
+    from alflow.settings import state_environment
+
+    env = state_environment()
+    if "PREFECT_API_URL" not in env and (record := prefect_server.running()):
+        env["PREFECT_API_URL"] = record.api_url  # the managed server, so a worker joins it
+    for key, value in env.items():
+        typer.echo(f"export {key}={shlex.quote(value)}")

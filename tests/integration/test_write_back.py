@@ -1,0 +1,108 @@
+"""Only changed predictions are written back; the feature cache follows the fields and the
+sample set, and alflow's own writes of predictions never rebuild it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import tasks
+from alflow import features as feats
+from alflow import learners, naming, predictions, rounds, scoring, store
+from alflow.workspace import open_workspace
+from tests.helpers import loop_config, unique_name
+
+
+def test_write_back_writes_only_the_predictions_that_changed(digits, monkeypatch):
+    config = loop_config()
+    tasks.register_loop.fn(config)
+    tasks.fit_initial_learner.fn(config.name)  # round 0 writes every prediction
+    ws = open_workspace()
+    state = rounds.load_learner(ws, config.name, 1)
+    written: list[int] = []
+    original = store.write_predictions
+    monkeypatch.setattr(
+        store,
+        "write_predictions",
+        lambda d, f, ids, *a, **k: written.append(len(ids)) or original(d, f, ids, *a, **k),
+    )
+    assert rounds.write_predictions(ws, config, state, 1) == 0 and written == []  # none moved
+
+    fm = ws.features(config)
+    truth = dict(zip(digits.values("id"), digits.values("ground_truth.label"), strict=True))
+    more = [str(i) for i in fm.ids[:200] if str(i) not in state.training_ids][:40]
+    learners.teach(state, fm.take(more), np.asarray([truth[i] for i in more]), more)
+    n = rounds.write_predictions(ws, config, state, 1)
+    assert 0 < n < len(fm.ids) and sum(written) == n
+
+    now = scoring.Scorer(state.learner, state.classes, 10_000).score(fm)
+    stored = store.values_where(digits, {}, naming.prediction_field(config.name))
+    by_id = dict(zip(*stored, strict=True))
+    rows = [by_id[str(i)] for i in fm.ids]
+    fresh = np.asarray([p["round"] == 1 for p in rows])
+    assert fresh.sum() == n
+    labels = np.asarray([p["label"] for p in rows])
+    confidence = np.asarray([p["confidence"] for p in rows])
+    np.testing.assert_array_equal(labels, now.labels())  # every label is the current one
+    drift = np.abs(confidence - now.confidence)
+    assert (drift[fresh] == 0).all() and (drift[~fresh] < 0.005).all()
+
+
+def test_a_zero_threshold_rewrites_every_prediction(digits):
+    config = loop_config(scoring={"write_back_threshold": 0.0})
+    tasks.register_loop.fn(config)
+    tasks.fit_initial_learner.fn(config.name)
+    ws = open_workspace()
+    state = rounds.load_learner(ws, config.name, 1)
+    assert rounds.write_predictions(ws, config, state, 1) == len(digits)
+
+
+def test_the_cache_follows_fields_and_samples_but_not_prediction_writes(digits, monkeypatch):
+    import fiftyone as fo
+
+    dataset = digits.clone(unique_name("cache"))
+    config = loop_config(
+        dataset=dataset.name,
+        features={"fields": ["pixels"], "standardize": False},
+        scoring={"write_back_threshold": 0.0},  # rewrite every prediction, bumping every sample
+    )
+    tasks.register_loop.fn(config)
+    tasks.fit_initial_learner.fn(config.name)
+    builds: list[int] = []
+    original = feats.build_cache
+    monkeypatch.setattr(
+        feats, "build_cache", lambda d, c, n, s: builds.append(n) or original(d, c, n, s)
+    )
+    ws = open_workspace()
+    first = ws.features(config).path
+    state = rounds.load_learner(ws, config.name, 1)
+    assert rounds.write_predictions(ws, config, state, 1) == len(dataset)
+    assert open_workspace().features(config).path == first and builds == []
+
+    dataset.set_values("brightness", [float(i % 7) for i in range(len(dataset))])
+    wider = config.model_copy(update={"features": feats_config(["pixels", "brightness"])})
+    assert open_workspace().features(wider).X.shape == (len(dataset), 65) and len(builds) == 1
+
+    dataset.add_sample(fo.Sample(filepath="/nonexistent/extra.png", pixels=np.zeros(64)))
+    grown = open_workspace().features(config)
+    assert grown.path != first and len(grown.ids) == 1798 and len(builds) == 2
+
+    dataset.delete_samples(dataset.first())
+    shrunk = open_workspace().features(config)
+    assert shrunk.path not in (first, grown.path) and len(shrunk.ids) == 1797
+    assert len(builds) == 3
+
+
+def feats_config(fields: list[str]):
+    from alflow.config import FeatureConfig
+
+    return FeatureConfig(fields=fields, standardize=False)
+
+
+def test_the_record_lives_and_dies_with_the_loop(digits):
+    config = loop_config()
+    tasks.register_loop.fn(config)
+    tasks.fit_initial_learner.fn(config.name)
+    record = rounds.checkpoints_dir(config.name) / predictions.RECORD
+    assert predictions.load_record(record).codes.min() >= 0
+    rounds.delete_loop(open_workspace(), config.name)
+    assert not record.exists()
