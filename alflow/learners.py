@@ -294,6 +294,22 @@ def teach(state: LearnerState, X: np.ndarray, labels: np.ndarray, ids: list[str]
     return len(keep)
 
 
+def select_batch(
+    state: LearnerState, X_pool: np.ndarray, n_instances: int, random_state: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The learner's strategy's batch: pool positions (best first) and their scores.
+
+    The strategy is called directly, once. modAL's ``query()`` wraps it in a bare ``except:``
+    that calls a failing strategy a second time (and swallows ``KeyboardInterrupt`` the first
+    time), then copies the picked rows, which alflow never needs.
+    """
+    learner = state.learner
+    picked, scores = learner.query_strategy(
+        learner, X_pool, n_instances=n_instances, random_state=random_state
+    )
+    return np.asarray(picked, dtype=int).ravel(), np.asarray(scores, dtype=float).ravel()
+
+
 def predict(state: LearnerState, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Predicted class names and their probabilities for every row of ``X``."""
     proba = state.learner.predict_proba(np.asarray(X, dtype=np.float32))

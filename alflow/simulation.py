@@ -1,7 +1,7 @@
 """A label-efficiency simulation on scikit-learn's digits, in process (no FiftyOne, no Prefect).
 
 The loop is the real one in miniature: :func:`alflow.learners.fit_learner` on the initial labels,
-then rounds of ``learner.query`` (the strategy the learner was built with) and
+then rounds of :func:`alflow.learners.select_batch` (the strategy the learner was built with) and
 :func:`alflow.learners.teach` with the oracle's labels, scoring the learner on a held-out test
 split after every round. Benchmarks and ``alflow simulate`` call :func:`simulate`.
 
@@ -39,7 +39,7 @@ from alflow.estimators import (
     RandomForestConfig,
     SelfTrainingConfig,
 )
-from alflow.learners import fit_learner, predict, teach
+from alflow.learners import fit_learner, predict, select_batch, teach
 from alflow.ledger import Ledger
 from alflow.reports import curve_rows
 from alflow.seeds import round_seed
@@ -160,9 +160,7 @@ def simulate(
     while curve[-1][0] < budget:
         round_number += 1
         n = min(batch, budget - curve[-1][0])
-        picked, _ = state.learner.query(
-            X_pool[unlabelled], n_instances=n, random_state=round_seed(seed, round_number)
-        )
+        picked, _ = select_batch(state, X_pool[unlabelled], n, round_seed(seed, round_number))
         chosen = unlabelled[np.asarray(picked, dtype=int)]
         if len(np.unique(chosen)) != n:
             raise AlflowError(

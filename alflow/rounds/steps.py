@@ -103,9 +103,7 @@ def query(ws: Workspace, loop: str, round_number: int, batch_size: int | None = 
         strategy = bind_strategy(config.strategy)
         picked, scores = strategy(None, X_pool, n_instances=n, random_state=rs)
     else:
-        picked, _, scores = state.learner.query(
-            X_pool, return_metrics=True, n_instances=n, random_state=rs
-        )
+        picked, scores = learners.select_batch(state, X_pool, n, rs)
     picked = np.asarray(picked).ravel()
     scores = None if scores is None else [float(s) for s in np.ravel(scores)]
     ids = [str(fm.ids[pool_rows[i]]) for i in picked]

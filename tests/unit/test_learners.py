@@ -12,6 +12,7 @@ from sklearn.datasets import load_digits
 from sklearn.utils import check_X_y
 
 from alflow import learners as lrn
+from alflow import strategies as st
 from alflow.errors import ConfigError, LabelError, LedgerError
 from alflow.estimators import LogisticRegressionConfig, RandomForestConfig, build_estimator
 from alflow.strategies import StrategyConfig
@@ -177,6 +178,41 @@ def test_predict_returns_the_most_probable_class_and_its_probability(digits):
     np.testing.assert_allclose(confidence, proba.max(axis=1))
 
 
+# ---------------------------------------------------------------------------- query
+
+
+def test_select_batch_returns_the_learners_strategys_batch(digits):
+    X, _, _ = digits
+    state, _ = _fit(digits, strategy=StrategyConfig(name="diverse_margin", candidates_per_pick=2))
+    picked, scores = lrn.select_batch(state, X, 5, random_state=4)
+    expected, expected_scores = st.diverse_margin_sampling(
+        state.learner, X, 5, random_state=4, candidates_per_pick=2
+    )
+    np.testing.assert_array_equal(picked, expected)
+    np.testing.assert_array_equal(scores, expected_scores)
+    assert picked.dtype.kind == "i" and scores.dtype == np.float64
+
+
+class StrategyFailure(Exception):
+    """What the failing strategy below raises."""
+
+
+def test_a_failing_strategy_is_called_once_and_its_error_surfaces(digits):
+    """modAL's ``query()`` would catch the error with a bare ``except:`` and call it again."""
+    X, _, _ = digits
+    state, _ = _fit(digits)
+    calls = []
+
+    def failing(classifier, X_pool, n_instances=1, random_state=None, **_):
+        calls.append((n_instances, random_state))
+        raise StrategyFailure("no batch today")
+
+    state.learner.query_strategy = failing
+    with pytest.raises(StrategyFailure, match="no batch today"):
+        lrn.select_batch(state, X, 3, random_state=9)
+    assert calls == [(3, 9)]
+
+
 # ---------------------------------------------------------------------------- checkpoints
 
 
@@ -188,8 +224,8 @@ def test_checkpoint_round_trip_queries_the_same_batch(strategy, digits, tmp_path
     digest = lrn.save_checkpoint(state, path)
     loaded = lrn.load_checkpoint(path, digest)
     assert loaded.classes == state.classes and loaded.training_ids == state.training_ids
-    original, _ = state.learner.query(X, n_instances=4, random_state=3)
-    reloaded, _ = loaded.learner.query(X, n_instances=4, random_state=3)
+    original, _ = lrn.select_batch(state, X, 4, random_state=3)
+    reloaded, _ = lrn.select_batch(loaded, X, 4, random_state=3)
     np.testing.assert_array_equal(original, reloaded)
 
 

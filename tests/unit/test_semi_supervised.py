@@ -156,7 +156,7 @@ def test_every_strategy_queries_and_teaches_with_label_spreading(data, strategy)
     X, y, ids, _, rows = data
     state = _fit(data, strategy=StrategyConfig(name=strategy))
     pool = np.setdiff1d(np.arange(600), rows)
-    picked, _ = state.learner.query(X[pool], n_instances=5, random_state=0)
+    picked, _ = lrn.select_batch(state, X[pool], 5, random_state=0)
     chosen = pool[np.asarray(picked, dtype=int)]
     assert len(set(chosen)) == 5
     lrn.teach(state, X[chosen], y[chosen], [ids[i] for i in chosen])

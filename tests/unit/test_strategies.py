@@ -19,6 +19,7 @@ from alflow import strategies as st
 from alflow.errors import ConfigError, PoolExhaustedError
 from alflow.estimators import RandomForestConfig
 from alflow.learners import fit_learner
+from alflow.strategies import coverage
 
 N_PICK = 6
 
@@ -251,11 +252,13 @@ def test_typiclust_takes_one_typical_sample_per_blob(blobs):
 
 
 def test_typiclust_on_a_large_pool_estimates_and_still_covers_every_blob(blobs, monkeypatch):
-    """Above LARGE_POOL: mini-batch k-means, typicality within a sample of each cluster."""
+    """Above LARGE_POOL: mini-batch k-means on a sample, typicality within a sample of each
+    cluster."""
     from sklearn.cluster import MiniBatchKMeans
 
-    monkeypatch.setattr(st, "LARGE_POOL", 100)
-    monkeypatch.setattr(st, "TYPICALITY_SAMPLE", 25)
+    monkeypatch.setattr(coverage, "LARGE_POOL", 100)
+    monkeypatch.setattr(coverage, "TYPICALITY_SAMPLE", 25)
+    monkeypatch.setattr(coverage, "KMEANS_SAMPLE", 150)
     X, blob = blobs
     assert isinstance(st.cluster_model(6, len(X), 0), MiniBatchKMeans)
     assert not isinstance(st.cluster_model(6, 100, 0), MiniBatchKMeans)
@@ -266,7 +269,7 @@ def test_typiclust_on_a_large_pool_estimates_and_still_covers_every_blob(blobs, 
 
 
 def test_typicality_sample_is_a_sorted_distinct_subset_only_when_needed(monkeypatch):
-    monkeypatch.setattr(st, "TYPICALITY_SAMPLE", 10)
+    monkeypatch.setattr(coverage, "TYPICALITY_SAMPLE", 10)
     rng = np.random.default_rng(0)
     small = np.arange(0, 20, 2)
     assert st.typicality_sample(small, rng) is small
@@ -301,7 +304,11 @@ def test_cluster_spread_covers_blobs_where_top_k_would_not(blobs):
 def test_kmeans_pp_fills_the_batch_when_rows_repeat():
     embedding = np.zeros((10, 3))
     embedding[0] = 1.0
-    idx = st.kmeans_pp(embedding, 4, np.random.default_rng(0))
+
+    def sq_distances_to(j: int) -> np.ndarray:
+        return ((embedding - embedding[j]) ** 2).sum(axis=1)
+
+    idx = st.kmeans_pp((embedding**2).sum(axis=1), sq_distances_to, 4, np.random.default_rng(0))
     assert len(set(idx.tolist())) == 4
 
 
