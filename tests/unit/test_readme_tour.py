@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -38,3 +39,21 @@ def test_every_package_is_named_in_the_architecture_tour():
         for p in (ROOT / room).rglob("__init__.py")
     }
     assert not [name for name in sorted(packages) if f"{name}/" not in tour]
+
+
+def _protocol_methods(source: str) -> dict[str, str]:
+    """``{method: its parameters as source}`` of the one Protocol class in ``source``."""
+    (protocol,) = [
+        node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.ClassDef) and node.name == "AnnotationBackend"
+    ]
+    return {f.name: ast.unparse(f.args) for f in protocol.body if isinstance(f, ast.FunctionDef)}
+
+
+def test_the_readme_backend_contract_is_the_real_one():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### The annotation-backend contract", 1)[1]
+    snippet = section.split("```python", 1)[1].split("```", 1)[0]
+    real = (ROOT / "alflow" / "backends" / "base.py").read_text()
+    assert _protocol_methods(snippet) == _protocol_methods(real)
