@@ -7,10 +7,8 @@ path, so a round's write-back is one round trip per field however large the pool
 
 from __future__ import annotations
 
-import io
 import os
 import sys
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
@@ -24,6 +22,7 @@ from pymongo import UpdateOne
 
 from alflow import locks, service
 from alflow.errors import DatasetError
+from alflow.vectors import decode_vectors
 
 
 def _fo():
@@ -105,8 +104,8 @@ def iter_columns(
     Chunks let the caller convert each part to float32 at once (memory bounded by the result,
     not by the documents) and report progress. Each chunk is one raw MongoDB query projected
     on the wanted fields, and vectors are decoded from FiftyOne's stored bytes in one pass per
-    chunk (:func:`decode_vectors`), instead of FiftyOne's ``values()``, which builds and
-    decodes every vector one by one (about ten times slower at 512 dimensions).
+    chunk (:func:`alflow.vectors.decode_vectors`), instead of FiftyOne's ``values()``, which
+    builds and decodes every vector one by one (about ten times slower at 512 dimensions).
 
     Raises:
         DatasetError: samples were deleted while the columns were read.
@@ -137,37 +136,6 @@ def _path(doc: Mapping[str, Any], path: str) -> Any:
             return None
         value = value.get(key)
     return value
-
-
-def decode_vectors(values: list[Any]) -> Any:
-    """FiftyOne's stored vectors (zlib-compressed ``np.save`` bytes) as one 2-D array.
-
-    Rows that share the ``.npy`` header (same dtype and length: the usual case) are decoded by
-    one ``frombuffer`` over their concatenation; anything else (missing values, ragged or mixed
-    vectors, plain numbers or lists) is returned as a list for the feature checks to judge.
-    """
-    if not values or not all(isinstance(v, bytes) for v in values):
-        return [_load(v) if isinstance(v, bytes) else v for v in values]
-    raw = [zlib.decompress(v) for v in values]
-    if len({len(r) for r in raw}) != 1:
-        return [np.load(io.BytesIO(r)) for r in raw]
-    stream = io.BytesIO(raw[0])
-    version = np.lib.format.read_magic(stream)
-    read_header = (
-        np.lib.format.read_array_header_1_0
-        if version == (1, 0)
-        else np.lib.format.read_array_header_2_0
-    )
-    shape, fortran, dtype = read_header(stream)
-    header = stream.tell()
-    table = np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(len(raw), -1)
-    if fortran or dtype.hasobject or not (table[:, :header] == table[0, :header]).all():
-        return [np.load(io.BytesIO(r)) for r in raw]
-    return table[:, header:].copy().view(dtype).reshape(len(raw), *shape)
-
-
-def _load(value: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(zlib.decompress(value)))
 
 
 def fingerprint(dataset) -> tuple[str, ...]:
