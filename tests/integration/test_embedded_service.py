@@ -33,9 +33,9 @@ demo.seed_one_per_class(dataset)
 CHECK = """
 import json, sys
 import fiftyone as fo
-from alflow import naming, rounds
+from alflow import demo, naming, rounds
 from alflow.workspace import open_workspace
-ws, dataset = open_workspace(), fo.load_dataset("digits")
+ws, dataset = open_workspace(), fo.load_dataset(demo.DATASET)
 schema = set(dataset.get_field_schema())
 print(json.dumps({
     name: {
@@ -118,7 +118,7 @@ def test_three_creations_at_once_share_one_embedded_service_and_keep_every_label
 
     names = [f"embedded-{i}" for i in range(3)]
     for name in names:
-        config = loop_config(name, dataset="digits").model_dump(mode="json")
+        config = loop_config(name).model_dump(mode="json")  # on the demo's digits dataset
         (tmp_path / f"{name}.json").write_text(json.dumps(config))
     creations = [
         subprocess.Popen(
