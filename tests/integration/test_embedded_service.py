@@ -120,19 +120,21 @@ def test_three_creations_at_once_share_one_embedded_service_and_keep_every_label
     for name in names:
         config = loop_config(name).model_dump(mode="json")  # on the demo's digits dataset
         (tmp_path / f"{name}.json").write_text(json.dumps(config))
+    # output to files, not pipes: the service a creation starts inherits them and outlives it
+    logs = [open(tmp_path / f"{n}.log", "w+") for n in names]  # noqa: SIM115
     creations = [
         subprocess.Popen(
             [sys.executable, "-m", "alflow.cli", "loop", "create", str(tmp_path / f"{n}.json")],
             env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
-        for n in names
+        for n, log in zip(names, logs, strict=True)
     ]
     try:
-        outputs = [p.communicate(timeout=600) for p in creations]
-        assert [p.returncode for p in creations] == [0, 0, 0], outputs
+        codes = [p.wait(timeout=600) for p in creations]
+        outputs = [log.seek(0) or log.read() for log in logs]
+        assert codes == [0, 0, 0], outputs
         loops = json.loads(python(env, CHECK, *names))
         for name in names:
             assert loops[name] == {
@@ -143,9 +145,10 @@ def test_three_creations_at_once_share_one_embedded_service_and_keep_every_label
                 "fields": [],
             }
     finally:
-        for p in creations:
+        for p, log in zip(creations, logs, strict=True):
             with suppress(ProcessLookupError):
                 p.kill()
+            log.close()
         left = gone(database_dir)
         for mongod in left:
             mongod.kill()
