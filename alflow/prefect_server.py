@@ -16,8 +16,9 @@ directory, as FiftyOne does with its database service:
   because a dead server is noticed at once: a slow start is only slow.
 
 A ``PREFECT_API_URL`` of the user's (or a server already configured in this process, as the
-test harness does) always wins, and ``ALFLOW_PREFECT_SERVER=ephemeral`` falls back to
-Prefect's own per-process server. ``alflow server`` shows (or starts) the same server and
+test harness does) always wins, and ``ALFLOW_PREFECT_SERVER=ephemeral`` falls back to a
+temporary server per command (:mod:`alflow.temporary_server`). ``alflow server`` shows (or
+starts) the same server, ``alflow server --foreground`` runs it until SIGTERM or Ctrl-C, and
 ``alflow server --stop`` stops it.
 
 Nothing here imports Prefect: the commands that need it set ``PREFECT_API_URL`` before they
@@ -43,6 +44,7 @@ from pathlib import Path
 import psutil
 
 from alflow.errors import AlflowError
+from alflow.parent_death import bound_command
 from alflow.settings import state_dir
 
 HOST = "127.0.0.1"
@@ -186,15 +188,19 @@ def start_timeout() -> float:
         ) from None
 
 
-def _spawn(port: int) -> subprocess.Popen[bytes]:
-    """Start the server detached from this command, so it outlives it."""
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    with log_path().open("ab") as log:
+def spawn(
+    command: list[str], log: Path, bound: bool = False, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a server in a session of its own (so a Ctrl-C in the terminal reaches only the
+    command, which stops it in order); ``bound`` ties it to this command's life besides
+    (:mod:`alflow.parent_death`), else it outlives the command."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | (extra_env or {})
+    with log.open("ab") as out:
         return subprocess.Popen(
-            server_command(port),
+            bound_command(command) if bound else command,
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=log,
+            stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -207,7 +213,9 @@ def _log_tail(limit: int = 1500) -> str:
         return ""
 
 
-def _wait_healthy(process: subprocess.Popen[bytes], record: ServerRecord, timeout: float) -> bool:
+def wait_healthy(
+    process: subprocess.Popen[bytes], record: ServerRecord, timeout: float, log: Path | None = None
+) -> bool:
     """Poll until the server answers (True) or its process ends (False); no hang on a dead one."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -219,22 +227,24 @@ def _wait_healthy(process: subprocess.Popen[bytes], record: ServerRecord, timeou
     stop_process(record.pid)
     raise PrefectServerError(
         f"the Prefect server on {record.url} did not answer within {timeout:.0f} s (its log: "
-        f"{log_path()}); raise {ENV_START_TIMEOUT} on a very busy machine, or set "
+        f"{log or log_path()}); raise {ENV_START_TIMEOUT} on a very busy machine, or set "
         "PREFECT_API_URL to a server you run yourself"
     )
 
 
-def _start(preferred_port: int | None, announce) -> ServerRecord:
+def _start(
+    preferred_port: int | None, announce, bound: bool = False
+) -> tuple[ServerRecord, subprocess.Popen[bytes]]:
     """Start a server, on another free port if the chosen one was taken meanwhile."""
     timeout = start_timeout()
     for _ in range(START_ATTEMPTS):
         port = choose_port(preferred_port)
         announce(f"starting a Prefect server on http://{HOST}:{port} (later commands reuse it)")
-        process = _spawn(port)
+        process = spawn(server_command(port), log_path(), bound)
         record = ServerRecord(pid=process.pid, port=port, started=time.time())
         _write_record(record)
-        if _wait_healthy(process, record, timeout):
-            return record
+        if wait_healthy(process, record, timeout):
+            return record, process
         _forget_record()
         if port_free(port):  # it died for another reason than a taken port
             break
@@ -255,19 +265,27 @@ def ensure_running(preferred_port: int | None = None, announce=None) -> ServerRe
                 return record
             stop_process(record.pid)  # alive but not answering: a hung or half-dead server
         _forget_record()
-        return _start(preferred_port or preferred_port_from_env(), announce)
+        return _start(preferred_port or preferred_port_from_env(), announce)[0]
 
 
 def stop_process(pid: int, grace: float = 15.0) -> None:
-    """SIGTERM the server's process group (it runs in a session of its own); SIGKILL after
-    ``grace`` seconds."""
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
-    with suppress(psutil.Error):
-        psutil.Process(pid).wait(timeout=grace)
+    """SIGTERM the server and every process under it (its process group, and any descendant
+    that left the group); SIGKILL what is left after ``grace`` seconds."""
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
         return
     with suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGTERM)
+    for process in tree:
+        with suppress(psutil.Error):
+            process.terminate()
+    _, left = psutil.wait_procs(tree, timeout=grace)
+    for process in left:
+        with suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(left, timeout=5)
 
 
 def stop() -> ServerRecord | None:
@@ -279,6 +297,57 @@ def stop() -> ServerRecord | None:
             return None
         stop_process(record.pid)
         return record
+
+
+def serve_foreground(preferred_port: int | None, echo) -> None:
+    """Run the managed server attached to this command until SIGTERM or SIGINT (Ctrl-C), then
+    stop it and every process under it.
+
+    Meanwhile it is the managed server that other commands find and use. It is started bound to
+    this command (:mod:`alflow.parent_death`), so a SIGKILL of the command ends it too; a server
+    that is already running is left alone (the command refuses), since other commands use it.
+    """
+    with _start_lock():
+        record = read_record()
+        if record is not None and alive(record.pid):
+            raise PrefectServerError(
+                f"alflow's Prefect server already runs on {record.url} (pid {record.pid}); use "
+                "it, or stop it with 'alflow server --stop' and run this again"
+            )
+        _forget_record()
+        announce = lambda message: echo(f"alflow: {message}", err=True)  # noqa: E731
+        record, process = _start(preferred_port or preferred_port_from_env(), announce, True)
+    echo(f"Prefect server and UI on {record.url} (API {record.api_url}, pid {record.pid})")
+    echo("running until Ctrl-C or SIGTERM")
+    try:
+        _wait_for_signal(process)
+    finally:
+        stop_process(record.pid)
+        with _start_lock():
+            if read_record() == record:
+                _forget_record()
+    if process.returncode not in (None, 0, -signal.SIGTERM):
+        raise PrefectServerError(
+            f"the Prefect server on {record.url} exited with code {process.returncode} (its "
+            f"log: {log_path()})"
+        )
+    echo(f"stopped the Prefect server on {record.url} (pid {record.pid})")
+
+
+def _wait_for_signal(process: subprocess.Popen[bytes]) -> None:
+    """Block until SIGTERM or SIGINT arrives or ``process`` ends (its handlers then restored)."""
+    stopping: list[int] = []
+    handlers = {
+        sig: signal.signal(sig, lambda number, _frame: stopping.append(number))
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        while not stopping and process.poll() is None:
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.5)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 def configured_api_url() -> str | None:
@@ -293,19 +362,31 @@ def configured_api_url() -> str | None:
     return None
 
 
-def connect() -> str | None:
-    """Point this process at a Prefect server before Prefect is imported; the API URL used.
+def temporary_only() -> bool:
+    """Whether this process would get only a temporary server, one that ends with the command
+    (``ALFLOW_PREFECT_SERVER=ephemeral`` and no API URL configured)."""
+    return configured_api_url() is None and _mode() == "ephemeral"
 
-    None means Prefect's own temporary server (``ALFLOW_PREFECT_SERVER=ephemeral``).
-    """
+
+def _mode() -> str:
+    mode = os.environ.get(ENV_MODE, "managed")
+    if mode not in ("managed", "ephemeral"):
+        raise PrefectServerError(f"{ENV_MODE}={mode!r} is not a mode; use managed or ephemeral")
+    return mode
+
+
+def connect() -> str | None:
+    """Point this process at a Prefect server before Prefect is imported; its API URL, or None
+    for a temporary server of this command's (``ALFLOW_PREFECT_SERVER=ephemeral``, see
+    :mod:`alflow.temporary_server`), whose address is worth nothing once the command ends."""
     url = configured_api_url()
     if url:
         return url
-    mode = os.environ.get(ENV_MODE, "managed")
-    if mode == "ephemeral":
+    if _mode() == "ephemeral":
+        from alflow import temporary_server
+
+        os.environ["PREFECT_API_URL"] = temporary_server.start().api_url
         return None
-    if mode != "managed":
-        raise PrefectServerError(f"{ENV_MODE}={mode!r} is not a mode; use managed or ephemeral")
     record = ensure_running()
     os.environ["PREFECT_API_URL"] = record.api_url
     return record.api_url

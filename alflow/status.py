@@ -40,6 +40,8 @@ class LoopStatus:
     lock: dict[str, Any] | None = None
     labelled: int | None = None
     curve: list[dict[str, Any]] = field(default_factory=list)
+    # alflow's own Prefect server, the one process meant to outlive commands: "URL (pid N)"
+    prefect_server: str | None = None
 
 
 def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
@@ -56,6 +58,7 @@ def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
         "lock": locks.live_lock(doc.get("lock")),
         "labelled": curve[-1]["labelled"] if curve else None,
         "curve": curve,
+        "prefect_server": _managed_server(),
     }
     current = next((d for d in reversed(rounds) if d["state"] in IN_FLIGHT), None)
     if current is None:
@@ -132,6 +135,13 @@ def waiting_for(st: LoopStatus) -> str:
     return f"{head}: 'alflow step {st.loop}' continues it"
 
 
+def _managed_server() -> str | None:
+    from alflow import prefect_server
+
+    record = prefect_server.running()
+    return f"{record.url} (pid {record.pid})" if record else None
+
+
 def describe(st: LoopStatus) -> list[str]:
     """The status as the lines `alflow status` prints."""
     lines = [
@@ -150,5 +160,9 @@ def describe(st: LoopStatus) -> list[str]:
         lines.append(
             f"locked by {locks.describe_holder(st.lock)}, lease until "
             f"{format_time(st.lock['until'])} ('alflow unlock {st.loop}' frees a dead one's)"
+        )
+    if st.prefect_server:
+        lines.append(
+            f"alflow's Prefect server runs on {st.prefect_server}; 'alflow server --stop' stops it"
         )
     return lines

@@ -27,12 +27,15 @@ def deploy(
     a worker with the same environment: eval "$(alflow env)"; prefect worker start --pool
     alflow-process.
     """
-    if use_prefect() is None:
+    from alflow import prefect_server
+
+    if prefect_server.temporary_only():
         raise AlflowError(
             "deployments need a Prefect server that outlives this command, but "
             "ALFLOW_PREFECT_SERVER=ephemeral; unset it (alflow then starts its own server) or "
             "set PREFECT_API_URL to your server's API"
         )
+    use_prefect()
     prefect = [sys.executable, "-m", "prefect"]
     env = {**os.environ, "PWD": str(REPO_ROOT)}
     subprocess.run(
@@ -92,6 +95,9 @@ def server(
         ),
     ] = None,
     stop: Annotated[bool, typer.Option("--stop", help="Stop alflow's Prefect server")] = False,
+    foreground: Annotated[
+        bool, typer.Option("--foreground", help="Run it until Ctrl-C or SIGTERM, then stop it")
+    ] = False,
 ) -> None:
     """Show alflow's local Prefect server (UI and API), starting it in the background if needed.
 
@@ -110,6 +116,9 @@ def server(
         return
     if os.environ.get("PREFECT_API_URL"):
         typer.echo(f"PREFECT_API_URL is set: commands use {os.environ['PREFECT_API_URL']}")
+        return
+    if foreground:
+        prefect_server.serve_foreground(port, typer.echo)
         return
     record = prefect_server.ensure_running(port)
     typer.echo(f"Prefect server and UI on {record.url} (API {record.api_url}, pid {record.pid})")

@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from alflow import prefect_server
+from alflow import parent_death, prefect_server, temporary_server
 from alflow.prefect_server import PrefectServerError, ServerRecord
 
 
@@ -62,14 +62,29 @@ def test_mistyped_settings_say_what_to_write(monkeypatch, name, value, message):
         prefect_server.start_timeout()
 
 
-def test_a_users_api_url_wins_and_ephemeral_starts_nothing(home, monkeypatch):
+def test_a_users_api_url_wins_and_ephemeral_starts_a_temporary_server(home, monkeypatch):
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     assert prefect_server.connect() == "http://127.0.0.1:9/api"
+    assert not prefect_server.temporary_only()
     monkeypatch.delenv("PREFECT_API_URL")
     monkeypatch.setattr(prefect_server, "configured_api_url", lambda: None)
     monkeypatch.setenv("ALFLOW_PREFECT_SERVER", "ephemeral")
-    assert prefect_server.connect() is None
-    assert prefect_server.read_record() is None
+    assert prefect_server.temporary_only()
+    temporary = ServerRecord(pid=1, port=4321, started=0.0)
+    monkeypatch.setattr(temporary_server, "start", lambda: temporary)
+    assert prefect_server.connect() is None  # its address is worth nothing after the command
+    assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:4321/api"
+    assert prefect_server.read_record() is None  # no lasting server recorded
     monkeypatch.setenv("ALFLOW_PREFECT_SERVER", "remote")
     with pytest.raises(PrefectServerError, match="use managed or ephemeral"):
         prefect_server.connect()
+
+
+def test_the_temporary_server_is_prefects_own_command_started_through_the_launcher():
+    command = temporary_server.server_command(4321)
+    assert command[1:3] == ["-m", "uvicorn"]
+    assert "prefect.server.api.server:create_app" in command
+    assert command[command.index("--port") + 1] == "4321"
+    bound = parent_death.bound_command(command)
+    assert bound[1:3] == ["-I", parent_death.__file__]
+    assert bound[3:5] == [str(os.getpid()), "--"] and bound[5:] == command
