@@ -8,21 +8,22 @@ validators with a message saying what to change.
 
 Every estimator exposes ``predict_proba``, because every query strategy measures uncertainty from
 class probabilities.
+
+Importing this module imports no scikit-learn (the configurations name their classes by path):
+only :func:`build_estimator` does, so commands that only read a configuration stay fast.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BeforeValidator, Field
-from sklearn.base import ClassifierMixin
 
-from alflow.semi_supervised import (
+from alflow.semi_supervised_config import (
     SEMI_SUPERVISED_KINDS,
     LabelPropagationConfig,
     LabelSpreadingConfig,
     SelfTrainingConfig,
-    build_semi_supervised,
     is_semi_supervised,
 )
 from alflow.supervised import (
@@ -33,13 +34,15 @@ from alflow.supervised import (
     GradientBoostingConfig,
     KNNConfig,
     LogisticRegressionConfig,
-    ProbabilitySVC,
     RandomForestConfig,
     SupervisedEstimatorConfig,
     SVCConfig,
     build_supervised,
     hint_kind,
 )
+
+if TYPE_CHECKING:
+    from sklearn.base import ClassifierMixin
 
 __all__ = [
     "SEMI_SUPERVISED_KINDS",
@@ -53,7 +56,7 @@ __all__ = [
     "LabelPropagationConfig",
     "LabelSpreadingConfig",
     "LogisticRegressionConfig",
-    "ProbabilitySVC",
+    "ProbabilitySVC",  # noqa: F822 (module __getattr__ imports it on first use)
     "RandomForestConfig",
     "SVCConfig",
     "SelfTrainingConfig",
@@ -96,5 +99,16 @@ def build_estimator(config: EstimatorConfig, random_state: int) -> ClassifierMix
         TypeError: ``config`` is not one of the configuration classes.
     """
     if is_semi_supervised(config):
+        from alflow.semi_supervised import build_semi_supervised
+
         return build_semi_supervised(config, random_state)
     return build_supervised(config, random_state)
+
+
+def __getattr__(name: str) -> Any:
+    # subclasses scikit-learn's SVC: imported when asked for, not with the configurations
+    if name == "ProbabilitySVC":
+        from alflow.svc import ProbabilitySVC
+
+        return ProbabilitySVC
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

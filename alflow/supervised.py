@@ -8,12 +8,16 @@ so a loop never reaches its first fit with a model scikit-learn would refuse.
 
 Every estimator exposes ``predict_proba``, because every query strategy measures uncertainty from
 class probabilities: SVC is always built with probability estimates.
+
+Nothing here imports scikit-learn: a configuration names its class as a dotted path that
+:meth:`EstimatorBase.build` imports, so reading or validating a loop's configuration (every CLI
+command does) costs no scikit-learn import (several seconds on a loaded machine).
 """
 
 from __future__ import annotations
 
-import warnings
-from typing import Annotated, Any, ClassVar, Literal
+import importlib
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,17 +27,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sklearn.base import ClassifierMixin
-from sklearn.ensemble import (
-    AdaBoostClassifier,
-    BaggingClassifier,
-    GradientBoostingClassifier,
-    RandomForestClassifier,
-)
-from sklearn.linear_model import LogisticRegression
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.svm import SVC
-from sklearn.tree import DecisionTreeClassifier
+
+if TYPE_CHECKING:
+    from sklearn.base import ClassifierMixin
 
 # Names the seed plugin (and people used to it) write, and what alflow calls them.
 _MISSPELLINGS = {"criteria": "criterion", "n_estimator": "n_estimators", "base": "base_estimator"}
@@ -54,24 +50,6 @@ _MAX_FEATURES_HELP = (
 )
 
 
-class ProbabilitySVC(SVC):
-    """``SVC(probability=True)`` that fits without scikit-learn 1.9's deprecation warning.
-
-    scikit-learn 1.9 deprecates ``probability=True`` in favour of
-    ``CalibratedClassifierCV(SVC(), ensemble=False)``, whose stratified cross-validation needs
-    at least two (by default five) labels of every class; an active-learning loop starts with
-    one. libsvm's internal Platt scaling copes, so alflow keeps it (until scikit-learn 1.11,
-    which ``pyproject.toml`` excludes) and silences only that one warning.
-    """
-
-    def fit(self, X, y, sample_weight=None):
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message="The `probability` parameter", category=FutureWarning
-            )
-            return super().fit(X, y, sample_weight=sample_weight)
-
-
 def _max_features(value: str | float | None) -> str | float | None:
     # sklearn reads the int 1 as "one feature" but the float 1.0 as "all": keep it a float.
     return float(value) if isinstance(value, int | float) else value
@@ -81,7 +59,8 @@ class EstimatorBase(BaseModel):
     """Common behaviour: unknown fields are errors, familiar misspellings get a hint, and a
     configuration builds its own scikit-learn estimator (:meth:`build`).
 
-    A subclass names the class it builds in ``sklearn_class``. Every field but ``kind`` is passed
+    A subclass names the class it builds in ``sklearn_class`` (a dotted path, imported by
+    :meth:`build`). Every field but ``kind`` is passed
     to it under its own name, except those in ``unpassed``; a nested estimator configuration is
     built and passed as ``estimator``; ``fixed_params`` are parameters alflow always sets; and
     ``random_state`` is passed unless ``seeded`` is false. A new field is therefore a new
@@ -89,7 +68,7 @@ class EstimatorBase(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    sklearn_class: ClassVar[type[ClassifierMixin]]
+    sklearn_class: ClassVar[str]
     fixed_params: ClassVar[dict[str, Any]] = {}
     unpassed: ClassVar[frozenset[str]] = frozenset()
     seeded: ClassVar[bool] = True
@@ -116,7 +95,13 @@ class EstimatorBase(BaseModel):
                 params[name] = _max_features(value) if name == "max_features" else value
         if self.seeded:
             params["random_state"] = random_state
-        return self.sklearn_class(**params)
+        return import_class(self.sklearn_class)(**params)
+
+
+def import_class(path: str) -> type[ClassifierMixin]:
+    """The class at dotted ``path`` (``"sklearn.svm.SVC"``), imported now."""
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,7 +112,7 @@ class EstimatorBase(BaseModel):
 class DecisionTreeConfig(EstimatorBase):
     """One decision tree; used as the base estimator of Bagging and AdaBoost."""
 
-    sklearn_class = DecisionTreeClassifier
+    sklearn_class = "sklearn.tree.DecisionTreeClassifier"
 
     kind: Literal["decision_tree"] = "decision_tree"
     max_depth: int | None = Field(None, ge=1, description="Maximum depth; null grows fully")
@@ -144,7 +129,7 @@ class KNNConfig(EstimatorBase):
     Needs at least ``n_neighbors`` labelled samples before it can predict.
     """
 
-    sklearn_class = KNeighborsClassifier
+    sklearn_class = "sklearn.neighbors.KNeighborsClassifier"
     seeded = False  # deterministic: no random_state parameter
 
     kind: Literal["knn"] = "knn"
@@ -161,7 +146,7 @@ class SVCConfig(EstimatorBase):
     until every class has a handful of labels; ``predict`` uses them, so expect a slow start.
     """
 
-    sklearn_class = ProbabilitySVC
+    sklearn_class = "alflow.svc.ProbabilitySVC"
     fixed_params = {"probability": True}
 
     kind: Literal["svc"] = "svc"
@@ -173,7 +158,7 @@ class SVCConfig(EstimatorBase):
 class LogisticRegressionConfig(EstimatorBase):
     """Multinomial logistic regression; fast and well calibrated on standardised features."""
 
-    sklearn_class = LogisticRegression
+    sklearn_class = "sklearn.linear_model.LogisticRegression"
 
     kind: Literal["logistic_regression"] = "logistic_regression"
     C: float = Field(1.0, gt=0, description="Inverse regularisation strength")
@@ -205,7 +190,7 @@ BaseEstimatorConfig = Annotated[
 class RandomForestConfig(EstimatorBase):
     """A random forest; robust default for embeddings and tabular features."""
 
-    sklearn_class = RandomForestClassifier
+    sklearn_class = "sklearn.ensemble.RandomForestClassifier"
 
     kind: Literal["random_forest"] = "random_forest"
     n_estimators: int = Field(100, ge=1, le=5000)
@@ -234,7 +219,7 @@ class RandomForestConfig(EstimatorBase):
 class GradientBoostingConfig(EstimatorBase):
     """Gradient-boosted regression trees on the log-loss; strong but sequential (slow to fit)."""
 
-    sklearn_class = GradientBoostingClassifier
+    sklearn_class = "sklearn.ensemble.GradientBoostingClassifier"
     fixed_params = {"loss": "log_loss"}
     # scikit-learn 1.9 ignores criterion (its gradient trees always split on squared error)
     # and warns that it is deprecated, so it is not passed on
@@ -272,7 +257,7 @@ class GradientBoostingConfig(EstimatorBase):
 class BaggingConfig(EstimatorBase):
     """Bagging of a base estimator over random subsets of samples and/or features."""
 
-    sklearn_class = BaggingClassifier
+    sklearn_class = "sklearn.ensemble.BaggingClassifier"
 
     kind: Literal["bagging"] = "bagging"
     base_estimator: BaseEstimatorConfig = Field(default_factory=DecisionTreeConfig)
@@ -305,7 +290,7 @@ class BaggingConfig(EstimatorBase):
 class AdaBoostConfig(EstimatorBase):
     """AdaBoost (SAMME) over decision stumps by default, or over trees or SVCs."""
 
-    sklearn_class = AdaBoostClassifier
+    sklearn_class = "sklearn.ensemble.AdaBoostClassifier"
 
     kind: Literal["adaboost"] = "adaboost"
     base_estimator: BaseEstimatorConfig = Field(
@@ -364,3 +349,13 @@ def build_supervised(config: SupervisedEstimatorConfig, random_state: int) -> Cl
     if not isinstance(config, _SUPERVISED):
         raise TypeError(f"no builder for estimator configuration {type(config).__name__}")
     return config.build(random_state)
+
+
+def __getattr__(name: str) -> Any:
+    # ProbabilitySVC subclasses scikit-learn's SVC, so it lives in alflow.svc; this keeps the
+    # old path importable (and any checkpoint pickled under it loadable) without an eager import
+    if name == "ProbabilitySVC":
+        from alflow.svc import ProbabilitySVC
+
+        return ProbabilitySVC
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

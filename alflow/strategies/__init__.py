@@ -37,62 +37,75 @@ probabilities, the learner's labels), :mod:`~.measures`, :mod:`~.selectors`, :mo
 
 from __future__ import annotations
 
-from alflow.strategies.coverage import (
-    KMEANS_SAMPLE,
-    LARGE_POOL,
-    TYPICALITY_SAMPLE,
-    cluster_model,
-    typical_uncovered,
-    typicality_sample,
-)
-from alflow.strategies.gradients import BADGE_CANDIDATES, GradientEmbedding
-from alflow.strategies.measures import (
-    consensus_entropy_measure,
-    entropy_measure,
-    least_confident_measure,
-    margin_measure,
-    max_disagreement_measure,
-    typicality,
-    vote_entropy_measure,
-)
+import importlib
+from typing import Any
+
+from alflow.strategies.config import StrategyConfig, strategy_options
 from alflow.strategies.names import (
     COLD_START_STRATEGIES,
     COMMITTEE_STRATEGIES,
     DEFAULT_STRATEGY,
     StrategyName,
 )
-from alflow.strategies.pool import RandomState, check_pool, is_fitted, labelled_X
-from alflow.strategies.ranked import ranked_batch
-from alflow.strategies.registry import (
-    STRATEGIES,
-    StrategyConfig,
-    bind_strategy,
-    get_strategy,
-    strategy_options,
-)
-from alflow.strategies.sampling import (
-    Strategy,
-    badge_sampling,
-    consensus_entropy_sampling,
-    diverse_margin_sampling,
-    entropy_sampling,
-    least_confident_sampling,
-    margin_sampling,
-    max_disagreement_sampling,
-    random_sampling,
-    ranked_batch_sampling,
-    typiclust_margin_sampling,
-    typiclust_sampling,
-    vote_entropy_sampling,
-)
-from alflow.strategies.selectors import cluster_spread, fill_batch, kmeans_pp, top_k
 
-# Learners checkpoint their bound strategy, and pickle records a function by module
-# and name: recording the public path keeps checkpoints loadable whichever room holds the code,
-# and checkpoints written when this was one module name exactly these paths.
-for _public in STRATEGIES.values():
-    _public.__module__ = __name__
-del _public
+# Everything else is imported on first use (PEP 562): the sampling code pulls in scikit-learn,
+# and a command that only reads a loop's configuration needs StrategyConfig and the names alone.
+# Pickle finds a checkpoint's strategy (saved as ``alflow.strategies.margin_sampling``) through
+# the same lookup.
+_LAZY = {
+    "coverage": (
+        "KMEANS_SAMPLE",
+        "LARGE_POOL",
+        "TYPICALITY_SAMPLE",
+        "cluster_model",
+        "typical_uncovered",
+        "typicality_sample",
+    ),
+    "gradients": ("BADGE_CANDIDATES", "GradientEmbedding"),
+    "measures": (
+        "consensus_entropy_measure",
+        "entropy_measure",
+        "least_confident_measure",
+        "margin_measure",
+        "max_disagreement_measure",
+        "typicality",
+        "vote_entropy_measure",
+    ),
+    "pool": ("RandomState", "check_pool", "is_fitted", "labelled_X"),
+    "ranked": ("ranked_batch",),
+    "registry": ("STRATEGIES", "bind_strategy", "get_strategy"),
+    "sampling": (
+        "Strategy",
+        "badge_sampling",
+        "consensus_entropy_sampling",
+        "diverse_margin_sampling",
+        "entropy_sampling",
+        "least_confident_sampling",
+        "margin_sampling",
+        "max_disagreement_sampling",
+        "random_sampling",
+        "ranked_batch_sampling",
+        "typiclust_margin_sampling",
+        "typiclust_sampling",
+        "vote_entropy_sampling",
+    ),
+    "selectors": ("cluster_spread", "fill_batch", "kmeans_pp", "top_k"),
+}
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    importlib.import_module(f"{__name__}.registry")  # sets the strategies' pickled paths
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))
+
 
 __all__ = [
     "BADGE_CANDIDATES",

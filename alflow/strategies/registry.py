@@ -1,16 +1,23 @@
-"""The strategies by name, their configuration, and the bound strategy a learner holds."""
+"""The strategies by name and the bound strategy a learner holds (their configuration is in
+:mod:`alflow.strategies.config`, which imports no sampling code)."""
 
 from __future__ import annotations
 
 import functools
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from alflow.errors import ConfigError
 from alflow.strategies import sampling
-from alflow.strategies.names import COMMITTEE_STRATEGIES, DEFAULT_STRATEGY, StrategyName
+from alflow.strategies.config import STRATEGY_PARAMS, StrategyConfig, strategy_options
 from alflow.strategies.sampling import Strategy
+
+__all__ = [
+    "STRATEGIES",
+    "STRATEGY_PARAMS",
+    "StrategyConfig",
+    "bind_strategy",
+    "get_strategy",
+    "strategy_options",
+]
 
 STRATEGIES: dict[str, Strategy] = {
     "ranked_batch": sampling.ranked_batch_sampling,
@@ -26,50 +33,13 @@ STRATEGIES: dict[str, Strategy] = {
     "typiclust_margin": sampling.typiclust_margin_sampling,
     "random": sampling.random_sampling,
 }
-# The StrategyConfig fields each strategy takes as keyword arguments.
-STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
-    "diverse_margin": ("candidates_per_pick",),
-    "typiclust_margin": ("coverage_per_class", "candidates_per_pick"),
-}
-
-
-class StrategyConfig(BaseModel):
-    """Which strategy selects each batch, and the few knobs some strategies have."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: StrategyName = Field(DEFAULT_STRATEGY, description="Query strategy")
-    committee_size: int = Field(
-        3,
-        ge=2,
-        le=50,
-        description="Members of the committee (committee strategies only); each refits every round",
-    )
-    candidates_per_pick: int = Field(
-        3,
-        ge=1,
-        le=100,
-        description="diverse_margin: uncertain candidates clustered per sample picked",
-    )
-    coverage_per_class: int = Field(
-        3,
-        ge=0,
-        le=100,
-        description="typiclust_margin: labels per known class gathered by coverage first",
-    )
-
-    def params(self) -> dict[str, Any]:
-        """Keyword arguments for the chosen strategy (only those it takes)."""
-        wanted = STRATEGY_PARAMS.get(self.name, ())
-        return {key: getattr(self, key) for key in wanted}
-
-
-def strategy_options(name: str) -> tuple[str, ...]:
-    """The :class:`StrategyConfig` fields that strategy ``name`` uses besides its name.
-
-    Forms (the App's) show only these, so no option is offered that the strategy ignores.
-    """
-    committee = ("committee_size",) if name in COMMITTEE_STRATEGIES else ()
-    return committee + STRATEGY_PARAMS.get(name, ())
+# Learners checkpoint their bound strategy, and pickle records a function by module and name:
+# recording the public path keeps checkpoints loadable whichever room holds the code, and
+# checkpoints written when this was one module name exactly these paths. (Here, not in the
+# package's __init__, which imports this module only when a strategy is asked for.)
+for _public in STRATEGIES.values():
+    _public.__module__ = "alflow.strategies"
+del _public
 
 
 def get_strategy(name: str) -> Strategy:

@@ -200,3 +200,20 @@ def test_gradient_boosting_fits_without_the_deprecated_criterion_warning(small_d
         warnings.simplefilter("error", FutureWarning)
         model.fit(X, y)
     assert model.predict_proba(X).shape == (len(X), 4)
+
+
+def test_every_configuration_names_a_classifier_class_that_imports():
+    from sklearn.base import ClassifierMixin
+
+    import alflow.semi_supervised_config as semi
+    import alflow.supervised as sup
+
+    configs = {
+        k
+        for m in (sup, semi)
+        for k in vars(m).values()
+        if isinstance(k, type) and issubclass(k, sup.EstimatorBase) and k is not sup.EstimatorBase
+    }
+    assert len(configs) == 11
+    for config in configs:
+        assert issubclass(sup.import_class(config.sklearn_class), ClassifierMixin), config
