@@ -100,6 +100,22 @@ def mongods_of(database_dir: str) -> list[psutil.Process]:
     )
 
 
+def running_port(database_dir: str | None) -> int | None:
+    """The port of a mongod already serving ``database_dir``, found without FiftyOne (None if
+    none runs): a command that only reads the ledger then connects with pymongo directly,
+    instead of importing FiftyOne (seconds) to ask its service."""
+    if not database_dir:
+        return None
+    for process in mongods_of(database_dir):
+        try:
+            for conn in process.net_connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN:
+                    return conn.laddr.port
+        except psutil.Error:
+            continue  # it ended meanwhile, or is not ours to inspect
+    return None
+
+
 def _wait_until_free(database_dir: str, timeout: float = EXIT_WAIT_SECONDS) -> None:
     """Wait for a mongod of ``database_dir`` with no service left (one exiting) to end."""
     _, alive = psutil.wait_procs(mongods_of(database_dir), timeout=timeout)

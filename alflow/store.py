@@ -368,13 +368,18 @@ def ledger_db():
     ``import fiftyone`` takes about 5 s; a command that only reads or edits the ledger
     (status, history, loop list/pause/resume) need not pay it. With ``FIFTYONE_DATABASE_URI``
     set the database is reached with pymongo directly (FiftyOne's database name rule:
-    ``FIFTYONE_DATABASE_NAME``, default ``fiftyone``); FiftyOne's bundled MongoDB is only
-    reachable through FiftyOne's own service, so then (or once FiftyOne is imported anyway)
-    this is :func:`db`.
+    ``FIFTYONE_DATABASE_NAME``, default ``fiftyone``); so it is when FiftyOne's bundled mongod
+    already runs on ``FIFTYONE_DATABASE_DIR`` (its port read from the process). Otherwise (no
+    database running yet, or FiftyOne imported anyway) this is :func:`db`, which starts it.
     """
-    uri = os.environ.get("FIFTYONE_DATABASE_URI")
-    if not uri or "fiftyone" in sys.modules:
+    if "fiftyone" in sys.modules:
         return db()
+    uri = os.environ.get("FIFTYONE_DATABASE_URI")
+    if not uri:
+        port = service.running_port(os.environ.get("FIFTYONE_DATABASE_DIR"))
+        if port is None:
+            return db()
+        uri = f"mongodb://127.0.0.1:{port}"
     return _direct_db(uri, os.environ.get("FIFTYONE_DATABASE_NAME") or "fiftyone")
 
 
