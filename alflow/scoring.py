@@ -70,7 +70,12 @@ class Scorer:
         self.classes = tuple(str(c) for c in classes)
         self.chunk_size = chunk_size
         self._client = client
-        self._model = learner if client is None else client.scatter(learner, broadcast=True)
+        # hash=False: a key of its own per scorer. Scattered by content hash, a second scorer
+        # of the same learner reuses the key while the first one's release deletes that data
+        # ("lost dependencies" on a loaded machine)
+        self._model = (
+            learner if client is None else client.scatter(learner, broadcast=True, hash=False)
+        )
         self._shared: dict[str, bool] = {}
 
     def score(self, fm: FeatureMatrix, rows: np.ndarray | None = None) -> Scores:
@@ -99,7 +104,7 @@ class Scorer:
         shared = self._sees(path)
         rows_future = None
         if shared and rows is not None:
-            rows_future = client.scatter(np.asarray(rows), broadcast=True)
+            rows_future = client.scatter(np.asarray(rows), broadcast=True, hash=False)
         window = 2 * cluster.worker_count(client)
         pending: list = []
         for start, stop in parts:

@@ -53,7 +53,8 @@ def test_the_model_is_sent_once_per_worker_not_once_per_chunk(tmp_path, client, 
         client, "scatter", lambda data, **kw: scattered.append(kw) or original(data, **kw)
     )
     scoring.Scorer(model, model.classes_, chunk_size=50, client=client).score(fm)
-    assert scattered == [{"broadcast": True}]  # one broadcast; 18 chunks read the cache file
+    # one broadcast; 18 chunks read the cache file
+    assert scattered == [{"broadcast": True, "hash": False}]
 
 
 def test_the_environment_chooses_the_cluster_over_the_configuration():

@@ -8,6 +8,8 @@ import numpy as np
 import tasks
 from alflow import features as feats
 from alflow import learners, naming, predictions, rounds, scoring, store
+from alflow.rounds import training
+from alflow.settings import checkpoints_dir
 from alflow.workspace import open_workspace
 from tests.helpers import loop_config, unique_name
 
@@ -17,7 +19,7 @@ def test_write_back_writes_only_the_predictions_that_changed(digits, monkeypatch
     tasks.register_loop.fn(config)
     tasks.fit_initial_learner.fn(config.name)  # round 0 writes every prediction
     ws = open_workspace()
-    state = rounds.load_learner(ws, config.name, 1)
+    state = training.load_learner(ws, config.name, 1)
     written: list[int] = []
     original = store.write_predictions
     monkeypatch.setattr(
@@ -26,14 +28,14 @@ def test_write_back_writes_only_the_predictions_that_changed(digits, monkeypatch
         lambda d, f, ids, *a, **k: written.append(len(ids)) or original(d, f, ids, *a, **k),
     )
     assert (
-        rounds.training.write_back_predictions(ws, config, state, 1) == 0 and written == []
+        training.write_back_predictions(ws, config, state, 1) == 0 and written == []
     )  # none moved
 
     fm = ws.features(config)
     truth = dict(zip(digits.values("id"), digits.values("ground_truth.label"), strict=True))
     more = [str(i) for i in fm.ids[:200] if str(i) not in state.training_ids][:40]
     learners.teach(state, fm.take(more), np.asarray([truth[i] for i in more]), more)
-    n = rounds.training.write_back_predictions(ws, config, state, 1)
+    n = training.write_back_predictions(ws, config, state, 1)
     assert 0 < n < len(fm.ids) and sum(written) == n
 
     now = scoring.Scorer(state.learner, state.classes, 10_000).score(fm)
@@ -54,8 +56,8 @@ def test_a_zero_threshold_rewrites_every_prediction(digits):
     tasks.register_loop.fn(config)
     tasks.fit_initial_learner.fn(config.name)
     ws = open_workspace()
-    state = rounds.load_learner(ws, config.name, 1)
-    assert rounds.training.write_back_predictions(ws, config, state, 1) == len(digits)
+    state = training.load_learner(ws, config.name, 1)
+    assert training.write_back_predictions(ws, config, state, 1) == len(digits)
 
 
 def test_the_cache_follows_fields_and_samples_but_not_prediction_writes(digits, monkeypatch):
@@ -76,8 +78,8 @@ def test_the_cache_follows_fields_and_samples_but_not_prediction_writes(digits, 
     )
     ws = open_workspace()
     first = ws.features(config).path
-    state = rounds.load_learner(ws, config.name, 1)
-    assert rounds.training.write_back_predictions(ws, config, state, 1) == len(dataset)
+    state = training.load_learner(ws, config.name, 1)
+    assert training.write_back_predictions(ws, config, state, 1) == len(dataset)
     assert open_workspace().features(config).path == first and builds == []
 
     dataset.set_values("brightness", [float(i % 7) for i in range(len(dataset))])
@@ -104,7 +106,7 @@ def test_the_record_lives_and_dies_with_the_loop(digits):
     config = loop_config()
     tasks.register_loop.fn(config)
     tasks.fit_initial_learner.fn(config.name)
-    record = rounds.checkpoints_dir(config.name) / predictions.RECORD
+    record = checkpoints_dir(config.name) / predictions.RECORD
     assert predictions.load_record(record).codes.min() >= 0
     rounds.delete_loop(open_workspace(), config.name)
     assert not record.exists()
