@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_simulation import check_well_formed
+from tests.integration.test_simulation import check_well_formed
 
 ROOT = Path(__file__).resolve().parents[2]
 

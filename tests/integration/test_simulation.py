@@ -1,4 +1,5 @@
-"""The in-process digits simulation."""
+"""The in-process digits simulation: whole simulated loops (pure, but seconds each, so they
+run in the integration tier and keep the unit tier near a minute)."""
 
 from __future__ import annotations
 
