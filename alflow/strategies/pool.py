@@ -16,6 +16,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from alflow.errors import ConfigError, PoolExhaustedError
+from alflow.scoring import spans
 from alflow.strategies.names import COLD_START_STRATEGIES
 
 RandomState = int | np.random.Generator | None
@@ -55,9 +56,7 @@ def check_pool(n_pool: int, n_instances: int) -> None:
 
 def chunk_bounds(n_rows: int, n_features: int) -> Iterator[tuple[int, int]]:
     """``(start, stop)`` row ranges covering ``n_rows``, each about :data:`CHUNK_VALUES` values."""
-    step = max(256, CHUNK_VALUES // max(n_features, 1))
-    for start in range(0, n_rows, step):
-        yield start, min(start + step, n_rows)
+    yield from spans(n_rows, max(256, CHUNK_VALUES // max(n_features, 1)))
 
 
 def n_features_of(X: Any) -> int:
