@@ -12,6 +12,10 @@ STAMP := $(VENV)/.alflow-synced
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+# compile every module to bytecode once, at set-up: where PYTHONDONTWRITEBYTECODE is set (CI
+# images often set it) Python otherwise recompiles FiftyOne, Prefect and scikit-learn from
+# source in every process, about half the CPU of an `alflow step` and of each test subprocess
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: setup demo test test-fast ui lint format benchmark clean
 
@@ -21,8 +25,9 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(STAMP): pyproject.toml uv.lock | $(UV)
+$(STAMP): pyproject.toml uv.lock Makefile | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
+	$(VENV)/bin/python -m compileall -q -j 0 alflow flows tasks deployments plugins tests
 	touch $@
 
 demo: setup
