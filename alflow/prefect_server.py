@@ -27,27 +27,31 @@ import it, because Prefect reads its settings once, at import.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from contextlib import suppress
 from pathlib import Path
 
-import psutil
-
+from alflow.background import (
+    HOST,
+    RecordFile,
+    ServerRecord,
+    choose_port,
+    port_free,
+    process_cmdline,
+    seconds_from_env,
+    stop_process,
+)
 from alflow.errors import AlflowError
 from alflow.parent_death import bound_command
 from alflow.settings import state_dir
 
-HOST = "127.0.0.1"
+__all__ = ["HOST", "ServerRecord", "choose_port", "port_free", "stop_process"]
+
 DEFAULT_PORT = 4200
 ENV_PORT = "ALFLOW_PREFECT_PORT"
 ENV_MODE = "ALFLOW_PREFECT_SERVER"
@@ -57,23 +61,6 @@ START_ATTEMPTS = 3
 
 class PrefectServerError(AlflowError):
     """The managed Prefect server could not be started or stopped."""
-
-
-@dataclass(frozen=True)
-class ServerRecord:
-    """What the state directory remembers of the running server."""
-
-    pid: int
-    port: int
-    started: float
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.url}/api"
 
 
 def server_dir() -> Path:
@@ -87,47 +74,32 @@ def log_path() -> Path:
     return server_dir() / "server.log"
 
 
+def _records() -> RecordFile:
+    return RecordFile(server_dir())
+
+
 def read_record() -> ServerRecord | None:
     """The recorded server, or None when none was recorded (or the record is unreadable)."""
-    try:
-        return ServerRecord(**json.loads((server_dir() / "server.json").read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
+    return _records().read()
 
 
 def _write_record(record: ServerRecord) -> None:
-    path = server_dir() / "server.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(record)))
-    tmp.replace(path)  # atomic: a reader sees the old record or the new one
+    _records().write(record)
 
 
 def _forget_record() -> None:
-    with suppress(FileNotFoundError):
-        (server_dir() / "server.json").unlink()
+    _records().forget()
 
 
-@contextmanager
-def _start_lock() -> Iterator[None]:
+def _start_lock():
     """The one start lock: a second command waits here and then finds the first one's server."""
-    with (server_dir() / "server.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return _records().lock()
 
 
 def alive(pid: int) -> bool:
     """Whether ``pid`` is a live (not zombie) Prefect server process, not a reused pid."""
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        cmdline = process.cmdline()
-    except psutil.Error:
-        return False
-    return "prefect" in " ".join(cmdline) and "server" in cmdline
+    cmdline = process_cmdline(pid)
+    return cmdline is not None and "prefect" in " ".join(cmdline) and "server" in cmdline
 
 
 def healthy(record: ServerRecord, timeout: float = 2.0) -> bool:
@@ -147,24 +119,6 @@ def running() -> ServerRecord | None:
     return None
 
 
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def choose_port(preferred: int | None) -> int:
-    """``preferred`` when it is free, else any free loopback port."""
-    if preferred is not None and port_free(preferred):
-        return preferred
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def server_command(port: int) -> list[str]:
     """The command that runs the server (a function, so a test can wrap it in a slow start)."""
     return [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", f"{port}"]
@@ -179,13 +133,7 @@ def preferred_port_from_env() -> int:
 
 
 def start_timeout() -> float:
-    raw = os.environ.get(ENV_START_TIMEOUT, "600")
-    try:
-        return float(raw)
-    except ValueError:
-        raise PrefectServerError(
-            f"{ENV_START_TIMEOUT}={raw!r} is not a number of seconds; e.g. {ENV_START_TIMEOUT}=600"
-        ) from None
+    return seconds_from_env(ENV_START_TIMEOUT, 600.0, PrefectServerError)
 
 
 def spawn(
@@ -266,26 +214,6 @@ def ensure_running(preferred_port: int | None = None, announce=None) -> ServerRe
             stop_process(record.pid)  # alive but not answering: a hung or half-dead server
         _forget_record()
         return _start(preferred_port or preferred_port_from_env(), announce)[0]
-
-
-def stop_process(pid: int, grace: float = 15.0) -> None:
-    """SIGTERM the server and every process under it (its process group, and any descendant
-    that left the group); SIGKILL what is left after ``grace`` seconds."""
-    try:
-        root = psutil.Process(pid)
-        tree = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
-    for process in tree:
-        with suppress(psutil.Error):
-            process.terminate()
-    _, left = psutil.wait_procs(tree, timeout=grace)
-    for process in left:
-        with suppress(psutil.Error):
-            process.kill()
-    psutil.wait_procs(left, timeout=5)
 
 
 def stop() -> ServerRecord | None:

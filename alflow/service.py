@@ -201,7 +201,12 @@ def _attach(database_dir: str) -> None:
 
 @cache
 def connect() -> None:
-    """Connect this process to FiftyOne's database once, starting the embedded one safely."""
+    """Connect this process to FiftyOne's database once: alflow's lasting database
+    (:mod:`alflow.database_server`) unless the user chose another, else the embedded service,
+    started safely."""
+    from alflow import database_server
+
+    database_server.connect()
     import fiftyone as fo
 
     if fo.config.database_uri or os.environ.get("FIFTYONE_PRIVATE_DATABASE_PORT"):

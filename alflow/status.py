@@ -42,6 +42,7 @@ class LoopStatus:
     curve: list[dict[str, Any]] = field(default_factory=list)
     # alflow's own Prefect server, the one process meant to outlive commands: "URL (pid N)"
     prefect_server: str | None = None
+    database_server: str | None = None  # alflow's own MongoDB, the other one: "URI (pid N)"
 
 
 def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
@@ -59,6 +60,7 @@ def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
         "labelled": curve[-1]["labelled"] if curve else None,
         "curve": curve,
         "prefect_server": _managed_server(),
+        "database_server": _managed_database(),
     }
     current = next((d for d in reversed(rounds) if d["state"] in IN_FLIGHT), None)
     if current is None:
@@ -142,6 +144,13 @@ def _managed_server() -> str | None:
     return f"{record.url} (pid {record.pid})" if record else None
 
 
+def _managed_database() -> str | None:
+    from alflow import database_server
+
+    record = database_server.running()
+    return f"{database_server.uri(record)} (pid {record.pid})" if record else None
+
+
 def describe(st: LoopStatus) -> list[str]:
     """The status as the lines `alflow status` prints."""
     lines = [
@@ -164,5 +173,9 @@ def describe(st: LoopStatus) -> list[str]:
     if st.prefect_server:
         lines.append(
             f"alflow's Prefect server runs on {st.prefect_server}; 'alflow server --stop' stops it"
+        )
+    if st.database_server:
+        lines.append(
+            f"alflow's database runs on {st.database_server}; 'alflow database --stop' stops it"
         )
     return lines

@@ -46,10 +46,16 @@ def open_dataset(name: str):
 
 
 def database_in_use() -> str:
-    """The FiftyOne database this process uses, as a user can find it again: the URI (without
-    credentials) when ``FIFTYONE_DATABASE_URI`` is set, else the bundled MongoDB's directory."""
+    """The FiftyOne database this process uses, as a user can find it again: the data directory
+    of alflow's own database or of FiftyOne's bundled one, else the user's URI (without
+    credentials)."""
+    from alflow import database_server
+
     config = _fo().config
-    if config.database_uri:
+    managed = database_server.managed_uri()
+    if managed and config.database_uri == managed:
+        where = f"alflow's database, FIFTYONE_DATABASE_DIR={config.database_dir} ({managed})"
+    elif config.database_uri:
         parts = urlsplit(config.database_uri)
         netloc = parts.netloc.rsplit("@", 1)[-1]  # never print a password
         where = f"FIFTYONE_DATABASE_URI={urlunsplit(parts._replace(netloc=netloc))}"
@@ -365,16 +371,19 @@ def db():
 def ledger_db():
     """The database of alflow's ledger, without importing FiftyOne where that can be avoided.
 
-    ``import fiftyone`` takes about 5 s; a command that only reads or edits the ledger
-    (status, history, loop list/pause/resume) need not pay it. With ``FIFTYONE_DATABASE_URI``
-    set the database is reached with pymongo directly (FiftyOne's database name rule:
-    ``FIFTYONE_DATABASE_NAME``, default ``fiftyone``); so it is when FiftyOne's bundled mongod
-    already runs on ``FIFTYONE_DATABASE_DIR`` (its port read from the process). Otherwise (no
-    database running yet, or FiftyOne imported anyway) this is :func:`db`, which starts it.
+    ``import fiftyone`` takes seconds; a command that only reads or edits the ledger (status,
+    history, loop list/pause/resume) need not pay it. alflow's own database
+    (:mod:`alflow.database_server`) and a ``FIFTYONE_DATABASE_URI`` are reached with pymongo
+    directly (FiftyOne's database name rule: ``FIFTYONE_DATABASE_NAME``, default ``fiftyone``);
+    so is FiftyOne's bundled mongod when it already runs on ``FIFTYONE_DATABASE_DIR`` (its port
+    read from the process). Otherwise (FiftyOne imported anyway, or its service to be started)
+    this is :func:`db`.
     """
     if "fiftyone" in sys.modules:
         return db()
-    uri = os.environ.get("FIFTYONE_DATABASE_URI")
+    from alflow import database_server
+
+    uri = database_server.connect() or os.environ.get("FIFTYONE_DATABASE_URI")
     if not uri:
         port = service.running_port(os.environ.get("FIFTYONE_DATABASE_DIR"))
         if port is None:

@@ -87,6 +87,8 @@ def demo_cmd(
     typer.echo(f"See the runs in the Prefect UI:   {ui_url(api_url)}")
     typer.echo(f"See the samples in FiftyOne:     .venv/bin/alflow app {DEMO_LOOP}")
     typer.echo(f"Round history:                   .venv/bin/alflow history {DEMO_LOOP}")
+    stop = ".venv/bin/alflow server --stop; .venv/bin/alflow database --stop"
+    typer.echo(f"Stop the background servers:     {stop}")
 
 
 def simulate(

@@ -125,13 +125,55 @@ def server(
     typer.echo("stop it with: alflow server --stop")
 
 
+def database(
+    stop: Annotated[bool, typer.Option("--stop", help="Stop alflow's database")] = False,
+) -> None:
+    """Show alflow's local database (FiftyOne's bundled MongoDB), starting it if needed.
+
+    Every command uses it (unless FIFTYONE_DATABASE_URI names another MongoDB, or
+    ALFLOW_DATABASE=embedded asks for FiftyOne's own service per command); it keeps running
+    after this command, until 'alflow database --stop'. Its data stays in FIFTYONE_DATABASE_DIR.
+    """
+    from alflow import database_server
+
+    if stop:
+        stopped = database_server.stop()
+        typer.echo(
+            f"stopped alflow's database on {database_server.uri(stopped)} (pid {stopped.pid})"
+            if stopped
+            else "alflow's database was not running"
+        )
+        return
+    address = database_server.connect()
+    if address is None:
+        typer.echo(
+            "commands use "
+            + (
+                f"FIFTYONE_DATABASE_URI={os.environ['FIFTYONE_DATABASE_URI']}"
+                if os.environ.get("FIFTYONE_DATABASE_URI")
+                else f"FiftyOne's own service on {database_server.database_dir()}"
+            )
+        )
+        return
+    record = database_server.running()
+    typer.echo(
+        f"alflow's database on {address} (pid {record.pid if record else '?'}), data in "
+        f"{database_server.database_dir()}"
+    )
+    typer.echo("stop it with: alflow database --stop")
+
+
 def env_cmd() -> None:
     """Print the environment alflow uses, as shell exports (for running prefect directly)."""
-    from alflow import prefect_server
+    from alflow import database_server, prefect_server
     from alflow.settings import state_environment
 
     env = state_environment()
     if "PREFECT_API_URL" not in env and (record := prefect_server.running()):
         env["PREFECT_API_URL"] = record.api_url  # the managed server, so a worker joins it
+    if "FIFTYONE_DATABASE_URI" not in env and (db := database_server.running()):
+        # alflow's database, so that a plain `fiftyone` command uses it too (and does not start
+        # FiftyOne's service on the same directory); alflow processes check it again on use
+        env["FIFTYONE_DATABASE_URI"] = env["ALFLOW_MANAGED_DATABASE_URI"] = database_server.uri(db)
     for key, value in env.items():
         typer.echo(f"export {key}={shlex.quote(value)}")

@@ -1,5 +1,8 @@
 """Three `alflow loop create` at once on FiftyOne's embedded database, its service not running.
 
+(``ALFLOW_DATABASE=embedded``: by default alflow runs a lasting database of its own, see
+``test_database_server.py``.)
+
 Every other test uses the session's mongod through ``FIFTYONE_DATABASE_URI``; these processes
 have no URI and a database directory of their own, so the first of them starts FiftyOne's
 service and the others must attach to it (not race to start their own, and not attach to the
@@ -69,7 +72,7 @@ def embedded_env(home, api_url: str) -> dict[str, str]:
         not in ("FIFTYONE_DATABASE_URI", "FIFTYONE_DATABASE_NAME", "FIFTYONE_PRIVATE_DATABASE_PORT")
     }
     env.update(service_environment(home))
-    env.update(ALFLOW_HOME=str(home), PREFECT_API_URL=api_url)
+    env.update(ALFLOW_HOME=str(home), PREFECT_API_URL=api_url, ALFLOW_DATABASE="embedded")
     assert env["FIFTYONE_DATABASE_VALIDATION"] == "false"  # as alflow's settings keep it
     return env
 

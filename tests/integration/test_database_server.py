@@ -1,0 +1,159 @@
+"""alflow's lasting database: one mongod per state directory, shared, restarted when dead.
+
+Every other test uses the session's mongod through ``FIFTYONE_DATABASE_URI``; these processes
+have no URI and an ``ALFLOW_HOME`` of their own, as a user's shell has, so the first of them
+starts alflow's database and the others find it in the record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from alflow import service
+from alflow.settings import service_environment
+
+PROBE = """
+import json, os, sys
+from alflow import database_server, store
+store.ledger_db()["probe"].insert_one({"pid": os.getpid()})
+record = database_server.running()
+print(json.dumps({
+    "pid": record.pid,
+    "port": record.port,
+    "uri": os.environ["FIFTYONE_DATABASE_URI"],
+    "count": store.ledger_db()["probe"].count_documents({}),
+    "fiftyone": "fiftyone" in sys.modules,
+}))
+"""
+
+WITH_FIFTYONE = """
+import json, os
+from alflow import service
+import fiftyone as fo
+service.connect()
+fo.Dataset("managed-probe").add_sample(fo.Sample(filepath="/x.png"))
+samples = fo.load_dataset("managed-probe").count()
+print(json.dumps({"uri": fo.config.database_uri, "samples": samples}))
+"""
+
+
+@pytest.fixture
+def user_env(tmp_path):
+    """A user's shell: no database URI, state under a fresh ALFLOW_HOME; its database is
+    stopped afterwards (and any mongod left on its directory killed, failing the test)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("FIFTYONE_DATABASE_URI", "FIFTYONE_DATABASE_NAME", "PREFECT_API_URL")
+    }
+    env.update(service_environment(tmp_path))
+    env["ALFLOW_HOME"] = str(tmp_path)
+    yield env
+    subprocess.run([sys.executable, "-m", "alflow.cli", "database", "--stop"], env=env, timeout=120)
+    left = psutil.wait_procs(service.mongods_of(env["FIFTYONE_DATABASE_DIR"]), timeout=60)[1]
+    for process in left:
+        process.kill()
+    assert left == []
+
+
+def python(env, script: str, timeout: float = 300) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def alflow(env, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "alflow.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_commands_started_together_share_one_database_that_outlives_them(user_env):
+    database_dir = user_env["FIFTYONE_DATABASE_DIR"]
+    probes = [
+        subprocess.Popen(
+            [sys.executable, "-c", PROBE], env=user_env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    outputs = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in probes]
+    assert [p.returncode for p in probes] == [0, 0, 0]
+    assert len({o["pid"] for o in outputs}) == 1  # one mongod for the three
+    assert not any(o["fiftyone"] for o in outputs)  # the ledger is reached without FiftyOne
+    (mongod,) = service.mongods_of(database_dir)  # still running after they all ended
+    assert mongod.pid == outputs[0]["pid"]
+    assert service.services_of(database_dir) == []  # and no FiftyOne service was started
+
+    later = python(user_env, PROBE)
+    assert (later["pid"], later["count"]) == (mongod.pid, 4)
+
+    shown = alflow(user_env, "database")
+    assert shown.returncode == 0, shown.stderr
+    assert f"mongodb://127.0.0.1:{later['port']} (pid {mongod.pid})" in shown.stdout
+
+    stopped = alflow(user_env, "database", "--stop")
+    assert f"(pid {mongod.pid})" in stopped.stdout
+    assert not mongod.is_running() or mongod.status() == psutil.STATUS_ZOMBIE
+    assert "was not running" in alflow(user_env, "database", "--stop").stdout
+
+
+def test_fiftyone_in_a_command_uses_the_same_database(user_env):
+    first = python(user_env, PROBE)
+    seen = python(user_env, WITH_FIFTYONE)
+    assert seen == {"uri": first["uri"], "samples": 1}
+    assert service.services_of(user_env["FIFTYONE_DATABASE_DIR"]) == []
+
+
+def test_a_killed_database_is_started_again_with_its_data(user_env):
+    first = python(user_env, PROBE)
+    os.kill(first["pid"], signal.SIGKILL)
+    psutil.wait_procs([psutil.Process(first["pid"])], timeout=30)
+    second = python(user_env, PROBE)
+    assert second["pid"] != first["pid"]
+    assert second["count"] == 2  # the first probe's document survived the kill
+
+
+def test_a_taken_port_leads_to_a_free_one(user_env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = python({**user_env, "ALFLOW_DATABASE_PORT": str(port)}, PROBE)
+    assert out["port"] != port
+
+
+def test_a_mongod_that_cannot_start_fails_at_once_saying_why(user_env):
+    # a data directory whose storage metadata is garbage: mongod aborts at once
+    database_dir = user_env["FIFTYONE_DATABASE_DIR"]
+    os.makedirs(database_dir)
+    with open(os.path.join(database_dir, "storage.bson"), "w") as handle:
+        handle.write("not bson")
+    out = alflow(user_env, "loop", "list")
+    assert out.returncode == 2
+    (line,) = [ln for ln in out.stderr.splitlines() if ln.startswith("alflow: error:")]
+    assert f"mongod on {database_dir}) exited with code 14 while starting" in line
+    assert "mongo.log" in line
+    assert "Traceback" not in out.stderr
+
+
+def test_a_data_directory_that_is_a_file_is_named(user_env, tmp_path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    out = alflow({**user_env, "FIFTYONE_DATABASE_DIR": str(blocked)}, "loop", "list")
+    assert out.returncode == 2
+    assert f"FIFTYONE_DATABASE_DIR={blocked} is not a directory" in out.stderr
+    assert "Traceback" not in out.stderr
