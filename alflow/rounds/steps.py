@@ -38,6 +38,7 @@ from alflow.rounds.stop_rules import apply_stop_rules
 from alflow.rounds.training import advance_learner, load_learner
 from alflow.seeds import round_seed
 from alflow.strategies import bind_strategy
+from alflow.strategies.pool import PoolRows
 from alflow.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def query(ws: Workspace, loop: str, round_number: int, batch_size: int | None = 
         )
     state = load_learner(ws, loop, round_number)
     pool_rows = np.flatnonzero(mask)
-    X_pool = np.asarray(fm.X[pool_rows])
+    X_pool = PoolRows(fm.X, pool_rows)  # rows read as strategies ask, never the pool copied
     rs = round_seed(config.random_state, round_number)
     if state is None:  # cold start: the strategy needs no model
         strategy = bind_strategy(config.strategy)

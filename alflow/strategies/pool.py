@@ -59,6 +59,40 @@ def chunk_bounds(n_rows: int, n_features: int) -> Iterator[tuple[int, int]]:
     yield from spans(n_rows, max(256, CHUNK_VALUES // max(n_features, 1)))
 
 
+class PoolRows:
+    """The pool's rows of a (memory-mapped) feature matrix, read on demand, never copied whole.
+
+    The pool is the cache's matrix minus the labelled, held-out and queued rows; indexing the
+    memory map with the pool's row numbers would copy the pool (2 GB at a million x 512). This
+    reads only the rows a strategy asks for (a chunk, a candidate set); ``np.asarray`` of it is
+    the one full copy, which only the small-pool paths make.
+    """
+
+    def __init__(self, X: Any, rows: np.ndarray) -> None:
+        self.X, self.rows = X, np.asarray(rows, dtype=np.intp)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows), *self.X.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.X.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(self.X[self.rows[key]])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self.X[self.rows], dtype=dtype)
+
+
 def n_features_of(X: Any) -> int:
     """Values per row of an array-like pool (1 for a vector)."""
     return int(np.prod(np.shape(X)[1:]))

@@ -34,7 +34,7 @@ def nearest_distances(X_pool: Any, Y: np.ndarray) -> np.ndarray:
     def nearest(rows: np.ndarray) -> np.ndarray:
         return pairwise_distances_argmin_min(rows, Y, metric="euclidean")[1]
 
-    if np.asarray(X_pool[:0]).dtype == Y.dtype:  # no cast: scikit-learn reads the pool in tiles
+    if isinstance(X_pool, np.ndarray) and X_pool.dtype == Y.dtype:  # scikit-learn reads it in tiles
         return nearest(X_pool)
     return map_chunks(nearest, X_pool)
 

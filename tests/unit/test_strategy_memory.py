@@ -1,4 +1,5 @@
-"""No strategy copies the pool: on a memory-mapped 200k x 64 pool each stays below one copy.
+"""No strategy copies the pool: on a memory-mapped 200k x 64 pool each stays below one copy,
+also when the pool is a selection of the matrix's rows (as a round's query passes it).
 
 NumPy reports its buffers to ``tracemalloc``, and pages of a memory-mapped file are not
 allocations, so the traced peak is what a strategy allocates on top of the pool: a pool-sized
@@ -17,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from alflow import strategies as st
 from alflow.estimators import LogisticRegressionConfig
 from alflow.learners import fit_learner
+from alflow.strategies.pool import PoolRows
 
 N_POOL, N_DIMS, N_CLASSES, N_LABELLED = 200_000, 64, 10, 100
 
@@ -59,12 +61,27 @@ def test_strategy_on_a_memory_mapped_pool_allocates_less_than_the_pool(name, poo
     single, committee = learners
     learner = committee if name in st.COMMITTEE_STRATEGIES else single
     strategy = st.get_strategy(name)
+    rows = PoolRows(pool, np.arange(N_LABELLED, N_POOL))  # the unlabelled rows, not copied
     tracemalloc.start()
     try:
-        idx, _ = strategy(learner, pool, n_instances=10, random_state=0)
+        idx, _ = strategy(learner, rows, n_instances=10, random_state=0)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert len(set(np.asarray(idx).tolist())) == 10
     mib = 2**20
     assert peak < pool.nbytes, f"{name}: {peak / mib:.0f} MiB, pool {pool.nbytes / mib:.0f} MiB"
+
+
+@pytest.mark.parametrize("name", sorted(st.STRATEGIES))
+def test_a_selection_of_rows_gets_the_picks_of_its_copy(name, pool, learners):
+    single, committee = learners
+    learner = committee if name in st.COMMITTEE_STRATEGIES else single
+    strategy = st.get_strategy(name)
+    rows = np.arange(N_LABELLED, 30_000, 3)
+    picked, scores = strategy(learner, PoolRows(pool, rows), n_instances=10, random_state=3)
+    expected, expected_scores = strategy(
+        learner, np.asarray(pool[rows]), n_instances=10, random_state=3
+    )
+    np.testing.assert_array_equal(np.ravel(picked), np.ravel(expected))
+    np.testing.assert_allclose(np.ravel(scores), np.ravel(expected_scores), rtol=1e-5)
