@@ -48,7 +48,8 @@ def test_write_back_writes_only_the_predictions_that_changed(digits, monkeypatch
     confidence = np.asarray([p["confidence"] for p in rows])
     np.testing.assert_array_equal(labels, now.labels())  # every label is the current one
     drift = np.abs(confidence - now.confidence)
-    assert (drift[fresh] == 0).all() and (drift[~fresh] < 0.005).all()
+    threshold = config.scoring.write_back_threshold
+    assert (drift[fresh] == 0).all() and (drift[~fresh] < threshold).all()
 
 
 def test_a_zero_threshold_rewrites_every_prediction(digits):
