@@ -9,10 +9,12 @@ prediction only when its label changed or its confidence moved by at least
 are written once they add up. The default is set by a forest's noise: a RandomForest(100)
 refitted on 50 more labels moved 91 % of confidences by 0.005 or more, 29 % by 0.05 and 3 % by
 0.1 (synthetic 20k x 512, 10 classes), so a smaller threshold rewrites most of the dataset
-every round for votes of single trees; the label is always the latest learner's. A prediction's ``round`` is therefore the round whose learner
-last wrote it: the latest round for every prediction that changed, an earlier one for those
-that held still. A new feature cache (samples added or removed), a prediction field deleted by
-hand, or a missing record makes every prediction count as changed.
+every round for votes of single trees; the label is always the latest learner's.
+
+A prediction's ``round`` is therefore the round whose learner last wrote it: the latest round
+for every prediction that changed, an earlier one for those that held still. A new feature
+cache (samples added or removed), a prediction field deleted by hand, or a missing record makes
+every prediction count as changed.
 """
 
 from __future__ import annotations
