@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
-from alflow import cluster, freshness, naming, scoring, store
+from alflow import cluster, freshness, naming, pool_scores, scoring, store
 from alflow import labels as lab
 from alflow import progress as reporting
 from alflow.config import LoopConfig
@@ -108,13 +108,20 @@ def save_record(path: Path, record: Written) -> None:
     os.replace(tmp, path)
 
 
-def write_back(ws, config: LoopConfig, scorer: scoring.Scorer, round_number: int) -> int:
-    """Score every sample and bulk-write the predictions that changed; returns their count."""
+def write_back(
+    ws, config: LoopConfig, scorer: scoring.Scorer, round_number: int, checkpoint: str | None = None
+) -> int:
+    """Score every sample and bulk-write the predictions that changed; returns their count.
+
+    With the sha256 of the learner's ``checkpoint``, every class's probability is kept for the
+    next round's query (:mod:`alflow.pool_scores`), when small enough.
+    """
     fm = ws.features(config)
     dataset = ws.dataset(config)
     field = naming.prediction_field(config.name)
     path = checkpoints_dir(config.name) / RECORD
-    scores = scorer.score(fm)
+    keep = checkpoint is not None and pool_scores.worth_keeping(len(fm.X), len(scorer.classes))
+    scores = scorer.score(fm, keep_proba=keep)
     previous = load_record(path) if store.has_fields(dataset, [field]) else None
     mask = changed_rows(previous, scores, fm.path.name, config.scoring.write_back_threshold)
     rows = np.flatnonzero(mask)
@@ -132,6 +139,9 @@ def write_back(ws, config: LoopConfig, scorer: scoring.Scorer, round_number: int
                 on_chunk=report.advance,
             )
     save_record(path, after_write(previous, scores, fm.path.name, mask))
+    if checkpoint is not None and scores.proba is not None:
+        classes = list(scores.classes)
+        pool_scores.save(config.name, round_number, checkpoint, fm.path.name, classes, scores.proba)
     return len(rows)
 
 
@@ -173,9 +183,12 @@ def session(config: LoopConfig, state) -> Iterator[scoring.Scorer]:
         yield scoring.Scorer(state.learner, state.classes, config.scoring.chunk_size, client)
 
 
-def score_round(ws, config: LoopConfig, state, round_number: int) -> dict[str, Any]:
-    """Evaluate ``state``'s learner and write back its changed predictions (one session)."""
+def score_round(
+    ws, config: LoopConfig, state, round_number: int, checkpoint: str | None = None
+) -> dict[str, Any]:
+    """Evaluate ``state``'s learner and write back its changed predictions (one session),
+    keeping the pool's probabilities for the next query when ``checkpoint`` (its sha256)."""
     with session(config, state) as scorer:
         metrics = evaluate(ws, config, state.n_labels, scorer)
-        write_back(ws, config, scorer, round_number)
+        write_back(ws, config, scorer, round_number, checkpoint)
     return metrics

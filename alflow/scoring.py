@@ -33,17 +33,20 @@ class Scores:
     classes: tuple[str, ...]
     codes: np.ndarray
     confidence: np.ndarray
+    proba: np.ndarray | None = None  # every class's probability, when asked to keep them
 
     def labels(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Class names of ``rows`` (every row by default)."""
         return np.asarray(self.classes, dtype=object)[self.codes[rows]]
 
 
-def score_block(model, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Best class index (int32) and its probability (float64) for each row of ``X``."""
+def score_block(model, X: np.ndarray, keep: bool = False) -> tuple[np.ndarray, ...]:
+    """Best class index (int32) and its probability (float64) for each row of ``X``; with
+    ``keep``, every class's probability too."""
     proba = model.predict_proba(np.asarray(X, dtype=np.float32))
     best = proba.argmax(axis=1)
-    return best.astype(np.int32), np.asarray(proba[np.arange(len(best)), best], dtype=np.float64)
+    scored = best.astype(np.int32), np.asarray(proba[np.arange(len(best)), best], np.float64)
+    return (*scored, proba) if keep else scored
 
 
 def spans(n: int, chunk: int) -> list[tuple[int, int]]:
@@ -51,13 +54,13 @@ def spans(n: int, chunk: int) -> list[tuple[int, int]]:
     return [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
 
 
-def score_part(model, source: str | np.ndarray, start: int, stop: int, rows=None):
+def score_part(model, source: str | np.ndarray, start: int, stop: int, rows=None, keep=False):
     """Score one chunk; on a worker ``source`` is the cache's ``X.npy`` path (opened
     memory-mapped) or the chunk's shipped rows."""
     if isinstance(source, np.ndarray):
-        return score_block(model, source)
+        return score_block(model, source, keep)
     X = np.load(Path(source), mmap_mode="r")
-    return score_block(model, X[start:stop] if rows is None else X[rows[start:stop]])
+    return score_block(model, X[start:stop] if rows is None else X[rows[start:stop]], keep)
 
 
 class Scorer:
@@ -78,23 +81,26 @@ class Scorer:
         )
         self._shared: dict[str, bool] = {}
 
-    def score(self, fm: FeatureMatrix, rows: np.ndarray | None = None) -> Scores:
-        """Scores of every row of ``fm`` (or of ``rows``, in that order)."""
+    def score(
+        self, fm: FeatureMatrix, rows: np.ndarray | None = None, keep_proba: bool = False
+    ) -> Scores:
+        """Scores of every row of ``fm`` (or of ``rows``, in that order); with ``keep_proba``
+        every class's probability as well (rows x classes: the caller bounds the size)."""
         n = len(fm.X) if rows is None else len(rows)
         parts = spans(n, self.chunk_size)
         run = self._in_process if self._client is None else self._on_cluster
-        results = list(run(fm, rows, parts))
+        results = list(run(fm, rows, parts, keep_proba))
         if not results:
             return Scores(self.classes, np.zeros(0, np.int32), np.zeros(0))
-        codes, confidence = zip(*results, strict=True)
-        return Scores(self.classes, np.concatenate(codes), np.concatenate(confidence))
+        columns = [np.concatenate(column) for column in zip(*results, strict=True)]
+        return Scores(self.classes, *columns)
 
-    def _in_process(self, fm, rows, parts) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _in_process(self, fm, rows, parts, keep) -> Iterator[tuple[np.ndarray, ...]]:
         for start, stop in parts:
             block = fm.X[start:stop] if rows is None else fm.X[rows[start:stop]]
-            yield score_block(self._model, block)
+            yield score_block(self._model, block, keep)
 
-    def _on_cluster(self, fm, rows, parts) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _on_cluster(self, fm, rows, parts, keep) -> Iterator[tuple[np.ndarray, ...]]:
         from distributed import wait
 
         from alflow import cluster
@@ -110,12 +116,18 @@ class Scorer:
         for start, stop in parts:
             if shared:
                 future = client.submit(
-                    score_part, self._model, path, start, stop, rows_future, pure=False
+                    score_part, self._model, path, start, stop, rows_future, keep, pure=False
                 )
             else:
                 block = np.asarray(fm.X[start:stop] if rows is None else fm.X[rows[start:stop]])
                 future = client.submit(
-                    score_part, self._model, client.scatter(block), start, stop, pure=False
+                    score_part,
+                    self._model,
+                    client.scatter(block),
+                    start,
+                    stop,
+                    keep=keep,
+                    pure=False,
                 )
             pending.append(future)
             if len(pending) >= window:  # bound what is in flight: results come back in order

@@ -35,7 +35,7 @@ from alflow.ledger import (
 from alflow.rounds.history import finish_pending_edit
 from alflow.rounds.records import eval_ids, labelled, queued_ids, summarize
 from alflow.rounds.stop_rules import apply_stop_rules
-from alflow.rounds.training import advance_learner, load_learner
+from alflow.rounds.training import advance_learner, kept_pool_proba, load_learner
 from alflow.seeds import round_seed
 from alflow.strategies import bind_strategy
 from alflow.strategies.pool import PoolRows
@@ -98,7 +98,10 @@ def query(ws: Workspace, loop: str, round_number: int, batch_size: int | None = 
         )
     state = load_learner(ws, loop, round_number)
     pool_rows = np.flatnonzero(mask)
-    X_pool = PoolRows(fm.X, pool_rows)  # rows read as strategies ask, never the pool copied
+    # rows read as strategies ask, never the pool copied; the learner's probabilities from its
+    # write-back when they were kept
+    kept = kept_pool_proba(ws, loop, round_number, state, fm.path.name)
+    X_pool = PoolRows(fm.X, pool_rows, None if kept is None else kept[pool_rows])
     rs = round_seed(config.random_state, round_number)
     if state is None:  # cold start: the strategy needs no model
         strategy = bind_strategy(config.strategy)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from alflow import learners, predictions, versions
+from alflow import learners, pool_scores, predictions, versions
 from alflow.config import LoopConfig
 from alflow.errors import LedgerError
 from alflow.rounds.records import base_round, eval_ids
@@ -107,10 +107,20 @@ def finish_learner(
     """Make ``state`` round ``round_number``'s learner: checkpoint it, evaluate it and predict
     every sample with it; returns the round's ``checkpoint`` and ``metrics``."""
     state.round_number = round_number
-    return {
-        "checkpoint": checkpoint(state, config.name, round_number),
-        "metrics": predictions.score_round(ws, config, state, round_number),
-    }
+    saved = checkpoint(state, config.name, round_number)
+    metrics = predictions.score_round(ws, config, state, round_number, saved["sha256"])
+    return {"checkpoint": saved, "metrics": metrics}
+
+
+def kept_pool_proba(
+    ws: Workspace, loop: str, before: int, state: learners.LearnerState | None, cache: str
+) -> np.ndarray | None:
+    """The probabilities that ``state`` (the learner round ``before`` continues from) gave every
+    row of feature cache ``cache`` at its write-back, if kept (see :mod:`alflow.pool_scores`)."""
+    if state is None:
+        return None
+    sha256 = base_round(ws, loop, before)["checkpoint"]["sha256"]
+    return pool_scores.load(loop, state.round_number, sha256, cache, state.classes)
 
 
 def untaught(state: learners.LearnerState, known: dict[str, str], ids: list[str]) -> list[str]:

@@ -68,8 +68,10 @@ class PoolRows:
     the one full copy, which only the small-pool paths make.
     """
 
-    def __init__(self, X: Any, rows: np.ndarray) -> None:
+    def __init__(self, X: Any, rows: np.ndarray, proba: np.ndarray | None = None) -> None:
         self.X, self.rows = X, np.asarray(rows, dtype=np.intp)
+        # the learner's probabilities for these rows, when already computed (pool_scores)
+        self.proba = proba
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -138,8 +140,12 @@ def require_fitted(classifier: Any, name: str) -> None:
 
 
 def pool_proba(classifier: Any, X_pool: Any, name: str) -> np.ndarray:
-    """The fitted learner's class probabilities for the pool, shape (samples, classes)."""
+    """The fitted learner's class probabilities for the pool, shape (samples, classes): those
+    the pool carries (the same learner's, kept at its write-back), else computed by chunks."""
     require_fitted(classifier, name)
+    kept = getattr(X_pool, "proba", None)
+    if kept is not None:
+        return kept
     return map_chunks(classifier.predict_proba, X_pool)
 
 

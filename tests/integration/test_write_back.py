@@ -111,3 +111,16 @@ def test_the_record_lives_and_dies_with_the_loop(digits):
     assert predictions.load_record(record).codes.min() >= 0
     rounds.delete_loop(open_workspace(), config.name)
     assert not record.exists()
+
+
+def test_the_write_back_keeps_the_learners_pool_probabilities_for_the_next_query(digits):
+    config = loop_config()
+    tasks.register_loop.fn(config)
+    tasks.fit_initial_learner.fn(config.name)  # round 0: its write-back keeps them
+    ws = open_workspace()
+    fm = ws.features(config)
+    state = training.load_learner(ws, config.name, 1)
+    kept = training.kept_pool_proba(ws, config.name, 1, state, fm.path.name)
+    # bit for bit a fresh pass of the same learner: the query's picks cannot change
+    np.testing.assert_array_equal(kept, state.learner.predict_proba(np.asarray(fm.X)))
+    assert training.kept_pool_proba(ws, config.name, 1, state, "another-cache") is None
