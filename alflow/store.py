@@ -7,29 +7,20 @@ path, so a round's write-back is one round trip per field however large the pool
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from functools import cache
 from itertools import islice
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 from bson import ObjectId
 from pymongo import UpdateOne
 
-from alflow import locks, service
+from alflow import locks
+from alflow.connections import database_in_use, db
+from alflow.connections import fiftyone as _fo
 from alflow.errors import DatasetError
 from alflow.vectors import decode_vectors
-
-
-def _fo():
-    import fiftyone as fo
-
-    service.connect()
-    return fo
 
 
 def open_dataset(name: str):
@@ -43,25 +34,6 @@ def open_dataset(name: str):
             f"import it first, or fix the loop's 'dataset' (database in use: {database_in_use()})"
         )
     return fo.load_dataset(name)
-
-
-def database_in_use() -> str:
-    """The FiftyOne database this process uses, as a user can find it again: the data directory
-    of alflow's own database or of FiftyOne's bundled one, else the user's URI (without
-    credentials)."""
-    from alflow import database_server
-
-    config = _fo().config
-    managed = database_server.managed_uri()
-    if managed and config.database_uri == managed:
-        where = f"alflow's database, FIFTYONE_DATABASE_DIR={config.database_dir} ({managed})"
-    elif config.database_uri:
-        parts = urlsplit(config.database_uri)
-        netloc = parts.netloc.rsplit("@", 1)[-1]  # never print a password
-        where = f"FIFTYONE_DATABASE_URI={urlunsplit(parts._replace(netloc=netloc))}"
-    else:
-        where = f"FIFTYONE_DATABASE_DIR={config.database_dir}"
-    return f"{where}, FIFTYONE_DATABASE_NAME={config.database_name}"
 
 
 def has_fields(dataset, fields: Iterable[str]) -> bool:
@@ -105,33 +77,62 @@ def _samples(collection):
 def iter_columns(
     dataset, fields: Sequence[str], chunk: int = 10_000
 ) -> Iterator[tuple[list[str], dict[str, Any]]]:
-    """Sample ids and the values of ``fields``, ``chunk`` samples at a time.
+    """Every sample's id and the values of ``fields``, ``chunk`` samples at a time, in the
+    dataset's natural order.
 
     Chunks let the caller convert each part to float32 at once (memory bounded by the result,
-    not by the documents) and report progress. Each chunk is one raw MongoDB query projected
-    on the wanted fields, and vectors are decoded from FiftyOne's stored bytes in one pass per
-    chunk (:func:`alflow.vectors.decode_vectors`), instead of FiftyOne's ``values()``, which
-    builds and decodes every vector one by one (about ten times slower at 512 dimensions).
+    not by the documents) and report progress. The whole read is one raw MongoDB cursor
+    projected on the wanted fields (no id list first, no ``$in`` lookups), and vectors are
+    decoded from FiftyOne's stored bytes in one pass per chunk
+    (:func:`alflow.vectors.decode_vectors`), instead of FiftyOne's ``values()``, which builds
+    and decodes every vector one by one (about ten times slower at 512 dimensions).
 
     Raises:
-        DatasetError: samples were deleted while the columns were read.
+        DatasetError: samples were added or deleted while the columns were read.
+    """
+    collection = _samples(dataset)
+    expected = collection.count_documents({})
+    cursor = collection.find({}, dict.fromkeys(fields, 1), batch_size=chunk)
+    read = 0
+    for rows in _batched(cursor, chunk):
+        read += len(rows)
+        if read > expected or (len(rows) < chunk and read < expected):
+            raise _changed_while_read(dataset, expected, read)
+        yield [str(doc["_id"]) for doc in rows], _decoded(rows, fields)
+    if read != expected:
+        raise _changed_while_read(dataset, expected, read)
+
+
+def iter_columns_of(
+    dataset, ids: Sequence[str], fields: Sequence[str], chunk: int = 10_000
+) -> Iterator[tuple[list[str], dict[str, Any]]]:
+    """The values of ``fields`` for the samples ``ids`` (in that order), ``chunk`` at a time.
+
+    Raises:
+        DatasetError: some of ``ids`` were deleted meanwhile.
     """
     collection = _samples(dataset)
     projection = dict.fromkeys(fields, 1)
-    wanted = sample_ids(dataset)
-    for start in range(0, len(wanted), chunk):
-        part = list(wanted[start : start + chunk])
+    for start in range(0, len(ids), chunk):
+        part = [str(i) for i in ids[start : start + chunk]]
         docs = {
             str(doc["_id"]): doc
             for doc in collection.find({"_id": {"$in": [ObjectId(i) for i in part]}}, projection)
         }
         if len(docs) != len(part):
-            raise DatasetError(
-                f"dataset {dataset.name!r} changed while its features were read ({len(part)} "
-                f"samples listed, {len(docs)} found); run the step again once edits are done"
-            )
-        rows = [docs[i] for i in part]
-        yield part, {f: decode_vectors([_path(doc, f) for doc in rows]) for f in fields}
+            raise _changed_while_read(dataset, len(part), len(docs))
+        yield part, _decoded([docs[i] for i in part], fields)
+
+
+def _decoded(rows: list[Mapping[str, Any]], fields: Sequence[str]) -> dict[str, Any]:
+    return {f: decode_vectors([_path(doc, f) for doc in rows]) for f in fields}
+
+
+def _changed_while_read(dataset, listed: int, found: int) -> DatasetError:
+    return DatasetError(
+        f"dataset {dataset.name!r} changed while its features were read ({listed} samples "
+        f"listed, {found} found); run the step again once edits are done"
+    )
 
 
 def _path(doc: Mapping[str, Any], path: str) -> Any:
@@ -358,42 +359,3 @@ def clear_fields(dataset, fields: Iterable[str]) -> list[str]:
 def filepaths(dataset, ids: list[str]) -> list[str]:
     """File paths of ``ids`` in that order."""
     return read_values(dataset, "filepath", ids)
-
-
-def db():
-    """The MongoDB database FiftyOne uses, for alflow's own collections."""
-    from fiftyone.core.odm.database import get_db_conn
-
-    service.connect()
-    return get_db_conn()
-
-
-def ledger_db():
-    """The database of alflow's ledger, without importing FiftyOne where that can be avoided.
-
-    ``import fiftyone`` takes seconds; a command that only reads or edits the ledger (status,
-    history, loop list/pause/resume) need not pay it. alflow's own database
-    (:mod:`alflow.database_server`) and a ``FIFTYONE_DATABASE_URI`` are reached with pymongo
-    directly (FiftyOne's database name rule: ``FIFTYONE_DATABASE_NAME``, default ``fiftyone``);
-    so is FiftyOne's bundled mongod when it already runs on ``FIFTYONE_DATABASE_DIR`` (its port
-    read from the process). Otherwise (FiftyOne imported anyway, or its service to be started)
-    this is :func:`db`.
-    """
-    if "fiftyone" in sys.modules:
-        return db()
-    from alflow import database_server
-
-    uri = database_server.connect() or os.environ.get("FIFTYONE_DATABASE_URI")
-    if not uri:
-        port = service.running_port(os.environ.get("FIFTYONE_DATABASE_DIR"))
-        if port is None:
-            return db()
-        uri = f"mongodb://127.0.0.1:{port}"
-    return _direct_db(uri, os.environ.get("FIFTYONE_DATABASE_NAME") or "fiftyone")
-
-
-@cache
-def _direct_db(uri: str, name: str):
-    from pymongo import MongoClient
-
-    return MongoClient(uri, appname="alflow")[name]

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 import alflow
+from alflow import connections, freshness, progress, store, versions
 from alflow import features as feats
-from alflow import freshness, progress, store, versions
 from alflow.backends import AnnotationBackend, make_backend
 from alflow.config import LoopConfig
 from alflow.errors import plural, preview_ids
@@ -85,7 +85,7 @@ class Workspace:
             digests = np.load(fm.path / freshness.DIGESTS, mmap_mode="r")
             changed = []
             # chunk by chunk: after a bulk edit every sample may be read again
-            for chunk_ids, cols in store.iter_columns(dataset.select(ids), fields):
+            for chunk_ids, cols in store.iter_columns_of(dataset, ids, fields):
                 fresh = feats.assemble(cols, chunk_ids)
                 stored = digests[fm.rows(chunk_ids)]
                 changed += freshness.changed_rows(list(chunk_ids), stored, fresh)
@@ -106,9 +106,9 @@ def open_workspace(*, ledger_only: bool = False) -> Workspace:
 
     ``ledger_only``: the caller reads or edits only the ledger (datasets are still opened on
     demand), so the ledger is reached without importing FiftyOne where possible
-    (:func:`alflow.store.ledger_db`).
+    (:func:`alflow.connections.ledger_db`).
     """
-    return Workspace(ledger=Ledger(store.ledger_db() if ledger_only else store.db()))
+    return Workspace(ledger=Ledger(connections.ledger_db() if ledger_only else connections.db()))
 
 
 @cache

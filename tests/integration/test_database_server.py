@@ -22,14 +22,14 @@ from alflow.settings import service_environment
 
 PROBE = """
 import json, os, sys
-from alflow import database_server, store
-store.ledger_db()["probe"].insert_one({"pid": os.getpid()})
+from alflow import connections, database_server
+connections.ledger_db()["probe"].insert_one({"pid": os.getpid()})
 record = database_server.running()
 print(json.dumps({
     "pid": record.pid,
     "port": record.port,
     "uri": os.environ["FIFTYONE_DATABASE_URI"],
-    "count": store.ledger_db()["probe"].count_documents({}),
+    "count": connections.ledger_db()["probe"].count_documents({}),
     "fiftyone": "fiftyone" in sys.modules,
 }))
 """
