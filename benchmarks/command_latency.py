@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/command_latency.py [--repeat 3] [--json out.json]
 
 Each figure is a whole `alflow` process, as a user waits for it (interpreter start, imports,
-server, the work). *Cold* is the first command after `alflow server --stop`: `step` then
-starts alflow's Prefect server itself. *Warm* is the median of ``--repeat`` runs with the server
+servers, the work). *Cold* is the first command after `alflow server --stop` and `alflow
+database --stop`: it then starts alflow's Prefect server (`step` only) and database itself. *Warm* is the median of ``--repeat`` runs with the server
 running. The demo loop is created first (`alflow demo --rounds 1`) if it does not exist; every
 step adds a round to it (the oracle answers at once). Targets on an idle 2-core machine:
 status <= 3 s, step <= 8 s warm. The script runs in the caller's environment (ALFLOW_HOME,
@@ -45,13 +45,18 @@ def ensure_demo_loop() -> None:
         timed("demo", "--rounds", "1")
 
 
+def stop_servers() -> None:
+    timed("server", "--stop")
+    timed("database", "--stop")
+
+
 def measure(repeat: int) -> dict[str, float | list[float]]:
     ensure_demo_loop()
-    timed("server", "--stop")
+    stop_servers()
     results: dict[str, float | list[float]] = {"step_cold": timed("step", LOOP)}
-    timed("server", "--stop")
+    stop_servers()
     results["status_cold"] = timed("status", LOOP)
-    timed("server")  # running again, for the warm figures
+    timed("server")  # running again, for the warm figures (the database runs since status)
     for command in ("status", "step"):
         runs = [timed(command, LOOP) for _ in range(repeat)]
         results[f"{command}_warm_runs"] = runs
