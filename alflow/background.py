@@ -130,6 +130,14 @@ def stop_process(pid: int, grace: float = 15.0) -> None:
     psutil.wait_procs(left, timeout=5)
 
 
+def mode_from_env(name: str, modes: tuple[str, ...], error: type[Exception]) -> str:
+    """The mode ``name`` chooses, one of ``modes`` (the first by default; else ``error``)."""
+    value = os.environ.get(name, modes[0])
+    if value not in modes:
+        raise error(f"{name}={value!r} is not a mode; use {' or '.join(modes)}")
+    return value
+
+
 def seconds_from_env(name: str, default: float, error: type[Exception]) -> float:
     """A positive number of seconds from the environment variable ``name`` (else ``error``)."""
     raw = os.environ.get(name)

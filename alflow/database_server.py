@@ -42,6 +42,7 @@ from alflow.background import (
     RecordFile,
     ServerRecord,
     choose_port,
+    mode_from_env,
     process_cmdline,
     seconds_from_env,
     stop_process,
@@ -94,10 +95,7 @@ def mongod_binary() -> Path:
 
 
 def mode() -> str:
-    value = os.environ.get(ENV_MODE, "managed")
-    if value not in ("managed", "embedded"):
-        raise DatabaseServerError(f"{ENV_MODE}={value!r} is not a mode; use managed or embedded")
-    return value
+    return mode_from_env(ENV_MODE, ("managed", "embedded"), DatabaseServerError)
 
 
 def _preferred_port() -> int | None:

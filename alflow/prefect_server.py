@@ -41,6 +41,7 @@ from alflow.background import (
     RecordFile,
     ServerRecord,
     choose_port,
+    mode_from_env,
     port_free,
     process_cmdline,
     seconds_from_env,
@@ -297,10 +298,7 @@ def temporary_only() -> bool:
 
 
 def _mode() -> str:
-    mode = os.environ.get(ENV_MODE, "managed")
-    if mode not in ("managed", "ephemeral"):
-        raise PrefectServerError(f"{ENV_MODE}={mode!r} is not a mode; use managed or ephemeral")
-    return mode
+    return mode_from_env(ENV_MODE, ("managed", "ephemeral"), PrefectServerError)
 
 
 def connect() -> str | None:

@@ -4,11 +4,12 @@
 
 Each figure is a whole `alflow` process, as a user waits for it (interpreter start, imports,
 servers, the work). *Cold* is the first command after `alflow server --stop` and `alflow
-database --stop`: it then starts alflow's Prefect server (`step` only) and database itself. *Warm* is the median of ``--repeat`` runs with the server
-running. The demo loop is created first (`alflow demo --rounds 1`) if it does not exist; every
-step adds a round to it (the oracle answers at once). Targets on an idle 2-core machine:
-status <= 3 s, step <= 8 s warm. The script runs in the caller's environment (ALFLOW_HOME,
-FIFTYONE_DATABASE_URI, ...), so it measures the state the user has.
+database --stop`: it then starts alflow's Prefect server (`step` only) and database itself.
+*Warm* is the median of ``--repeat`` runs with both running. The demo loop is created first
+(`alflow demo --rounds 1`) if it does not exist; every step adds a round to it (the oracle
+answers at once). Targets on an idle 2-core machine: status <= 3 s, step <= 8 s warm. The
+script runs in the caller's environment (ALFLOW_HOME, FIFTYONE_DATABASE_URI, ...), so it
+measures the state the user has.
 """
 
 from __future__ import annotations

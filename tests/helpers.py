@@ -37,13 +37,16 @@ def loop_config(name: str | None = None, **overrides: Any) -> LoopConfig:
     return LoopConfig.model_validate(data)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``alflow ARGS`` in a subprocess, its output captured (a limit for a loaded machine)."""
     return subprocess.run(
         [sys.executable, "-m", "alflow.cli", *args],
         env=env or dict(os.environ),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
 
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 from alflow.workspace import open_workspace
 from flows.loop import step_flow
 from tasks import fit_initial_learner, load_features, register_loop
-from tests.helpers import loop_config, unique_name
+from tests.helpers import loop_config, run_cli, unique_name
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -31,13 +30,7 @@ def cli_env(prefect_server) -> dict[str, str]:
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "alflow.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cli(*args, env=env)
 
 
 def one_error_line(out: subprocess.CompletedProcess) -> str:

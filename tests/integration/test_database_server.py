@@ -19,6 +19,7 @@ import pytest
 
 from alflow import service
 from alflow.settings import service_environment
+from tests.helpers import run_cli
 
 PROBE = """
 import json, os, sys
@@ -73,13 +74,7 @@ def python(env, script: str, timeout: float = 300) -> dict:
 
 
 def alflow(env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "alflow.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cli(*args, env=env)
 
 
 def test_commands_started_together_share_one_database_that_outlives_them(user_env):
