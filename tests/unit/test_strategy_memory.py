@@ -78,7 +78,7 @@ def test_a_selection_of_rows_gets_the_picks_of_its_copy(name, pool, learners):
     single, committee = learners
     learner = committee if name in st.COMMITTEE_STRATEGIES else single
     strategy = st.get_strategy(name)
-    rows = np.arange(N_LABELLED, 30_000, 3)
+    rows = np.arange(N_LABELLED, 12_000, 3)
     picked, scores = strategy(learner, PoolRows(pool, rows), n_instances=10, random_state=3)
     expected, expected_scores = strategy(
         learner, np.asarray(pool[rows]), n_instances=10, random_state=3
