@@ -172,12 +172,12 @@ class ScoringConfig(_Model):
         50_000, ge=1, description="Rows scored at once: bounds memory, whatever the pool size"
     )
     write_back_threshold: float = Field(
-        0.1,
+        0.005,
         ge=0.0,
         le=1.0,
         description="A prediction is written back when its label changed or its confidence "
-        "moved by at least this much since it was last written (0: every change; a forest's "
-        "confidences jitter by about 0.05 from one refit to the next)",
+        "moved by at least this much since it was last written (0: every change; with a "
+        "forest, 0.1 writes a few percent of the predictions a round instead of most)",
     )
     dask_address: str | None = Field(
         None,

@@ -5,11 +5,11 @@ a minute at a million samples) although most predictions barely move between rou
 therefore keeps, beside the loop's checkpoints, a record of what it last wrote to the prediction
 field (``predictions.npz``: class and confidence per row of the feature cache) and writes a
 prediction only when its label changed or its confidence moved by at least
-``scoring.write_back_threshold`` (default 0.1) from the value last *written*, so slow drifts
-are written once they add up. The default is set by a forest's noise: a RandomForest(100)
-refitted on 50 more labels moved 91 % of confidences by 0.005 or more, 29 % by 0.05 and 3 % by
-0.1 (synthetic 20k x 512, 10 classes), so a smaller threshold rewrites most of the dataset
-every round for votes of single trees; the label is always the latest learner's.
+``scoring.write_back_threshold`` (default 0.005) from the value last *written*, so slow drifts
+are written once they add up; the label is always the latest learner's. A forest's confidences
+jitter from one refit to the next by single trees' votes: a RandomForest(100) refitted on 50
+more labels moved 91 % of them by 0.005 or more, 29 % by 0.05 and 3 % by 0.1 (synthetic
+20k x 512, 10 classes), so with forests a threshold of 0.1 saves most of the write-back.
 
 A prediction's ``round`` is therefore the round whose learner last wrote it: the latest round
 for every prediction that changed, an earlier one for those that held still. A new feature

@@ -208,7 +208,8 @@ def run(args) -> dict:
         os.environ["ALFLOW_DASK_WORKERS"] = str(args.dask_workers)
     print(
         f"round: estimator {args.estimator}, strategy {args.strategy}, batch {args.batch}, "
-        f"{args.initial} initial labels, dask workers {args.dask_workers or 'none'}"
+        f"{args.initial} initial labels, dask workers {args.dask_workers or 'none'}, "
+        f"write-back threshold {args.write_back_threshold or 'default'}"
     )
     ws = open_workspace()
     loop = "bench"
@@ -222,6 +223,9 @@ def run(args) -> dict:
         estimator=ESTIMATORS[args.estimator],
         strategy={"name": args.strategy},
         batch_size=args.batch,
+        scoring={}
+        if args.write_back_threshold is None
+        else {"write_back_threshold": args.write_back_threshold},
         eval_fraction=0.1,
     )
     steps = Steps()
@@ -251,6 +255,7 @@ def run(args) -> dict:
         "estimator": args.estimator,
         "strategy": args.strategy,
         "dask_workers": args.dask_workers,
+        "write_back_threshold": config.scoring.write_back_threshold,
         "one_time": {"seconds": build.seconds, "load_average": build.load},
         "seconds": steps.seconds,
         "step_peak_rss_mb": steps.peaks,
@@ -274,6 +279,12 @@ def main() -> None:
     parser.add_argument("--estimator", choices=sorted(ESTIMATORS), default="rf")
     parser.add_argument("--strategy", default="typiclust_margin")
     parser.add_argument("--dask-workers", type=int, default=0, help="score on K Dask workers")
+    parser.add_argument(
+        "--write-back-threshold",
+        type=float,
+        default=None,
+        help="the loop's scoring.write_back_threshold (default: the configuration's, 0.005)",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny size for CI")
     parser.add_argument(
         "--json", type=Path, default=ROOT / "benchmarks" / "results" / "round_scale.json"
