@@ -190,10 +190,11 @@ def scoring_passes(steps: Steps, ws, config, loop: str, workers: int) -> None:
 
 
 def run(args) -> dict:
-    from alflow import rounds
+    from alflow import rounds, service
     from alflow.config import LoopConfig
     from alflow.workspace import open_workspace
 
+    service.connect()  # before FiftyOne is used: alflow's lasting database, as commands use it
     dataset_name = f"bench-{args.size}x{args.dim}"
     build = Steps()
     print(f"round scale: {args.size} samples x {args.dim} dims")
