@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import psutil
 import pytest
@@ -152,3 +153,31 @@ def test_a_data_directory_that_is_a_file_is_named(user_env, tmp_path):
     assert out.returncode == 2
     assert f"FIFTYONE_DATABASE_DIR={blocked} is not a directory" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_the_app_and_its_executor_use_alflows_database(user_env, tmp_path):
+    from tests.mongo import free_port
+
+    env = {**user_env, "PREFECT_API_URL": "http://127.0.0.1:9/api"}  # no flow runs here
+    log = open(tmp_path / "app.log", "w+")  # noqa: SIM115
+    app = subprocess.Popen(
+        [sys.executable, "-m", "alflow.cli", "app", "--port", str(free_port())],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while "FiftyOne App on" not in (tmp_path / "app.log").read_text():
+            assert app.poll() is None, (tmp_path / "app.log").read_text()
+            assert time.monotonic() < deadline, "the App did not start"
+            time.sleep(1)
+        database_dir = user_env["FIFTYONE_DATABASE_DIR"]
+        assert len(service.mongods_of(database_dir)) == 1  # alflow's, shared by all three
+        assert service.services_of(database_dir) == []  # no FiftyOne service was started
+    finally:
+        os.killpg(app.pid, signal.SIGINT)
+        app.wait(timeout=120)
+        log.close()
