@@ -46,14 +46,20 @@ class Workspace:
     def backend(self, config: LoopConfig) -> AnnotationBackend:
         return make_backend(config, lambda: self.dataset(config))
 
-    def features(self, config: LoopConfig, refresh: bool = False) -> feats.FeatureMatrix:
-        """The loop's feature matrix, read from FiftyOne only when the cache is stale."""
-        dataset = self.dataset(config)
+    def cache_directory(self, config: LoopConfig, dataset=None) -> Path:
+        """Where the loop's feature matrix is cached (whether or not it exists yet)."""
+        dataset = dataset if dataset is not None else self.dataset(config)
         spec = config.features
         key = feats.cache_key(
             config.dataset, spec.fields, spec.standardize, store.fingerprint(dataset)
         )
-        directory = cache_dir() / key
+        return cache_dir() / key
+
+    def features(self, config: LoopConfig, refresh: bool = False) -> feats.FeatureMatrix:
+        """The loop's feature matrix, read from FiftyOne only when the cache is stale."""
+        dataset = self.dataset(config)
+        spec = config.features
+        directory = self.cache_directory(config, dataset)
         if directory.exists() and not refresh:
             fm = self._opened.get(directory) or feats.open_cache(directory)
             if self._still_fresh(dataset, spec.fields, fm):

@@ -122,8 +122,10 @@ def delete_loop(ws: Workspace, loop: str, missing_ok: bool = False) -> dict[str,
     deleted: list[str] = []
     try:
         dataset = store.open_dataset(doc["config"]["dataset"])
-        deleted = store.clear_fields(dataset, naming.loop_fields(loop))
-        review.clear_loop(dataset, loop)
+        # every sample is touched, no feature: the loop's cache need not be read again
+        with freshness.own_write(ws.cache_directory(ws.config(loop), dataset)):
+            deleted = store.clear_fields(dataset, naming.loop_fields(loop))
+            review.clear_loop(dataset, loop)
     except DatasetError:
         log.warning("dataset of loop %r is gone; removing the ledger records only", loop)
     ws.ledger.delete_loop(loop)

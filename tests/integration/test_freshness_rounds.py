@@ -39,3 +39,22 @@ def test_an_in_place_change_after_a_round_is_detected_and_the_rounds_writes_are_
     after = ws.features(config)
     np.testing.assert_allclose(after.take([sample.id])[0], changed)
     assert seen[-1] == 1
+
+
+def test_a_loop_deleted_and_created_again_does_not_read_its_features_again(digits, monkeypatch):
+    dataset = digits.clone(unique_name("recreated"))
+    config = loop_config(dataset=dataset.name)
+    tasks.register_loop.fn(config)
+    ws = open_workspace()
+    cached = ws.features(config).path
+    from alflow import rounds
+
+    rounds.delete_loop(ws, config.name)  # clears the loop's fields on every sample
+    seen: list[int] = []
+    original = store.modified_ids
+    monkeypatch.setattr(
+        store, "modified_ids", lambda d, q: seen.append(len(r := original(d, q))) or r
+    )
+    tasks.register_loop.fn(config)
+    assert open_workspace().features(config).path == cached
+    assert seen and max(seen) == 0  # the deletion's writes were alflow's own: nothing re-read
