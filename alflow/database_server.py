@@ -43,6 +43,7 @@ from alflow.background import (
     ServerRecord,
     choose_port,
     mode_from_env,
+    port_free,
     process_cmdline,
     seconds_from_env,
     stop_process,
@@ -53,6 +54,7 @@ from alflow.settings import state_dir
 ENV_MODE = "ALFLOW_DATABASE"
 ENV_PORT = "ALFLOW_DATABASE_PORT"
 ENV_START_TIMEOUT = "ALFLOW_DATABASE_START_TIMEOUT"
+START_ATTEMPTS = 3
 # set beside FIFTYONE_DATABASE_URI, so that processes started from this one know that the URI is
 # alflow's own database and not one the user chose (messages then name the data directory)
 ENV_MANAGED_URI = "ALFLOW_MANAGED_DATABASE_URI"
@@ -179,6 +181,7 @@ def command(port: int) -> list[str]:
 
 
 def _start(announce) -> ServerRecord:
+    """Start mongod, on another free port if the chosen one was taken meanwhile."""
     try:
         log_path().parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -186,8 +189,22 @@ def _start(announce) -> ServerRecord:
             f"FIFTYONE_DATABASE_DIR={database_dir()} is not a directory alflow can write to "
             f"({exc.strerror}); point it at one, or unset it to use ALFLOW_HOME/mongo"
         ) from None
-    port = choose_port(_preferred_port())
-    announce(f"starting alflow's database on {HOST}:{port} (later commands reuse it)")
+    preferred = _preferred_port()
+    for _ in range(START_ATTEMPTS):
+        port = choose_port(preferred)
+        announce(f"starting alflow's database on {HOST}:{port} (later commands reuse it)")
+        record = _launch(port)
+        if record is not None:
+            return record
+        preferred = None  # another program took the port between the choice and the bind
+    raise DatabaseServerError(
+        f"alflow's database found no free port in {START_ATTEMPTS} attempts; set "
+        f"{ENV_PORT} to a port nothing else uses"
+    )
+
+
+def _launch(port: int) -> ServerRecord | None:
+    """mongod on ``port`` once it answers; None if it exited because the port was taken."""
     process = subprocess.Popen(
         command(port),
         stdin=subprocess.DEVNULL,
@@ -200,6 +217,8 @@ def _start(announce) -> ServerRecord:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            if not port_free(port):
+                return None
             raise DatabaseServerError(
                 f"alflow's database (mongod on {database_dir()}) exited with code "
                 f"{process.returncode} while starting; its log, {log_path()}, ends with: "

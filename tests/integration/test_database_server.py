@@ -132,6 +132,26 @@ def test_a_taken_port_leads_to_a_free_one(user_env):
     assert out["port"] != port
 
 
+TAKEN_MEANWHILE = """
+import json, socket
+from alflow import database_server
+taken = socket.socket()
+taken.bind(("127.0.0.1", 0))
+taken.listen()
+port = taken.getsockname()[1]
+chosen = iter([port])  # as if another program bound the port after alflow chose it
+free = database_server.choose_port
+database_server.choose_port = lambda preferred: next(chosen, None) or free(None)
+print(json.dumps({"taken": port, "uri": database_server.connect()}))
+"""
+
+
+def test_a_port_taken_between_choice_and_start_leads_to_another(user_env):
+    out = python(user_env, TAKEN_MEANWHILE)
+    assert out["uri"].startswith("mongodb://127.0.0.1:")
+    assert not out["uri"].endswith(f":{out['taken']}")
+
+
 def test_a_mongod_that_cannot_start_fails_at_once_saying_why(user_env):
     # a data directory whose storage metadata is garbage: mongod aborts at once
     database_dir = user_env["FIFTYONE_DATABASE_DIR"]
