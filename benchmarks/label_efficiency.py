@@ -152,7 +152,8 @@ def _stats(group: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def choose_default(tuning: dict[str, Any]) -> str:
-    """The strategy :data:`SELECTION_RULE` picks from the tuning-seed summary."""
+    """The strategy :data:`SELECTION_RULE` picks from the tuning-seed summary, or
+    :data:`DEFAULT_STRATEGY` when no supervised estimator ran (``--estimators ls lsr``)."""
 
     def key(strategy: str) -> tuple[float, float, float]:
         stats = [v for e, v in tuning[strategy].items() if e in SUPERVISED]
@@ -162,7 +163,8 @@ def choose_default(tuning: dict[str, Any]) -> str:
             -float(np.mean([s["mean_accuracy"] for s in stats])),
         )
 
-    return min((s for s in tuning if any(e in SUPERVISED for e in tuning[s])), key=key)
+    candidates = [s for s in tuning if any(e in SUPERVISED for e in tuning[s])]
+    return min(candidates, key=key) if candidates else DEFAULT_STRATEGY
 
 
 def best_pair(summary: dict[str, Any]) -> tuple[str, str] | None:
