@@ -25,7 +25,10 @@ class LabelSpreadingConfig(EstimatorBase):
     """Label spreading over a k-nearest-neighbour graph of labelled and unlabelled samples.
 
     Labels diffuse along the graph, with ``alpha`` of each sample's label replaced by its
-    neighbours' every step; standardise the features, since neighbours are Euclidean.
+    neighbours' every step. Neighbours are Euclidean on the loop's features: standardise
+    (``features.standardize``) features whose scales differ, but not features that share one
+    (pixels, embeddings), since standardising inflates rarely varying dimensions; on digits the
+    graph on raw pixels needed about 40% fewer labels (the README's benchmarks).
     """
 
     sklearn_class = "sklearn.semi_supervised.LabelSpreading"

@@ -95,7 +95,8 @@ def simulate(
     estimator: Annotated[
         str,
         typer.Option(
-            help="rf | lr | ls (label spreading) | lp (label propagation) | st (self-training, lr)"
+            help="rf | lr | ls (label spreading) | lp (label propagation) | st (self-training, "
+            "lr) | lsr (label spreading on raw pixels)"
         ),
     ] = "rf",
     seed: Annotated[int, typer.Option(help="Seeds split, initial labels, model, queries")] = 0,
