@@ -7,8 +7,11 @@ about 3 s, a quarter of a round. The write-back therefore keeps the probabilitie
 rows of the feature cache x classes) beside the checkpoints, keyed by the checkpoint's sha256,
 the feature cache and the classes, and the query uses them when all three match: the same learner
 on the same rows gives the same numbers, so the picks do not change. Anything else (a rollback
-to an older round, a rebuilt cache, a committee, a probability matrix too large to keep) falls
-back to scoring the pool.
+to an older round, a rebuilt cache, a probability matrix too large to keep) falls back to
+scoring the pool. Semi-supervised learners are not kept: their checkpoint holds no unlabelled
+rows and is rebuilt from the feature cache when it loads, and with raw pixels (integer
+distances, many ties in the neighbour graph) the rebuilt learner's probabilities differ from
+those of the learner that was checkpointed, so the query would not see what it sees today.
 """
 
 from __future__ import annotations
@@ -26,6 +29,13 @@ PREFIX = "pool-proba-"
 # probabilities kept at most (float64, as the learner gives them, so that a query's measures are
 # bit for bit those of a fresh pass: 256 MB), e.g. a million samples x 32 classes
 MAX_VALUES = 2**25
+
+
+def exact_after_load(estimator) -> bool:
+    """Whether a checkpoint of a learner with this estimator predicts exactly as it did."""
+    from alflow.semi_supervised import is_semi_supervised
+
+    return not is_semi_supervised(estimator)
 
 
 def worth_keeping(n_rows: int, n_classes: int) -> bool:

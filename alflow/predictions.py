@@ -120,7 +120,11 @@ def write_back(
     dataset = ws.dataset(config)
     field = naming.prediction_field(config.name)
     path = checkpoints_dir(config.name) / RECORD
-    keep = checkpoint is not None and pool_scores.worth_keeping(len(fm.X), len(scorer.classes))
+    keep = (
+        checkpoint is not None
+        and pool_scores.exact_after_load(config.estimator)
+        and pool_scores.worth_keeping(len(fm.X), len(scorer.classes))
+    )
     scores = scorer.score(fm, keep_proba=keep)
     previous = load_record(path) if store.has_fields(dataset, [field]) else None
     mask = changed_rows(previous, scores, fm.path.name, config.scoring.write_back_threshold)

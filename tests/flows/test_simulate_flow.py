@@ -8,7 +8,7 @@ from flows.simulate import simulate_flow
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
-@pytest.mark.parametrize("estimator", ["rf", "lr", "ls", "st"])
+@pytest.mark.parametrize("estimator", ["rf", "lr", "ls", "lsr", "st"])
 def test_one_seed_through_the_flows_gives_the_same_curve(fo_db, estimator):
     in_process = simulate(None, estimator, seed=4, budget=40, batch=10)
     through_flows = simulate_flow(estimator, seed=4, budget=40, batch=10)

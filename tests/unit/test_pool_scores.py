@@ -58,3 +58,11 @@ def test_a_pool_that_carries_probabilities_is_not_scored_again(monkeypatch):
     kept = model.predict_proba(X)[rows]
     monkeypatch.setattr(model, "predict_proba", lambda X: pytest.fail("scored again"))
     np.testing.assert_array_equal(pool_proba(model, PoolRows(X, rows, kept), "margin"), kept)
+
+
+def test_semi_supervised_learners_keep_none():
+    from alflow.estimators import LogisticRegressionConfig
+    from alflow.semi_supervised_config import LabelSpreadingConfig
+
+    assert pool_scores.exact_after_load(LogisticRegressionConfig())
+    assert not pool_scores.exact_after_load(LabelSpreadingConfig())  # rebuilt when loaded
