@@ -19,6 +19,9 @@ import tempfile
 from pathlib import Path
 
 _HOME = Path(tempfile.mkdtemp(prefix="alflow-tests-"))
+# removed at exit, after the mongod on it stopped (atexit runs last-registered first): each
+# session's database directory is about 300 MB, and left behind they fill a developer's disk
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 for _var in (
     "FIFTYONE_DATABASE_URI",
     "FIFTYONE_DATABASE_NAME",
