@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from alflow import database_server
@@ -16,6 +18,10 @@ def fresh(monkeypatch, tmp_path):
     for name in ("FIFTYONE_DATABASE_URI", "ALFLOW_MANAGED_DATABASE_URI", "ALFLOW_DATABASE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(database_server, "ensure_running", _no_start)
+    if "fiftyone.core.config" in sys.modules:  # connect() points FiftyOne's config too: restore it
+        import fiftyone as fo
+
+        monkeypatch.setattr(fo.config, "database_uri", fo.config.database_uri)
     yield
     database_server.connect.cache_clear()
 
