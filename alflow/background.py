@@ -138,6 +138,26 @@ def mode_from_env(name: str, modes: tuple[str, ...], error: type[Exception]) -> 
     return value
 
 
+def port_from_env(
+    name: str, default: int | None, example: int, error: type[Exception]
+) -> int | None:
+    """A port from the environment variable ``name`` (``default`` when unset; else ``error``)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise error(f"{name}={raw!r} is not a port; e.g. {name}={example}")
+    return int(raw)
+
+
+def log_tail(path: Path, limit: int) -> str:
+    """The last ``limit`` characters of a server's log, for an error message ("" if unreadable)."""
+    try:
+        return path.read_text(errors="replace")[-limit:].strip()
+    except OSError:
+        return ""
+
+
 def seconds_from_env(name: str, default: float, error: type[Exception]) -> float:
     """A positive number of seconds from the environment variable ``name`` (else ``error``)."""
     raw = os.environ.get(name)

@@ -42,8 +42,10 @@ from alflow.background import (
     RecordFile,
     ServerRecord,
     choose_port,
+    log_tail,
     mode_from_env,
     port_free,
+    port_from_env,
     process_cmdline,
     seconds_from_env,
     stop_process,
@@ -101,12 +103,7 @@ def mode() -> str:
 
 
 def _preferred_port() -> int | None:
-    raw = os.environ.get(ENV_PORT)
-    if raw is None:
-        return None
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise DatabaseServerError(f"{ENV_PORT}={raw!r} is not a port; e.g. {ENV_PORT}=27117")
-    return int(raw)
+    return port_from_env(ENV_PORT, None, 27117, DatabaseServerError)
 
 
 def alive(pid: int) -> bool:
@@ -222,7 +219,7 @@ def _launch(port: int) -> ServerRecord | None:
             raise DatabaseServerError(
                 f"alflow's database (mongod on {database_dir()}) exited with code "
                 f"{process.returncode} while starting; its log, {log_path()}, ends with: "
-                f"{_log_tail()!r}"
+                f"{log_tail(log_path(), 600)!r}"
             )
         if answers(uri(record), timeout=1.0):
             return record
@@ -232,13 +229,6 @@ def _launch(port: int) -> ServerRecord | None:
         f"alflow's database did not answer within {timeout:.0f} s (its log: {log_path()}); "
         f"raise {ENV_START_TIMEOUT} on a very busy machine"
     )
-
-
-def _log_tail(limit: int = 600) -> str:
-    try:
-        return log_path().read_text(errors="replace")[-limit:].strip()
-    except OSError:
-        return ""
 
 
 def stop() -> ServerRecord | None:

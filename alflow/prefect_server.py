@@ -41,8 +41,10 @@ from alflow.background import (
     RecordFile,
     ServerRecord,
     choose_port,
+    log_tail,
     mode_from_env,
     port_free,
+    port_from_env,
     process_cmdline,
     seconds_from_env,
     stop_process,
@@ -127,10 +129,7 @@ def server_command(port: int) -> list[str]:
 
 def preferred_port_from_env() -> int:
     """``ALFLOW_PREFECT_PORT``, else 4200 (Prefect's usual port); taken, any free one is used."""
-    raw = os.environ.get(ENV_PORT, str(DEFAULT_PORT))
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise PrefectServerError(f"{ENV_PORT}={raw!r} is not a port; e.g. {ENV_PORT}=4200")
-    return int(raw)
+    return port_from_env(ENV_PORT, DEFAULT_PORT, DEFAULT_PORT, PrefectServerError)
 
 
 def start_timeout() -> float:
@@ -153,13 +152,6 @@ def spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def _log_tail(limit: int = 1500) -> str:
-    try:
-        return log_path().read_text(errors="replace")[-limit:].strip()
-    except OSError:
-        return ""
 
 
 def wait_healthy(
@@ -200,7 +192,8 @@ def _start(
         preferred_port = None
     raise PrefectServerError(
         f"the Prefect server exited while starting (its log, {log_path()}, ends with: "
-        f"{_log_tail()!r}); fix what it says, or set PREFECT_API_URL to a server you run yourself"
+        f"{log_tail(log_path(), 1500)!r}); fix what it says, or set PREFECT_API_URL to a "
+        "server you run yourself"
     )
 
 
