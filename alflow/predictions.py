@@ -143,7 +143,7 @@ def write_back(
                 on_chunk=report.advance,
             )
     save_record(path, after_write(previous, scores, fm.path.name, mask))
-    if checkpoint is not None and scores.proba is not None:
+    if scores.proba is not None:  # kept only when asked for, with the checkpoint
         classes = list(scores.classes)
         pool_scores.save(config.name, round_number, checkpoint, fm.path.name, classes, scores.proba)
     return len(rows)
