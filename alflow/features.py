@@ -11,11 +11,14 @@ only for samples modified since the cache's mark), which rebuilds the cache.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -257,23 +260,76 @@ def _save_ids(directory: Path, ids: np.ndarray) -> None:
 
 
 def _publish(tmp: Path, directory: Path) -> FeatureMatrix:
-    """Replace ``directory`` by the finished ``tmp`` and open it.
+    """Put the finished ``tmp`` in place of ``directory`` and open it.
 
-    If another process publishes the same key in between, its (equal) cache is kept.
+    Two renames, never a removal in place: a reader that opens ``directory`` meanwhile finds
+    the old cache or the new one, or for an instant none (:func:`open_cache` waits that out),
+    never a half-deleted folder. If another process publishes the same key in between, its
+    (equal) cache is kept.
     """
+    old = None
     if directory.exists():
-        shutil.rmtree(directory, ignore_errors=True)
+        old = Path(tempfile.mkdtemp(prefix=f"{directory.name}.old-", dir=directory.parent))
+        with suppress(FileNotFoundError):  # another publisher moved it first
+            directory.rename(old / "cache")
     try:
         tmp.rename(directory)
     except OSError:
         if not directory.exists():
             raise
         shutil.rmtree(tmp, ignore_errors=True)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return open_cache(directory)
 
 
+@contextmanager
+def build_lock(directory: Path) -> Iterator[None]:
+    """Serialise the builds of one cache key across processes: the second builder waits,
+    then finds the first one's cache instead of reading the dataset again."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.parent / f"{directory.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+OPEN_ATTEMPTS = 50  # x 0.1 s: a publisher's two renames take microseconds, even on a busy disk
+
+
 def open_cache(directory: Path) -> FeatureMatrix:
-    """Open a cached matrix memory-mapped, so only touched rows (and ids) are read."""
+    """Open a cached matrix memory-mapped, so only touched rows (and ids) are read.
+
+    Retried while a concurrent :func:`_publish` swaps the folder (its files are missing for an
+    instant, or the three were opened from two versions): a reader never fails on a swap.
+
+    Raises:
+        FileNotFoundError: there is no cache at ``directory`` (and none being swapped in).
+        FeatureError: its files disagree on the number of rows after every attempt.
+    """
+    for _ in range(OPEN_ATTEMPTS):
+        try:
+            fm = _open_once(directory)
+        except FileNotFoundError:
+            if not (directory.exists() or _swapping(directory)):
+                raise
+        else:
+            if len(fm.ids) == fm.X.shape[0] == len(fm.order):
+                return fm
+        time.sleep(0.1)
+    raise FeatureError(
+        f"the feature cache {directory} is damaged (its files disagree on the number of "
+        "rows): delete that folder and run the step again"
+    )
+
+
+def _swapping(directory: Path) -> bool:
+    return any(directory.parent.glob(f"{directory.name}.old-*"))
+
+
+def _open_once(directory: Path) -> FeatureMatrix:
     return FeatureMatrix(
         path=directory,
         ids=np.load(directory / "ids.npy", mmap_mode="r"),

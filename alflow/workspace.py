@@ -60,11 +60,25 @@ class Workspace:
         dataset = self.dataset(config)
         spec = config.features
         directory = self.cache_directory(config, dataset)
-        if directory.exists() and not refresh:
-            fm = self._opened.get(directory) or feats.open_cache(directory)
-            if self._still_fresh(dataset, spec.fields, fm):
-                self._opened[directory] = fm
+        if not refresh and (fm := self._fresh_cache(dataset, spec.fields, directory)):
+            return fm
+        with feats.build_lock(directory):  # a concurrent builder of this key finishes first
+            if not refresh and (fm := self._fresh_cache(dataset, spec.fields, directory)):
                 return fm
+            return self._build(config, dataset, directory)
+
+    def _fresh_cache(self, dataset, fields: list[str], directory: Path):
+        """The cache at ``directory`` if it exists and still matches the dataset, else None."""
+        if not directory.exists():
+            return None
+        fm = self._opened.get(directory) or feats.open_cache(directory)
+        if not self._still_fresh(dataset, fields, fm):
+            return None
+        self._opened[directory] = fm
+        return fm
+
+    def _build(self, config: LoopConfig, dataset, directory: Path) -> feats.FeatureMatrix:
+        spec = config.features
         store.require_fields(dataset, spec.fields, "feature")
         mark = store.newest_modification(dataset)  # before reading: later edits are seen later
         n_rows = len(dataset)

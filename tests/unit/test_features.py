@@ -1,3 +1,5 @@
+import threading
+
 import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
@@ -151,3 +153,48 @@ def test_rebuilding_replaces_the_old_cache(tmp_path):
     features.build_cache(tmp_path / "k", _chunks(np.zeros((2, 1)), ids, 2), 2, False)
     fm = features.build_cache(tmp_path / "k", _chunks(np.ones((2, 3)), ids, 2), 2, False)
     assert fm.X.shape == (2, 3) and float(fm.X.sum()) == 6.0
+
+
+def test_concurrent_builders_and_readers_of_one_key_never_fail(tmp_path):
+    """Two commands building the same cache while a third opens it (the CI failure of
+    ``test_three_concurrent_creations``: one builder removed the folder the other had just
+    published)."""
+    directory, ids, errors = tmp_path / "k", [f"s{i}" for i in range(64)], []
+    features.build_cache(directory, _chunks(np.zeros((64, 4)), ids, 64), 64, False)
+    stop = threading.Event()
+
+    def build(value: float) -> None:
+        try:
+            for _ in range(15):
+                fm = features.build_cache(
+                    directory, _chunks(np.full((64, 4), value), ids, 16), 64, False
+                )
+                assert fm.X.shape == (64, 4)
+        except Exception as error:  # the test reports every failure
+            errors.append(error)
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                assert features.open_cache(directory).X.shape == (64, 4)
+            except Exception as error:
+                errors.append(error)
+                return
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    builders = [threading.Thread(target=build, args=(v,)) for v in (1.0, 2.0)]
+    for thread in readers + builders:
+        thread.start()
+    for thread in builders:
+        thread.join()
+    stop.set()
+    for thread in readers:
+        thread.join()
+    assert errors == []
+    assert [p.name for p in tmp_path.iterdir()] == ["k"]  # no temporary or old folder left
+    assert set(np.unique(features.open_cache(directory).X)) <= {1.0, 2.0}
+
+
+def test_opening_a_missing_cache_fails_at_once(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        features.open_cache(tmp_path / "absent")
