@@ -33,11 +33,17 @@ $(STAMP): pyproject.toml uv.lock Makefile | $(UV)
 demo: setup
 	$(VENV)/bin/alflow demo
 
+# one worker per core (pytest-xdist), a test file per worker at a time: each worker has its
+# own state directory, mongod and Prefect harness (tests/conftest.py); most of a test's time is
+# spent waiting on servers and subprocesses, so two workers halve the suite on 2 cores
+TEST_WORKERS ?= 2
+PYTEST := $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 test: setup
-	$(VENV)/bin/python -m pytest
+	$(PYTEST)
 
 test-fast: setup
-	$(VENV)/bin/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 ui: setup
 	$(VENV)/bin/alflow server

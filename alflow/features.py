@@ -16,9 +16,8 @@ import hashlib
 import json
 import shutil
 import tempfile
-import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -262,24 +261,17 @@ def _save_ids(directory: Path, ids: np.ndarray) -> None:
 def _publish(tmp: Path, directory: Path) -> FeatureMatrix:
     """Put the finished ``tmp`` in place of ``directory`` and open it.
 
-    Two renames, never a removal in place: a reader that opens ``directory`` meanwhile finds
-    the old cache or the new one, or for an instant none (:func:`open_cache` waits that out),
-    never a half-deleted folder. If another process publishes the same key in between, its
-    (equal) cache is kept.
+    Two renames under the key's swap lock, never a removal in place: a reader (which takes the
+    lock shared, for the instant of opening) finds the old cache or the new one, never a
+    half-deleted folder or files of both. If another process publishes the same key in
+    between, its (equal) cache is kept.
     """
-    old = None
-    if directory.exists():
-        old = Path(tempfile.mkdtemp(prefix=f"{directory.name}.old-", dir=directory.parent))
-        with suppress(FileNotFoundError):  # another publisher moved it first
+    old = Path(tempfile.mkdtemp(prefix=f"{directory.name}.old-", dir=directory.parent))
+    with _flock(_lock_path(directory, "swap"), fcntl.LOCK_EX):
+        if directory.exists():
             directory.rename(old / "cache")
-    try:
         tmp.rename(directory)
-    except OSError:
-        if not directory.exists():
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
     return open_cache(directory)
 
 
@@ -287,46 +279,39 @@ def _publish(tmp: Path, directory: Path) -> FeatureMatrix:
 def build_lock(directory: Path) -> Iterator[None]:
     """Serialise the builds of one cache key across processes: the second builder waits,
     then finds the first one's cache instead of reading the dataset again."""
+    with _flock(_lock_path(directory, "build"), fcntl.LOCK_EX):
+        yield
+
+
+def _lock_path(directory: Path, purpose: str) -> Path:
+    """A lock file next to the cache folder (hidden: it outlives every version of it)."""
     directory.parent.mkdir(parents=True, exist_ok=True)
-    with open(directory.parent / f"{directory.name}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    return directory.parent / f".{directory.name}.{purpose}-lock"
+
+
+@contextmanager
+def _flock(path: Path, operation: int) -> Iterator[None]:
+    with open(path, "a") as handle:
+        fcntl.flock(handle, operation)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-OPEN_ATTEMPTS = 50  # x 0.1 s: a publisher's two renames take microseconds, even on a busy disk
-
-
 def open_cache(directory: Path) -> FeatureMatrix:
     """Open a cached matrix memory-mapped, so only touched rows (and ids) are read.
 
-    Retried while a concurrent :func:`_publish` swaps the folder (its files are missing for an
-    instant, or the three were opened from two versions): a reader never fails on a swap.
+    Under the key's swap lock, shared: a concurrent :func:`_publish` waits the instant this
+    takes, and the files opened are of one version (once open, a replaced file stays readable).
 
     Raises:
-        FileNotFoundError: there is no cache at ``directory`` (and none being swapped in).
-        FeatureError: its files disagree on the number of rows after every attempt.
+        FileNotFoundError: there is no cache at ``directory``.
     """
-    for _ in range(OPEN_ATTEMPTS):
-        try:
-            fm = _open_once(directory)
-        except FileNotFoundError:
-            if not (directory.exists() or _swapping(directory)):
-                raise
-        else:
-            if len(fm.ids) == fm.X.shape[0] == len(fm.order):
-                return fm
-        time.sleep(0.1)
-    raise FeatureError(
-        f"the feature cache {directory} is damaged (its files disagree on the number of "
-        "rows): delete that folder and run the step again"
-    )
-
-
-def _swapping(directory: Path) -> bool:
-    return any(directory.parent.glob(f"{directory.name}.old-*"))
+    with _flock(_lock_path(directory, "swap"), fcntl.LOCK_SH):
+        if not directory.exists():
+            raise FileNotFoundError(f"no feature cache at {directory}")
+        return _open_once(directory)
 
 
 def _open_once(directory: Path) -> FeatureMatrix:

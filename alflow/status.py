@@ -43,6 +43,7 @@ class LoopStatus:
     # alflow's own Prefect server, the one process meant to outlive commands: "URL (pid N)"
     prefect_server: str | None = None
     database_server: str | None = None  # alflow's own MongoDB, the other one: "URI (pid N)"
+    command_servers: str | None = None  # warm processes of flow commands: "pid N, pid M"
 
 
 def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
@@ -61,6 +62,7 @@ def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
         "curve": curve,
         "prefect_server": _managed_server(),
         "database_server": _managed_database(),
+        "command_servers": _command_servers(),
     }
     current = next((d for d in reversed(rounds) if d["state"] in IN_FLIGHT), None)
     if current is None:
@@ -151,6 +153,13 @@ def _managed_database() -> str | None:
     return f"{database_server.uri(record)} (pid {record.pid})" if record else None
 
 
+def _command_servers() -> str | None:
+    from alflow import command_server
+
+    pids = [f"pid {record['pid']}" for record in command_server.running()]
+    return ", ".join(pids) or None
+
+
 def describe(st: LoopStatus) -> list[str]:
     """The status as the lines `alflow status` prints."""
     lines = [
@@ -177,5 +186,10 @@ def describe(st: LoopStatus) -> list[str]:
     if st.database_server:
         lines.append(
             f"alflow's database runs on {st.database_server}; 'alflow database --stop' stops it"
+        )
+    if st.command_servers:
+        lines.append(
+            f"alflow's command server keeps flow commands warm ({st.command_servers}); "
+            "'alflow server --stop' stops it"
         )
     return lines

@@ -29,7 +29,12 @@ def advance_flow(loops: list[str] | None = None) -> dict[str, Any]:
     log = get_run_logger()
     report: dict[str, Any] = {}
     for loop in loops or active_loops():
-        ready, why = loop_ready(loop)
+        checked = loop_ready(loop, return_state=True)
+        if not checked.is_completed():  # e.g. a loop whose dataset was deleted
+            report[loop] = f"failed: {checked.message}"
+            log.error("loop %r: %s", loop, checked.message)
+            continue
+        ready, why = checked.result()
         if not ready:
             report[loop] = why
             log.info("loop %r: %s", loop, report[loop])

@@ -31,6 +31,9 @@ for _var in (
     os.environ.pop(_var, None)
 os.environ["ALFLOW_HOME"] = str(_HOME)
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+# every command in its own process, as the tests expect of them (imports and all); the warm
+# command server has tests of its own (tests/integration/test_command_server.py)
+os.environ["ALFLOW_COMMAND_SERVER"] = "off"
 # joblib would otherwise run `cat /proc/cpuinfo` in a subprocess to count physical cores
 os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(os.cpu_count() or 1))
 

@@ -24,6 +24,7 @@ from alflow.cli import (
     review_commands,
     round_commands,
     service_commands,
+    warm,
 )
 from alflow.errors import AlflowError
 
@@ -68,10 +69,20 @@ app.add_typer(review_commands.review_app, name="review")
 app.add_typer(round_commands.round_app, name="round")
 
 
+# set in a child of the command server (alflow.command_server), which runs the command itself
+IN_COMMAND_SERVER = False
+
+
 def main() -> None:
-    """Entry point: turn alflow's own errors into one clear line and exit code 2."""
+    """Entry point: turn alflow's own errors into one clear line and exit code 2.
+
+    A flow command goes to a warm child of the command server when it can (see
+    :mod:`alflow.cli.warm`), which exits with that child's code.
+    """
     try:
         progress.choose_mode(sys.stderr)  # a mistyped ALFLOW_PROGRESS fails before any work
+        if not IN_COMMAND_SERVER and (code := warm.run(sys.argv)) is not None:
+            raise SystemExit(code)
         app(standalone_mode=False)
     except AlflowError as exc:
         if console.verbose():

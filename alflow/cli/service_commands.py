@@ -107,6 +107,7 @@ def server(
     from alflow import prefect_server
 
     if stop:
+        _stop_command_servers()
         stopped = prefect_server.stop()
         typer.echo(
             f"stopped the Prefect server on {stopped.url} (pid {stopped.pid})"
@@ -137,6 +138,7 @@ def database(
     from alflow import database_server
 
     if stop:
+        _stop_command_servers()  # they hold the database's address
         stopped = database_server.stop()
         typer.echo(
             f"stopped alflow's database on {database_server.uri(stopped)} (pid {stopped.pid})"
@@ -161,6 +163,13 @@ def database(
         f"{database_server.database_dir()}"
     )
     typer.echo("stop it with: alflow database --stop")
+
+
+def _stop_command_servers() -> None:
+    from alflow import command_server
+
+    for record in command_server.stop_all():
+        typer.echo(f"stopped the command server (pid {record['pid']})")
 
 
 def env_cmd() -> None:

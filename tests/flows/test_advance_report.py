@@ -76,3 +76,12 @@ def test_the_report_table_keeps_a_message_with_a_pipe_in_its_cell():
     text = reports.advance_markdown({"a": "failed: x | y\nz"})
     assert "| a | failed: x \\| y z |" in text.splitlines()
     assert "No active loop" in reports.advance_markdown({})
+
+
+def test_a_loop_whose_readiness_cannot_be_checked_is_reported_and_the_others_advance(digits):
+    """E.g. a loop deleted (or its record broken) between the listing and its check."""
+    ready = new_loop("adv-after-broken")
+    report = advance_flow(["adv-deleted-meanwhile", ready])
+    assert report[ready] == "round 1 taught"
+    assert report["adv-deleted-meanwhile"].startswith("failed: ")
+    assert "no loop named 'adv-deleted-meanwhile'" in report["adv-deleted-meanwhile"]

@@ -19,7 +19,9 @@ def ledger(fo_db):
 def loop(ledger):
     name = next(_names)
     ledger.create_loop(name, {"schema_version": 1}, {})
-    return name
+    # a bare record, not a loop other tests' commands could list, step or advance
+    yield name
+    ledger.delete_loop(name)
 
 
 def test_round_numbers_only_grow(ledger, loop):

@@ -28,7 +28,9 @@ def ledger(fo_db):
 def loop(ledger):
     name = unique_name("lock")
     ledger.create_loop(name, {"schema_version": 1, "dataset": "d", "backend": {}}, {})
-    return name
+    # a bare record, not a loop other tests' commands could list, step or advance
+    yield name
+    ledger.delete_loop(name)
 
 
 def dead_pid() -> int:
