@@ -1,0 +1,55 @@
+"""What decides whether a command goes to a warm child, and which server may take it."""
+
+from __future__ import annotations
+
+import pytest
+
+from alflow import command_server
+from alflow.cli import warm
+
+ENV = {"ALFLOW_HOME": "/somewhere", "PATH": "/usr/bin", "TERM": "xterm", "COLUMNS": "80"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["step", "demo"], True),
+        (["step", "demo", "--batch-size", "5"], True),
+        (["loop", "create", "loop.json"], True),
+        (["rollback", "demo", "2"], True),
+        (["status", "demo"], False),  # reads the ledger: fast on its own
+        (["loop", "list"], False),
+        (["server", "--stop"], False),
+        (["step", "demo", "--verbose"], False),  # Prefect's log set-up differs
+        (["-v", "step", "demo"], False),
+        (["step", "--help"], False),
+        ([], False),
+    ],
+)
+def test_only_flow_commands_go_to_a_warm_child(argv, expected):
+    assert warm.wanted(argv) is expected
+
+
+def test_the_key_ignores_the_terminal_but_not_the_environment():
+    key = command_server.key(ENV)
+    assert command_server.key({**ENV, "COLUMNS": "200", "OLDPWD": "/tmp", "SHLVL": "3"}) == key
+    assert command_server.key({**ENV, "FIFTYONE_DATABASE_URI": "mongodb://x"}) != key
+    assert command_server.key({**ENV, "PATH": "/bin"}) != key
+
+
+def test_an_edited_module_changes_the_code_part_of_the_key_only(tmp_path, monkeypatch):
+    module = tmp_path / "alflow" / "m.py"
+    module.parent.mkdir()
+    module.write_text("x = 1\n")
+    monkeypatch.setattr(command_server, "_code_files", lambda: [module])
+    before = command_server.key(ENV)
+    module.write_text("x = 22\n")
+    after = command_server.key(ENV)
+    env_part = command_server.ENV_KEY_LENGTH
+    assert after != before and after[:env_part] == before[:env_part]
+
+
+def test_a_mistyped_mode_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("ALFLOW_COMMAND_SERVER", "yes")
+    with pytest.raises(command_server.CommandServerError, match="ALFLOW_COMMAND_SERVER='yes'"):
+        command_server.mode()
