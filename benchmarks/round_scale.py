@@ -39,11 +39,8 @@ os.environ.setdefault("ALFLOW_HOME", str(Path(tempfile.gettempdir()) / "alflow-b
 import numpy as np  # noqa: E402
 
 import alflow  # noqa: E402, F401
+from alflow.simulation import ESTIMATOR_NAMES, estimator_config  # noqa: E402
 
-ESTIMATORS = {
-    "rf": {"kind": "random_forest", "n_estimators": 100},
-    "lr": {"kind": "logistic_regression"},
-}
 RSS_NOTE = (
     "peak RSS = VmHWM per step: counts the memory-mapped cache pages the step touched; "
     "Dask workers' memory is not in it"
@@ -221,7 +218,7 @@ def run(args) -> dict:
         features={"fields": ["embedding"]},
         initial_labels={"kind": "field", "field": field},
         ground_truth_field="ground_truth",
-        estimator=ESTIMATORS[args.estimator],
+        estimator=_estimator(args),
         strategy={"name": args.strategy},
         batch_size=args.batch,
         scoring={}
@@ -254,6 +251,7 @@ def run(args) -> dict:
         "batch": args.batch,
         "initial": args.initial,
         "estimator": args.estimator,
+        "estimator_config": config.estimator.model_dump(mode="json"),
         "strategy": args.strategy,
         "dask_workers": args.dask_workers,
         "write_back_threshold": config.scoring.write_back_threshold,
@@ -270,6 +268,14 @@ def run(args) -> dict:
     }
 
 
+def _estimator(args):
+    """The loop's estimator: the simulation's configuration of that name, bounded as asked."""
+    config = estimator_config(args.estimator)
+    if args.max_unlabelled is not None and hasattr(config, "max_unlabelled"):
+        config = config.model_copy(update={"max_unlabelled": args.max_unlabelled})
+    return config
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", "--samples", dest="size", type=int, default=100_000)
@@ -277,7 +283,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--initial", type=int, default=1_000, help="initial labels")
     parser.add_argument("--classes", type=int, default=10)
-    parser.add_argument("--estimator", choices=sorted(ESTIMATORS), default="rf")
+    parser.add_argument(
+        "--estimator",
+        choices=ESTIMATOR_NAMES,
+        default="rf",
+        help="as `alflow simulate --estimator` names them (ls, lp, lsr: label spreading or "
+        "propagation; st: self-training around LR)",
+    )
+    parser.add_argument(
+        "--max-unlabelled",
+        type=int,
+        help="the graph learners' bound on unlabelled pool samples (default: the "
+        "configuration's, 10,000)",
+    )
     parser.add_argument("--strategy", default="typiclust_margin")
     parser.add_argument("--dask-workers", type=int, default=0, help="score on K Dask workers")
     parser.add_argument(
