@@ -46,7 +46,9 @@ def run(argv: list[str]) -> int | None:
         return None  # a temporary server is this command's own: nothing to share
     server_key = server.key(dict(os.environ))
     if len(str(server.socket_path(server_key))) > SOCKET_PATH_LIMIT:
-        return None
+        return _run_here(
+            f"ALFLOW_HOME is too deep for the command server's socket ({server.directory()})"
+        )
     try:
         addresses = _addresses()
     except AlflowError:
@@ -128,11 +130,7 @@ def _start(server_key: str) -> socket.socket | None:
         time.sleep(0.1)
     if process.poll() is None:
         process.terminate()
-    print(
-        f"alflow: the command server did not start (its log: {log_path}); running the command here",
-        file=sys.stderr,
-    )
-    return None
+    return _run_here(f"the command server did not start (its log: {log_path})")
 
 
 def _run_in_child(conn: socket.socket, argv: list[str]) -> int | None:
@@ -148,9 +146,11 @@ def _run_in_child(conn: socket.socket, argv: list[str]) -> int | None:
         server.send_message(conn, request, fds=[0, 1, 2])
         started, _ = server.recv_message(conn)
     except OSError:
-        return None  # the server went away before the child took over: run here
-    if not started:
-        return None
+        started = None
+    if not started:  # the server went away before a child took the command
+        return _run_here(
+            f"the command server ended before it took the command ({server.log_path()})"
+        )
     child = started["pid"]
     forwarded = _forward_signals(child)
     try:
@@ -171,6 +171,13 @@ def _run_in_child(conn: socket.socket, argv: list[str]) -> int | None:
         )
         return 1
     return int(done["exit"])
+
+
+def _run_here(why: str) -> None:
+    """Say why the command runs in this process after all (it still runs: the command server
+    is only a shortcut), and let it."""
+    print(f"alflow: {why}; running the command in its own process", file=sys.stderr)
+    return None
 
 
 def _forward_signals(child: int) -> dict:

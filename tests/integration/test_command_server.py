@@ -113,3 +113,19 @@ def test_status_names_the_server_and_server_stop_stops_it(warm_env, tmp_path):
     while command_server.alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not command_server.alive(pid) and command_server.running() == []
+
+
+def test_a_server_that_cannot_start_in_time_leaves_the_command_to_its_own_process(digits):
+    env = {
+        **os.environ,
+        "ALFLOW_COMMAND_SERVER": "on",
+        "ALFLOW_COMMAND_SERVER_START_TIMEOUT": "0.5",
+    }
+    env["ALFLOW_TEST_KEY"] = "a key of its own"  # not the module's server
+    out = run_cli("step", "no-such-loop", env=env)
+    # (a line about a server this command started may come first)
+    *_, notice, error = out.stderr.strip().splitlines()
+    assert notice.startswith("alflow: the command server did not start (its log: ")
+    assert notice.endswith("; running the command in its own process")
+    assert error.startswith("alflow: error: no loop named 'no-such-loop'")  # run here, as ever
+    assert out.returncode == 2
