@@ -11,7 +11,6 @@ find it in the record.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -22,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
+
+from alflow import file_locks
 
 HOST = "127.0.0.1"
 
@@ -73,12 +74,8 @@ class RecordFile:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """The one start lock: a second command waits here, then finds the first one's server."""
-        with (self.path.parent / "server.lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with file_locks.held(self.path.parent / "server.lock"):
+            yield
 
 
 def port_free(port: int) -> bool:

@@ -40,7 +40,7 @@ import time
 import traceback
 from pathlib import Path
 
-from alflow.background import mode_from_env, seconds_from_env
+from alflow.background import mode_from_env, process_cmdline, seconds_from_env
 from alflow.errors import AlflowError
 from alflow.settings import state_dir
 
@@ -163,14 +163,9 @@ def stop(records: list[dict]) -> list[dict]:
 
 
 def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    with contextlib.suppress(OSError):
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    return True
+    """Whether ``pid`` is a live command server (or a child of one), not a reused pid."""
+    cmdline = process_cmdline(pid)
+    return cmdline is not None and "alflow.command_server" in cmdline
 
 
 def recv_message(conn: socket.socket, fds: int = 0) -> tuple[dict | None, list[int]]:

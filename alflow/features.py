@@ -11,7 +11,6 @@ only for samples modified since the cache's mark), which rebuilds the cache.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import shutil
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alflow import freshness
+from alflow import file_locks, freshness
 from alflow.errors import FeatureError, plural, preview_ids
 
 
@@ -267,7 +266,7 @@ def _publish(tmp: Path, directory: Path) -> FeatureMatrix:
     between, its (equal) cache is kept.
     """
     old = Path(tempfile.mkdtemp(prefix=f"{directory.name}.old-", dir=directory.parent))
-    with _flock(_lock_path(directory, "swap"), fcntl.LOCK_EX):
+    with file_locks.held(_lock_path(directory, "swap")):
         if directory.exists():
             directory.rename(old / "cache")
         tmp.rename(directory)
@@ -279,7 +278,7 @@ def _publish(tmp: Path, directory: Path) -> FeatureMatrix:
 def build_lock(directory: Path) -> Iterator[None]:
     """Serialise the builds of one cache key across processes: the second builder waits,
     then finds the first one's cache instead of reading the dataset again."""
-    with _flock(_lock_path(directory, "build"), fcntl.LOCK_EX):
+    with file_locks.held(_lock_path(directory, "build")):
         yield
 
 
@@ -287,16 +286,6 @@ def _lock_path(directory: Path, purpose: str) -> Path:
     """A lock file next to the cache folder (hidden: it outlives every version of it)."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     return directory.parent / f".{directory.name}.{purpose}-lock"
-
-
-@contextmanager
-def _flock(path: Path, operation: int) -> Iterator[None]:
-    with open(path, "a") as handle:
-        fcntl.flock(handle, operation)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def open_cache(directory: Path) -> FeatureMatrix:
@@ -308,7 +297,7 @@ def open_cache(directory: Path) -> FeatureMatrix:
     Raises:
         FileNotFoundError: there is no cache at ``directory``.
     """
-    with _flock(_lock_path(directory, "swap"), fcntl.LOCK_SH):
+    with file_locks.held(_lock_path(directory, "swap"), shared=True):
         if not directory.exists():
             raise FileNotFoundError(f"no feature cache at {directory}")
         return _open_once(directory)

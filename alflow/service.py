@@ -22,7 +22,6 @@ process outlives the commands that used it.
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import os
 import time
@@ -33,6 +32,7 @@ from typing import TypeVar
 
 import psutil
 
+from alflow import file_locks
 from alflow.errors import AlflowError
 
 T = TypeVar("T")
@@ -51,13 +51,8 @@ class DatabaseServiceError(AlflowError):
 
 def serialised(lock_path: Path, start: Callable[[], T]) -> T:
     """Run ``start`` while holding an exclusive lock on ``lock_path`` (waiting for it)."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            return start()
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_locks.held(lock_path):
+        return start()
 
 
 def dbpath(cmdline: list[str]) -> str | None:

@@ -9,7 +9,6 @@ command in this process instead, as before: the warm path is only ever a shortcu
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import socket
@@ -18,6 +17,7 @@ import sys
 import time
 
 from alflow import command_server as server
+from alflow import file_locks
 from alflow.background import seconds_from_env
 from alflow.errors import AlflowError
 
@@ -73,7 +73,7 @@ def _addresses() -> dict:
 
 def _connect(server_key: str, addresses: dict) -> socket.socket | None:
     """A connection to this key's server, started first if there is none (or a stale one)."""
-    with _start_lock(server_key):
+    with file_locks.held(server.start_lock_path()):  # commands started together share one
         record = server.read_record(server_key)
         if record and server.alive(record["pid"]):
             if all(record.get(k) == v for k, v in addresses.items()):
@@ -83,17 +83,6 @@ def _connect(server_key: str, addresses: dict) -> socket.socket | None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(record["pid"], signal.SIGTERM)
         return _start(server_key)
-
-
-@contextlib.contextmanager
-def _start_lock(server_key: str):
-    """One start at a time per state directory: commands started together share a server."""
-    with server.start_lock_path().open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _try_connect(server_key: str) -> socket.socket | None:
