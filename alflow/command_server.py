@@ -199,6 +199,7 @@ def serve(server_key: str) -> None:
     """Import once, then fork a child per command until idle (``python -m`` entry point)."""
     from alflow import console
 
+    idle = seconds_from_env(ENV_IDLE, IDLE_SECONDS, CommandServerError)
     console.quiet_prefect()  # before Prefect is imported, as a command does it
     for name in WARM_MODULES:
         __import__(name)
@@ -208,7 +209,6 @@ def serve(server_key: str) -> None:
     _write_record(record)
     children: set[int] = set()
     idle_since = time.monotonic()
-    idle = seconds_from_env(ENV_IDLE, IDLE_SECONDS, CommandServerError)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:
@@ -216,9 +216,7 @@ def serve(server_key: str) -> None:
             _reap(children)
             try:
                 conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except InterruptedError:
+            except (TimeoutError, InterruptedError):
                 continue
             child = _fork_child(conn, listener)
             conn.close()
@@ -227,11 +225,19 @@ def serve(server_key: str) -> None:
             _write_record(record)
             idle_since = time.monotonic()
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            record_path(server_key).unlink()
-        with contextlib.suppress(FileNotFoundError):
-            socket_path(server_key).unlink()
+        _forget(server_key)
     # running children keep their clients' commands; they are not ours to end
+
+
+def _forget(server_key: str) -> None:
+    """Remove this server's record and socket, unless a successor of the same key (started
+    when this one was stopped as out of date) has written its own already."""
+    current = read_record(server_key)
+    if current is not None and current["pid"] != os.getpid():
+        return
+    for path in (record_path(server_key), socket_path(server_key)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def _listen(path: Path) -> socket.socket:
