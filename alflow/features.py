@@ -262,8 +262,8 @@ def _publish(tmp: Path, directory: Path) -> FeatureMatrix:
 
     Two renames under the key's swap lock, never a removal in place: a reader (which takes the
     lock shared, for the instant of opening) finds the old cache or the new one, never a
-    half-deleted folder or files of both. If another process publishes the same key in
-    between, its (equal) cache is kept.
+    half-deleted folder or files of both. Two publishers of one key take turns; the later
+    one's (equal) cache stays.
     """
     old = Path(tempfile.mkdtemp(prefix=f"{directory.name}.old-", dir=directory.parent))
     with file_locks.held(_lock_path(directory, "swap")):
@@ -300,13 +300,9 @@ def open_cache(directory: Path) -> FeatureMatrix:
     with file_locks.held(_lock_path(directory, "swap"), shared=True):
         if not directory.exists():
             raise FileNotFoundError(f"no feature cache at {directory}")
-        return _open_once(directory)
-
-
-def _open_once(directory: Path) -> FeatureMatrix:
-    return FeatureMatrix(
-        path=directory,
-        ids=np.load(directory / "ids.npy", mmap_mode="r"),
-        X=np.load(directory / "X.npy", mmap_mode="r"),
-        order=np.load(directory / "order.npy", mmap_mode="r"),
-    )
+        return FeatureMatrix(
+            path=directory,
+            ids=np.load(directory / "ids.npy", mmap_mode="r"),
+            X=np.load(directory / "X.npy", mmap_mode="r"),
+            order=np.load(directory / "order.npy", mmap_mode="r"),
+        )
