@@ -30,7 +30,7 @@ from alflow.errors import FeatureError, plural, preview_ids
 def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
     """One field's values as a 2-D float array, raising FeatureError on bad samples."""
     if isinstance(values, np.ndarray) and values.ndim >= 1 and values.dtype.kind in "fiub":
-        return _finite(values.reshape(len(values), -1).astype(np.float64), field, ids)
+        return _finite(values.reshape(len(values), -1).astype(np.float32, copy=False), field, ids)
     missing = [ids[i] for i, v in enumerate(values) if v is None]
     if missing:
         raise FeatureError(
@@ -60,7 +60,7 @@ def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
         raise FeatureError(
             f"feature field {field!r} holds non-numeric values ({exc}); use float or vector fields"
         ) from None
-    return _finite(column.reshape(len(values), -1), field, ids)
+    return _finite(column.reshape(len(values), -1).astype(np.float32), field, ids)
 
 
 def _finite(column: np.ndarray, field: str, ids: Sequence[str]) -> np.ndarray:
@@ -69,7 +69,8 @@ def _finite(column: np.ndarray, field: str, ids: Sequence[str]) -> np.ndarray:
         where = [ids[i] for i in np.flatnonzero(bad)]
         raise FeatureError(
             f"feature field {field!r} has NaN or infinite values on {plural(len(where), 'sample')} "
-            f"({preview_ids(where)}); fix or recompute them"
+            f"({preview_ids(where)}); fix or recompute them (features are stored as float32: "
+            "a magnitude beyond 3.4e38 is infinite)"
         )
     return column
 
@@ -105,7 +106,8 @@ def _blocks(
                     f"{'has' if len(chunk_ids) == 1 else 'have'} {width} "
                     f"({preview_ids(chunk_ids)}); recompute them with one model"
                 )
-        yield chunk_ids, np.hstack(list(parts.values())).astype(np.float32)
+        blocks = list(parts.values())
+        yield chunk_ids, blocks[0] if len(blocks) == 1 else np.hstack(blocks)
 
 
 def assemble(columns: dict[str, Sequence], ids: Sequence[str]) -> np.ndarray:

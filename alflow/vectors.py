@@ -39,7 +39,7 @@ def decode_vectors(values: list[Any]) -> Any:
     table = np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(len(raw), -1)
     if fortran or dtype.hasobject or not (table[:, :header] == table[0, :header]).all():
         return [np.load(io.BytesIO(r)) for r in raw]
-    return table[:, header:].copy().view(dtype).reshape(len(raw), *shape)
+    return table[:, header:].view(dtype).reshape(len(raw), *shape)  # read-only: no copy
 
 
 def _load(value: bytes) -> np.ndarray:

@@ -203,3 +203,10 @@ def test_concurrent_builders_and_readers_of_one_key_never_fail(tmp_path):
 def test_opening_a_missing_cache_fails_at_once(tmp_path):
     with pytest.raises(FileNotFoundError):
         features.open_cache(tmp_path / "absent")
+
+
+def test_values_beyond_float32_range_are_refused_not_stored_as_infinite():
+    with pytest.raises(
+        FeatureError, match=r"'x' has NaN or infinite values on 1 sample \(s1\).*3\.4e38"
+    ):
+        features.assemble({"x": [1.0, 1e39, 2.0]}, IDS)
