@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +30,11 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
-from alflow import cluster, freshness, naming, pool_scores, scoring, store
+from alflow import bulk_writes, cluster, freshness, naming, pool_scores, scoring, store
 from alflow import labels as lab
 from alflow import progress as reporting
 from alflow.config import LoopConfig
+from alflow.features import FeatureMatrix
 from alflow.settings import checkpoints_dir
 
 RECORD = "predictions.npz"
@@ -108,38 +109,51 @@ def save_record(path: Path, record: Written) -> None:
     os.replace(tmp, path)
 
 
-def write_back(
-    ws, config: LoopConfig, scorer: scoring.Scorer, round_number: int, checkpoint: str | None = None
-) -> int:
-    """Score every sample and bulk-write the predictions that changed; returns their count.
-
-    With the sha256 of the learner's ``checkpoint``, every class's probability is kept for the
-    next round's query (:mod:`alflow.pool_scores`), when small enough.
-    """
+def pool_scores_of(
+    ws, config: LoopConfig, scorer: scoring.Scorer, checkpoint: str | None = None
+) -> scoring.Scores:
+    """Every row's scores; with the sha256 of the learner's ``checkpoint``, every class's
+    probability too, to be kept for the next round's query (:mod:`alflow.pool_scores`), when
+    small enough."""
     fm = ws.features(config)
-    dataset = ws.dataset(config)
-    field = naming.prediction_field(config.name)
-    path = checkpoints_dir(config.name) / RECORD
     keep = (
         checkpoint is not None
         and pool_scores.exact_after_load(config.estimator)
         and pool_scores.worth_keeping(len(fm.X), len(scorer.classes))
     )
-    scores = scorer.score(fm, keep_proba=keep)
+    return scorer.score(fm, keep_proba=keep)
+
+
+def write_back(
+    ws,
+    config: LoopConfig,
+    scores: scoring.Scores,
+    round_number: int,
+    checkpoint: str | None = None,
+) -> int:
+    """Bulk-write the predictions among ``scores`` (every row's) that changed; returns their
+    count. Kept probabilities are saved with the learner's ``checkpoint`` sha256."""
+    fm = ws.features(config)
+    dataset = ws.dataset(config)
+    field = naming.prediction_field(config.name)
+    path = checkpoints_dir(config.name) / RECORD
     previous = load_record(path) if store.has_fields(dataset, [field]) else None
     mask = changed_rows(previous, scores, fm.path.name, config.scoring.write_back_threshold)
+    held = held_rows(previous, fm.path.name, len(mask))
     rows = np.flatnonzero(mask)
     what = f"writing predictions of {config.name!r} round {round_number}"  # those that changed
     with reporting.step(what, len(rows)) as report, freshness.own_write(fm.path):
         for start, stop in scoring.spans(len(rows), config.scoring.chunk_size):
             part = rows[start:stop]
-            store.write_predictions(
+            bulk_writes.write_predictions(
                 dataset,
                 field,
                 [str(i) for i in fm.ids[part]],
-                scores.labels(part),
+                scores.classes,
+                scores.codes[part],
                 scores.confidence[part],
                 round_number,
+                existing=held[part],
                 on_chunk=report.advance,
             )
     save_record(path, after_write(previous, scores, fm.path.name, mask))
@@ -149,11 +163,22 @@ def write_back(
     return len(rows)
 
 
-def evaluate(ws, config: LoopConfig, n_labels: int, scorer: scoring.Scorer) -> dict[str, Any]:
+def held_rows(previous: Written | None, cache: str, n: int) -> np.ndarray:
+    """Rows whose prediction field holds a prediction, by the record (see :func:`changed_rows`)."""
+    if previous is None or previous.cache != cache or len(previous.codes) != n:
+        return np.zeros(n, dtype=bool)
+    return previous.codes >= 0
+
+
+RowScorer = Callable[[FeatureMatrix, np.ndarray], scoring.Scores]
+
+
+def evaluate(ws, config: LoopConfig, n_labels: int, score: RowScorer) -> dict[str, Any]:
     """Held-out accuracy and macro-F1 against ground truth, plus the labelled count.
 
     The held-out ids and their ground truth come from one projected query on the split field
-    (no ordered select), and their rows are scored in cache order, chunk by chunk.
+    (no ordered select); ``score`` gives their rows' scores in cache order (a
+    :meth:`Scorer.score <alflow.scoring.Scorer.score>`, or rows taken from a pass already made).
     """
     metrics: dict[str, Any] = {"labelled": n_labels}
     if not config.ground_truth_field or not (config.eval_fraction or config.eval_tag):
@@ -168,7 +193,7 @@ def evaluate(ws, config: LoopConfig, n_labels: int, scorer: scoring.Scorer) -> d
     fm = ws.features(config)
     rows = fm.rows([ids[i] for i in keep])
     order = np.argsort(rows, kind="stable")  # read the memory-mapped matrix front to back
-    scores = scorer.score(fm, rows[order])
+    scores = score(fm, rows[order])
     y = np.asarray([truth[i] for i in keep], dtype=object)[order]
     predicted = scores.labels()
     metrics.update(
@@ -190,9 +215,11 @@ def session(config: LoopConfig, state) -> Iterator[scoring.Scorer]:
 def score_round(
     ws, config: LoopConfig, state, round_number: int, checkpoint: str | None = None
 ) -> dict[str, Any]:
-    """Evaluate ``state``'s learner and write back its changed predictions (one session),
-    keeping the pool's probabilities for the next query when ``checkpoint`` (its sha256)."""
+    """Evaluate ``state``'s learner and write back its changed predictions, from one scoring
+    pass over every row (held-out rows included), keeping the pool's probabilities for the next
+    query when ``checkpoint`` (its sha256)."""
     with session(config, state) as scorer:
-        metrics = evaluate(ws, config, state.n_labels, scorer)
-        write_back(ws, config, scorer, round_number, checkpoint)
+        scores = pool_scores_of(ws, config, scorer, checkpoint)
+    metrics = evaluate(ws, config, state.n_labels, lambda _, rows: scores.take(rows))
+    write_back(ws, config, scores, round_number, checkpoint)
     return metrics

@@ -1,20 +1,21 @@
 """FiftyOne access: the only module that reads or writes samples.
 
 Everything here works on sample ids and plain values so the rest of alflow stays testable
-without a database. Writes are bulk ``set_values(..., key_field="id")`` calls, FiftyOne's fastest
-path, so a round's write-back is one round trip per field however large the pool.
+without a database. Labels written by users' tools go through FiftyOne's ``set_values`` (it
+validates them); alflow's own bulk values (predictions, split markers) go as raw MongoDB bulk
+updates of declared fields (:mod:`alflow.bulk_writes`, the one other module that writes samples),
+since per-sample validation would dominate a round on a big pool.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
 import numpy as np
 from bson import ObjectId
-from pymongo import UpdateOne
 
 from alflow import locks
 from alflow.connections import database_in_use, db
@@ -68,7 +69,7 @@ def sample_ids(dataset) -> np.ndarray:
     return np.asarray(dataset.values("id"), dtype=object)
 
 
-def _samples(collection):
+def samples_collection(collection):
     """The raw MongoDB collection of a dataset's (or a view's) samples."""
     root = getattr(collection, "_root_dataset", None) or collection
     return db()[root._sample_collection_name]
@@ -90,7 +91,7 @@ def iter_columns(
     Raises:
         DatasetError: samples were added or deleted while the columns were read.
     """
-    collection = _samples(dataset)
+    collection = samples_collection(dataset)
     expected = collection.count_documents({})
     cursor = collection.find({}, dict.fromkeys(fields, 1), batch_size=chunk)
     read = 0
@@ -111,7 +112,7 @@ def iter_columns_of(
     Raises:
         DatasetError: some of ``ids`` were deleted meanwhile.
     """
-    collection = _samples(dataset)
+    collection = samples_collection(dataset)
     projection = dict.fromkeys(fields, 1)
     for start in range(0, len(ids), chunk):
         part = [str(i) for i in ids[start : start + chunk]]
@@ -154,7 +155,7 @@ def fingerprint(dataset) -> tuple[str, ...]:
     ids come from the ``_id`` index. alflow's own writes (predictions, split, labels) change
     none of the three. Value changes are :mod:`alflow.freshness`'s to notice.
     """
-    collection = _samples(dataset)
+    collection = samples_collection(dataset)
     count = collection.estimated_document_count()
     if count == 0:
         return ("0",)
@@ -167,20 +168,20 @@ def existing_ids(dataset, ids: Sequence[str]) -> list[str]:
     """Those of ``ids`` that are still samples of ``dataset`` (one query)."""
     if not ids:
         return []
-    collection = _samples(dataset)
+    collection = samples_collection(dataset)
     found = collection.find({"_id": {"$in": [ObjectId(i) for i in ids]}}, {"_id": 1})
     return [str(doc["_id"]) for doc in found]
 
 
 def modified_ids(dataset, query: dict) -> list[str]:
     """Ids of the samples that match a raw MongoDB ``query`` (e.g. on ``last_modified_at``)."""
-    collection = _samples(dataset)
+    collection = samples_collection(dataset)
     return [str(doc["_id"]) for doc in collection.find(query, {"_id": 1})]
 
 
 def newest_modification(dataset) -> datetime | None:
     """The latest ``last_modified_at`` of the dataset's samples (None if it has none)."""
-    collection = _samples(dataset)
+    collection = samples_collection(dataset)
     doc = collection.find_one(
         {"last_modified_at": {"$ne": None}},
         {"last_modified_at": 1},
@@ -201,7 +202,7 @@ def values_where(dataset, query: dict, path: str) -> tuple[list[str], list[Any]]
     """Ids and values of ``path`` of the samples matching a raw MongoDB ``query``, in natural
     order: one projected query, where an ordered ``select`` of the same ids costs a quadratic
     ``$indexOfArray`` and nears MongoDB's 16 MB pipeline limit at a million samples."""
-    docs = _samples(dataset).find(query, {path: 1})
+    docs = samples_collection(dataset).find(query, {path: 1})
     pairs = [(str(doc["_id"]), _path(doc, path)) for doc in docs]
     return [i for i, _ in pairs], [v for _, v in pairs]
 
@@ -234,18 +235,6 @@ def _batched(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
         yield part
 
 
-def _bulk_update(
-    collection, updates: Iterable[UpdateOne], chunk: int, on_chunk: Callable[[int], None] | None
-) -> int:
-    """Send ``updates`` in unordered bulk writes of ``chunk``; returns the samples matched."""
-    written = 0
-    for part in _batched(updates, chunk):
-        written += collection.bulk_write(part, ordered=False).matched_count
-        if on_chunk is not None:
-            on_chunk(len(part))
-    return written
-
-
 def ensure_classification_field(dataset, field: str, attributes: Mapping[str, Any]) -> None:
     """Declare ``field`` as a Classification with typed extra ``attributes`` if it is new."""
     fo = _fo()
@@ -267,83 +256,6 @@ def _declared(dataset, field: str, attributes: Mapping[str, Any]) -> bool:
     if field not in dataset.get_field_schema():
         return False
     return set(attributes) <= set(dataset.get_field(field).get_field_schema())
-
-
-def write_predictions(
-    dataset,
-    field: str,
-    ids: Sequence[str],
-    labels: Sequence[str],
-    confidences: Sequence[float],
-    round_number: int,
-    chunk: int = 20_000,
-    on_chunk: Callable[[int], None] | None = None,
-) -> int:
-    """Bulk-write one Classification per sample straight to MongoDB; returns the count.
-
-    ``set_values`` builds and validates a Classification object per sample (about 0.35 ms
-    each: six minutes for a million samples); predictions are simple, trusted values, so they
-    go as raw documents in unordered bulk updates (the schema is declared first, so FiftyOne
-    reads them like any other label).
-    """
-    fo = _fo()
-    ensure_classification_field(dataset, field, {"round": fo.IntField})
-    now = datetime.now(UTC)
-    updates = (
-        UpdateOne(
-            {"_id": ObjectId(sid)},
-            {
-                "$set": {
-                    field: {
-                        "_id": ObjectId(),
-                        "_cls": "Classification",
-                        "tags": [],
-                        "label": str(label),
-                        "confidence": float(conf),
-                        "round": round_number,
-                    },
-                    "last_modified_at": now,
-                }
-            },
-        )
-        for sid, label, conf in zip(ids, labels, confidences, strict=True)
-    )
-    return _bulk_update(_samples(dataset), updates, chunk, on_chunk)
-
-
-def write_strings(
-    dataset,
-    field: str,
-    values: Mapping[str, str],
-    chunk: int = 20_000,
-    on_chunk: Callable[[int], None] | None = None,
-) -> int:
-    """Set a string ``field`` for ``{sample id: value}`` with raw bulk updates; returns count.
-
-    Same reasoning as :func:`write_predictions`: a split marker per sample is a trusted scalar,
-    and per-sample validation would dominate the cost of creating a loop on a large dataset.
-    Samples sharing a value (a split has two) go as one ``UpdateMany`` per ``chunk`` ids, which
-    MongoDB applies several times faster than one update per sample.
-    """
-    if not values:
-        return 0
-    if field not in dataset.get_field_schema():
-        with locks.dataset_schema(db(), dataset):
-            if field not in dataset.get_field_schema():
-                dataset.add_sample_field(field, _fo().StringField)
-    now = datetime.now(UTC)
-    collection = _samples(dataset)
-    by_value: dict[str, list[ObjectId]] = {}
-    for sid, v in values.items():
-        by_value.setdefault(str(v), []).append(ObjectId(sid))
-    written = 0
-    for value, ids in by_value.items():
-        for part in _batched(ids, chunk):
-            update = {"$set": {field: value, "last_modified_at": now}}
-            written += collection.update_many({"_id": {"$in": part}}, update).matched_count
-            if on_chunk is not None:
-                on_chunk(len(part))
-    return written
 
 
 def clear_fields(dataset, fields: Iterable[str]) -> list[str]:

@@ -76,7 +76,7 @@ def build_dataset(name: str, n: int, dim: int, classes: int, seed: int = 0):
             ground_truth=fo.Classification(label="c0"),
         )
     )
-    collection = store._samples(dataset)
+    collection = store.samples_collection(dataset)
     template = collection.find_one({})
     chunk = 10_000
     for start in range(1, n, chunk):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from alflow import freshness, naming, review, store
+from alflow import bulk_writes, freshness, naming, review, store
 from alflow import labels as lab
 from alflow import progress as reporting
 from alflow.config import FieldLabels, LoopConfig, TagLabels
@@ -94,7 +94,7 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
 def _write_split_and_labels(ws, config, dataset, ids, eval_ids, initial, source) -> None:
     split = {sid: (lab.EVAL if sid in eval_ids else lab.POOL) for sid in ids}
     with reporting.step(f"marking the pool/eval split of {config.name!r}", len(split)) as report:
-        store.write_strings(
+        bulk_writes.write_strings(
             dataset, naming.split_field(config.name), split, on_chunk=report.advance
         )
     prov = lab.provenance(f"initial:{source}", 0)

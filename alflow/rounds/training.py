@@ -41,7 +41,7 @@ def checkpoint(state: learners.LearnerState, loop: str, round_number: int) -> di
 def evaluate(ws: Workspace, config: LoopConfig, state: learners.LearnerState) -> dict[str, Any]:
     """Held-out accuracy and macro-F1 against ground truth, plus the labelled count."""
     with predictions.session(config, state) as scorer:
-        return predictions.evaluate(ws, config, state.n_labels, scorer)
+        return predictions.evaluate(ws, config, state.n_labels, scorer.score)
 
 
 def write_back_predictions(
@@ -50,7 +50,8 @@ def write_back_predictions(
     """Write back the learner's predictions that changed (see :mod:`alflow.predictions`);
     returns how many were written."""
     with predictions.session(config, state) as scorer:
-        return predictions.write_back(ws, config, scorer, round_number)
+        scores = predictions.pool_scores_of(ws, config, scorer)
+    return predictions.write_back(ws, config, scores, round_number)
 
 
 def fit_if_possible(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from alflow import learners, store
+from alflow import bulk_writes, learners, store
 from alflow.backends.oracle import OracleBackend
 from alflow.ledger import EXPORTED, INGESTED, TAUGHT, Ledger
 from alflow.rounds import history
@@ -42,7 +42,7 @@ POINTS = {
     "taught": (ROUND, Ledger, "set_state", "after", to_state(TAUGHT)),
     # loop creation
     "loop stored": (CREATE, Ledger, "create_loop", "after", None),
-    "split written": (CREATE, store, "write_strings", "after", None),
+    "split written": (CREATE, bulk_writes, "write_strings", "after", None),
     "round 0 recorded": (CREATE, Ledger, "insert_round", "after", None),
     # rollback
     "rollback number allocated": (ROLLBACK, Ledger, "allocate_round", "after", None),

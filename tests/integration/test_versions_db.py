@@ -11,7 +11,7 @@ import pytest
 from bson import json_util
 
 import tasks
-from alflow import learners, naming, store, versions
+from alflow import bulk_writes, learners, naming, store, versions
 from alflow.settings import checkpoints_dir
 from alflow.workspace import open_workspace
 from tests.fixtures.ids import rename
@@ -46,7 +46,7 @@ def restored(digits, fo_db):
     }
     store.write_classifications(digits, naming.label_field(LOOP), labels)
     split = {ids[name]: value for name, value in dump["split"].items()}
-    store.write_strings(digits, naming.split_field(LOOP), split)
+    bulk_writes.write_strings(digits, naming.split_field(LOOP), split)
     return old_to_new
 
 

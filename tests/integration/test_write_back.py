@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 import tasks
+from alflow import bulk_writes, learners, naming, predictions, rounds, scoring, store
 from alflow import features as feats
-from alflow import learners, naming, predictions, rounds, scoring, store
 from alflow.rounds import training
 from alflow.settings import checkpoints_dir
 from alflow.workspace import open_workspace
@@ -21,9 +21,9 @@ def test_write_back_writes_only_the_predictions_that_changed(digits, monkeypatch
     ws = open_workspace()
     state = training.load_learner(ws, config.name, 1)
     written: list[int] = []
-    original = store.write_predictions
+    original = bulk_writes.write_predictions
     monkeypatch.setattr(
-        store,
+        bulk_writes,
         "write_predictions",
         lambda d, f, ids, *a, **k: written.append(len(ids)) or original(d, f, ids, *a, **k),
     )
@@ -124,3 +124,36 @@ def test_the_write_back_keeps_the_learners_pool_probabilities_for_the_next_query
     # bit for bit a fresh pass of the same learner: the query's picks cannot change
     np.testing.assert_array_equal(kept, state.learner.predict_proba(np.asarray(fm.X)))
     assert training.kept_pool_proba(ws, config.name, 1, state, "another-cache") is None
+
+
+def test_rewritten_predictions_keep_their_label_ids_and_a_cleared_one_is_written_whole(digits):
+    import fiftyone as fo
+    from bson import ObjectId
+
+    config = loop_config(scoring={"write_back_threshold": 0.0})  # every prediction rewritten
+    tasks.register_loop.fn(config)
+    tasks.fit_initial_learner.fn(config.name)
+    ws = open_workspace()
+    field = naming.prediction_field(config.name)
+    fm = ws.features(config)
+    before = dict(zip(*store.values_where(digits, {}, f"{field}._id"), strict=True))
+    cleared = str(fm.ids[3])
+    store.samples_collection(digits).update_one({"_id": ObjectId(cleared)}, {"$set": {field: None}})
+    state = training.load_learner(ws, config.name, 1)
+    truth = dict(zip(digits.values("id"), digits.values("ground_truth.label"), strict=True))
+    more = [str(i) for i in fm.ids[:200] if str(i) not in state.training_ids][:40]
+    learners.teach(state, fm.take(more), np.asarray([truth[i] for i in more]), more)
+
+    assert training.write_back_predictions(ws, config, state, 2) == len(digits)
+    now = scoring.Scorer(state.learner, state.classes, 10_000).score(fm)
+    after = dict(zip(*store.values_where(digits, {}, field), strict=True))
+    rows = [after[str(i)] for i in fm.ids]
+    assert [p["round"] for p in rows] == [2] * len(rows)
+    np.testing.assert_array_equal([p["label"] for p in rows], now.labels())
+    np.testing.assert_array_equal([p["confidence"] for p in rows], now.confidence)
+    kept = {sid for sid, p in after.items() if p["_id"] == before[sid]}
+    assert kept == set(before) - {cleared}  # updated in place, by groups of equal values
+    assert after[cleared]["_id"] != before[cleared]
+    label = digits[cleared][field]  # FiftyOne reads them as its own labels
+    assert isinstance(label, fo.Classification) and label.round == 2
+    assert label.label == now.labels()[3]

@@ -38,6 +38,23 @@ def test_chunked_scoring_equals_one_call_on_the_whole_matrix(tmp_path, kind):
     np.testing.assert_allclose(scores.confidence, proba.max(axis=1), rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("rows", [None, np.arange(1_002, -1, -3)])
+def test_threads_score_exactly_what_one_thread_scores(tmp_path, rows):
+    fm = cached_matrix(tmp_path)
+    model = fitted("rf", fm)
+    one = scoring.Scorer(model, model.classes_, chunk_size=50, threads=1).score(fm, rows, True)
+    three = scoring.Scorer(model, model.classes_, chunk_size=50, threads=3).score(fm, rows, True)
+    for a, b in zip(
+        [one.codes, one.confidence, one.proba],
+        [three.codes, three.confidence, three.proba],
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    taken = one.take(np.array([4, 0]))
+    assert taken.labels().tolist() == one.labels(np.array([4, 0])).tolist()
+    np.testing.assert_array_equal(taken.proba, one.proba[[4, 0]])
+
+
 def test_scoring_chosen_rows_follows_their_order(tmp_path):
     fm = cached_matrix(tmp_path)
     model = fitted("rf", fm)
