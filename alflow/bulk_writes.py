@@ -15,6 +15,11 @@ Two things make a big write cheap:
   whole, one update each, with a fresh label id.
 - **Bulk writes are sent from threads** while the next part is built: MongoDB applies one part
   on its own threads while Python builds and encodes the next.
+- **They leave ``last_modified_at`` alone.** FiftyOne indexes it, and moving it doubled the
+  cost of an update (100k grouped prediction updates on a 1M-sample dataset: 2.2 s with it,
+  1.0 s without). It also keeps its meaning: the sample's data or labels changed, which is what
+  :mod:`alflow.freshness` (and anyone syncing a dataset) asks of it. A prediction says when it
+  was written by its ``round``; a split marker is written once, at loop creation.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 from bson import ObjectId
@@ -88,14 +92,14 @@ def write_predictions(
         np.asarray(codes),
         np.asarray(confidences, dtype=np.float64),
         round_number,
-        datetime.now(UTC),
     )
     held = np.zeros(len(batch.oids), bool) if existing is None else np.asarray(existing, bool)
     written = _bulk_update(collection, batch.whole(np.flatnonzero(~held)), on_chunk)
     rows = np.flatnonzero(held)
     updated = _bulk_update(collection, batch.by_value(rows), on_chunk)
     if updated < len(rows):  # some had no prediction after all, or were deleted
-        lost = rows[np.isin(batch.oids[rows], _without(collection, field, batch.oids[rows]))]
+        without = set(_without(collection, field, batch.oids[rows]))  # np.isin: O(n m) on objects
+        lost = rows[[oid in without for oid in batch.oids[rows]]]
         updated += _bulk_update(collection, batch.whole(lost), None)
     return written + updated
 
@@ -110,7 +114,6 @@ class _Batch:
     codes: np.ndarray
     confidences: np.ndarray
     round_number: int
-    now: datetime
 
     def whole(self, rows: np.ndarray) -> Iterator[tuple[UpdateOne, int]]:
         """One update per sample, setting the whole label with a fresh label id."""
@@ -123,8 +126,7 @@ class _Batch:
                 "confidence": float(self.confidences[row]),
                 "round": self.round_number,
             }
-            update = {"$set": {self.field: label, "last_modified_at": self.now}}
-            yield UpdateOne({"_id": self.oids[row]}, update), 1
+            yield UpdateOne({"_id": self.oids[row]}, {"$set": {self.field: label}}), 1
 
     def by_value(self, rows: np.ndarray) -> Iterator[tuple[UpdateMany, int]]:
         """One update per group of equal values, setting the existing labels' values."""
@@ -134,7 +136,6 @@ class _Batch:
                 f"{self.field}.label": self.classes[self.codes[row]],
                 f"{self.field}.confidence": float(self.confidences[row]),
                 f"{self.field}.round": self.round_number,
-                "last_modified_at": self.now,
             }
             where = {"_id": {"$in": list(self.oids[rows[group]])}, self.field: {"$type": "object"}}
             yield UpdateMany(where, {"$set": values}), len(group)
@@ -161,13 +162,11 @@ def write_strings(dataset, field: str, values: Mapping[str, str], on_chunk: Adva
         with locks.dataset_schema(db(), dataset):
             if field not in dataset.get_field_schema():
                 dataset.add_sample_field(field, _fo().StringField)
-    now = datetime.now(UTC)
     by_value: dict[str, list[ObjectId]] = {}
     for sid, v in values.items():
         by_value.setdefault(str(v), []).append(ObjectId(sid))
-    set_at = {"last_modified_at": now}
     updates = (
-        (UpdateMany({"_id": {"$in": part}}, {"$set": {field: value, **set_at}}), len(part))
+        (UpdateMany({"_id": {"$in": part}}, {"$set": {field: value}}), len(part))
         for value, ids in by_value.items()
         for part in (ids[at : at + PART] for at in range(0, len(ids), PART))
     )

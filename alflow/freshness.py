@@ -7,12 +7,14 @@ matrix, a digest of each row's raw (unstandardised) float32 values (``digests.np
 values were last known to match. When the cache is opened, only samples modified since the mark
 have their feature values read again and compared by digest; any difference rebuilds the cache.
 
-FiftyOne bumps ``last_modified_at`` for every write, alflow's own included: writing a round's
-predictions touches every sample. Those writes never change features, so alflow records the
-time window of each of its own whole-dataset writes (:func:`own_write`) and samples whose last
-change falls inside such a window are not read again. (A feature edit by someone else inside
-that same window of seconds is the one case this can miss; ``alflow features LOOP --refresh``
-rebuilds the cache unconditionally.)
+FiftyOne bumps ``last_modified_at`` for every write through it, alflow's own included (the
+initial labels of a new loop, clearing a deleted loop's fields). Those writes never change
+features, so alflow records the time window of each of them (:func:`own_write`) and samples
+whose last change falls inside such a window are not read again. (A feature edit by someone
+else inside that same window of seconds is the one case this can miss; ``alflow features LOOP
+--refresh`` rebuilds the cache unconditionally.) A round's predictions and the split markers
+are written without moving ``last_modified_at`` (:mod:`alflow.bulk_writes`), so they need no
+window.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
-from alflow import bulk_writes, cluster, freshness, naming, pool_scores, scoring, store
+from alflow import bulk_writes, cluster, naming, pool_scores, scoring, store
 from alflow import labels as lab
 from alflow import progress as reporting
 from alflow.config import LoopConfig
@@ -142,7 +142,7 @@ def write_back(
     held = held_rows(previous, fm.path.name, len(mask))
     rows = np.flatnonzero(mask)
     what = f"writing predictions of {config.name!r} round {round_number}"  # those that changed
-    with reporting.step(what, len(rows)) as report, freshness.own_write(fm.path):
+    with reporting.step(what, len(rows)) as report:  # last_modified_at stays: see bulk_writes
         for start, stop in scoring.spans(len(rows), config.scoring.chunk_size):
             part = rows[start:stop]
             bulk_writes.write_predictions(

@@ -78,7 +78,7 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
         status=CREATING,
     )
     try:
-        with freshness.own_write(fm.path):  # the split touches every sample, no feature
+        with freshness.own_write(fm.path):  # the initial labels touch samples, no feature
             _write_split_and_labels(ws, config, dataset, ids, eval_ids, initial, source)
     except BaseException:
         discard_unfinished(ws, config.name)

@@ -144,7 +144,10 @@ def test_rewritten_predictions_keep_their_label_ids_and_a_cleared_one_is_written
     more = [str(i) for i in fm.ids[:200] if str(i) not in state.training_ids][:40]
     learners.teach(state, fm.take(more), np.asarray([truth[i] for i in more]), more)
 
+    stamps = dict(zip(*store.values_where(digits, {}, "last_modified_at"), strict=True))
     assert training.write_back_predictions(ws, config, state, 2) == len(digits)
+    # alflow's own bookkeeping leaves FiftyOne's (indexed) modification time alone
+    assert dict(zip(*store.values_where(digits, {}, "last_modified_at"), strict=True)) == stamps
     now = scoring.Scorer(state.learner, state.classes, 10_000).score(fm)
     after = dict(zip(*store.values_where(digits, {}, field), strict=True))
     rows = [after[str(i)] for i in fm.ids]
