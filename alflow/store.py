@@ -202,9 +202,20 @@ def values_where(dataset, query: dict, path: str) -> tuple[list[str], list[Any]]
     """Ids and values of ``path`` of the samples matching a raw MongoDB ``query``, in natural
     order: one projected query, where an ordered ``select`` of the same ids costs a quadratic
     ``$indexOfArray`` and nears MongoDB's 16 MB pipeline limit at a million samples."""
-    docs = samples_collection(dataset).find(query, {path: 1})
-    pairs = [(str(doc["_id"]), _path(doc, path)) for doc in docs]
-    return [i for i, _ in pairs], [v for _, v in pairs]
+    ids, (values,) = columns_where(dataset, query, [path])
+    return ids, values
+
+
+def columns_where(dataset, query: dict, paths: Sequence[str]) -> tuple[list[str], list[list[Any]]]:
+    """Ids and the values of each of ``paths`` of the samples matching ``query``, in natural
+    order, from one scan (FiftyOne's ``values()`` scans the collection once per path)."""
+    docs = list(samples_collection(dataset).find(query, dict.fromkeys(paths, 1)))
+    return [str(doc["_id"]) for doc in docs], [[_path(doc, p) for doc in docs] for p in paths]
+
+
+def ids_where(dataset, query: dict) -> list[str]:
+    """Ids of the samples matching ``query``, in natural order."""
+    return [str(doc["_id"]) for doc in samples_collection(dataset).find(query, {"_id": 1})]
 
 
 def read_tags(dataset) -> dict[str, list[str]]:

@@ -21,10 +21,10 @@ def labelled(dataset, loop: str, include_excluded: bool = False) -> dict[str, st
     field = naming.label_field(loop)
     if not store.has_fields(dataset, [field]):
         return {}
-    view = dataset.exists(field)
-    ids = view.values("id")
-    names = view.values(f"{field}.label")
-    excluded = view.values(f"{field}.excluded")
+    present = {field: {"$exists": True, "$ne": None}}  # FiftyOne's exists(field)
+    ids, (names, excluded) = store.columns_where(
+        dataset, present, [f"{field}.label", f"{field}.excluded"]
+    )
     return {
         i: str(n)
         for i, n, x in zip(ids, names, excluded, strict=True)
@@ -33,8 +33,7 @@ def labelled(dataset, loop: str, include_excluded: bool = False) -> dict[str, st
 
 
 def eval_ids(dataset, loop: str) -> list[str]:
-    field = naming.split_field(loop)
-    return dataset.match({field: lab.EVAL}).values("id")
+    return store.ids_where(dataset, {naming.split_field(loop): lab.EVAL})
 
 
 def base_round(ws: Workspace, loop: str, before: int) -> dict[str, Any]:
