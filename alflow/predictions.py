@@ -35,6 +35,7 @@ from alflow import labels as lab
 from alflow import progress as reporting
 from alflow.config import LoopConfig
 from alflow.features import FeatureMatrix
+from alflow.semi_supervised_config import is_semi_supervised
 from alflow.settings import checkpoints_dir
 
 RECORD = "predictions.npz"
@@ -216,10 +217,16 @@ def score_round(
     ws, config: LoopConfig, state, round_number: int, checkpoint: str | None = None
 ) -> dict[str, Any]:
     """Evaluate ``state``'s learner and write back its changed predictions, from one scoring
-    pass over every row (held-out rows included), keeping the pool's probabilities for the next
-    query when ``checkpoint`` (its sha256)."""
+    pass over every row (a supervised learner's held-out rows included), keeping the pool's
+    probabilities for the next query when ``checkpoint`` (its sha256)."""
     with session(config, state) as scorer:
         scores = pool_scores_of(ws, config, scorer, checkpoint)
-    metrics = evaluate(ws, config, state.n_labels, lambda _, rows: scores.take(rows))
+        score: RowScorer = lambda _, rows: scores.take(rows)  # noqa: E731
+        if is_semi_supervised(config.estimator):
+            # a neighbour graph breaks distance ties by the rows it is asked about at once (on
+            # raw pixels ties are common): its held-out rows are scored on their own, as
+            # `alflow simulate` scores them, so both give the same learning curve
+            score = scorer.score
+        metrics = evaluate(ws, config, state.n_labels, score)
     write_back(ws, config, scores, round_number, checkpoint)
     return metrics

@@ -1,9 +1,9 @@
 """Scoring rows of the feature cache with a fitted learner: in chunks, here or on Dask workers.
 
-A round scores every sample once (its predictions; the held-out split's evaluation takes its
-rows from the same pass), so scoring must not hold the pool in memory: :class:`Scorer` walks
-the memory-mapped matrix ``chunk_size`` rows at a time, on :data:`THREADS` threads, and keeps
-only each row's best class and its probability (12 bytes a row).
+A round scores every sample once (its predictions; a supervised learner's evaluation takes
+its held-out rows from the same pass), so scoring must not hold the pool in memory:
+:class:`Scorer` walks the memory-mapped matrix ``chunk_size`` rows at a time, on
+:data:`THREADS` threads, and keeps only each row's best class and its probability (12 bytes a row).
 
 On Dask (:mod:`alflow.cluster`) the same chunks become tasks. The fitted learner is scattered
 once per worker (``broadcast=True``), not sent with every chunk, and each worker opens the cache
