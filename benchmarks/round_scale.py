@@ -169,9 +169,10 @@ class Steps:
 
 def scoring_passes(steps: Steps, ws, config, loop: str, workers: int) -> None:
     """One scoring pass of the whole pool in process, and on Dask with 1 and ``workers``."""
-    from alflow import cluster, rounds, scoring
+    from alflow import cluster, scoring
+    from alflow.rounds import training
 
-    state = rounds.load_learner(ws, loop, 10**6)
+    state = training.load_learner(ws, loop, 10**6)
     fm = ws.features(config)
     chunk = config.scoring.chunk_size
     steps.time(

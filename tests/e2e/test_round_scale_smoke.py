@@ -9,21 +9,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_round_scale_smoke_writes_every_step(tmp_path):
-    out = tmp_path / "scale.json"
-    run = subprocess.run(
+def run_smoke(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [
             sys.executable,
             str(ROOT / "benchmarks" / "round_scale.py"),
             "--smoke",
             "--json",
             str(out),
+            *extra,
         ],
         env=os.environ.copy(),
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_round_scale_smoke_writes_every_step(tmp_path):
+    out = tmp_path / "scale.json"
+    run = run_smoke(out)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["samples"] == 2000
@@ -46,3 +51,13 @@ def test_round_scale_smoke_writes_every_step(tmp_path):
     measured = [p for p in peaks.values() if p is not None]
     assert all(0 < p <= result["peak_rss_mb"] for p in measured)
     assert "round scale: 2000 samples" in run.stdout and " load " in run.stdout
+
+
+def test_round_scale_smoke_on_dask_times_the_scoring_passes(tmp_path):
+    out = tmp_path / "scale.json"
+    run = run_smoke(out, "--dask-workers", "2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["dask_workers"] == 2
+    for name in ("in process", "Dask, 1 worker", "Dask, 2 workers"):
+        assert result["seconds"][f"scoring pass ({name})"] > 0
