@@ -11,7 +11,7 @@ Each run is :func:`alflow.simulation.simulate` (the real learner and strategy co
 The default strategy is chosen on the *tuning* seeds only; the table that matters is computed on
 the *report* seeds, which play no part in any choice::
 
-    .venv/bin/python benchmarks/label_efficiency.py            # full: ~20 min on 2 cores
+    .venv/bin/python benchmarks/label_efficiency.py            # full: 560 runs, 8 min on 2 cores
     .venv/bin/python benchmarks/label_efficiency.py --smoke    # CI: 2 strategies, < 1 min
 
 Writes ``<out>/label_efficiency.json`` (every run, summaries, the choice and its rule) and

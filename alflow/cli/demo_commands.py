@@ -23,10 +23,13 @@ def demo_config(rounds: int, batch: int):
     return LoopConfig(
         name=DEMO_LOOP,
         dataset=demo.DATASET,
-        features={"fields": [demo.FEATURE_FIELD], "standardize": True},
+        # the label-efficiency benchmark's best: label spreading on the raw pixels (they share
+        # one scale) with diverse_margin, 43 labels to 95 % where RandomForest needs 131
+        features={"fields": [demo.FEATURE_FIELD], "standardize": False},
         initial_labels={"kind": "field", "field": demo.SEED_FIELD},
         ground_truth_field=demo.GROUND_TRUTH,
-        estimator={"kind": "logistic_regression"},
+        estimator={"kind": "label_spreading"},
+        strategy={"name": "diverse_margin"},
         batch_size=batch,
         eval_fraction=0.2,
         # no stop rule: the demo runs its rounds, and the loop stays active for the README's
