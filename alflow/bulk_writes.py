@@ -3,7 +3,7 @@
 FiftyOne's ``set_values`` builds and validates a label object per sample (about 0.35 ms each: six
 minutes for a million samples). These values are simple and trusted, so they go as raw unordered
 bulk updates of fields declared in the schema first; FiftyOne then reads them like any other.
-Two things make a big write cheap:
+Three things make a big write cheap:
 
 - **Samples that share a value go as one** ``UpdateMany`` per part of their ids, which MongoDB
   applies several times faster than one update per sample. A split has two values. A refitted

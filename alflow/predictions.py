@@ -59,12 +59,17 @@ def _in_classes(previous: Written, classes: tuple[str, ...]) -> np.ndarray:
     return remap[previous.codes]  # code -1 picks the trailing -1
 
 
+def _current(previous: Written | None, cache: str, n: int) -> bool:
+    """Whether ``previous`` describes the ``n`` rows of feature cache ``cache``."""
+    return previous is not None and previous.cache == cache and len(previous.codes) == n
+
+
 def changed_rows(
     previous: Written | None, scores: scoring.Scores, cache: str, threshold: float
 ) -> np.ndarray:
     """Rows whose prediction must be written: a new label, or a confidence moved >= threshold."""
     n = len(scores.codes)
-    if previous is None or previous.cache != cache or len(previous.codes) != n:
+    if not _current(previous, cache, n):
         return np.ones(n, dtype=bool)
     before = _in_classes(previous, scores.classes)
     moved = np.abs(previous.confidence - scores.confidence) >= threshold
@@ -75,7 +80,7 @@ def after_write(
     previous: Written | None, scores: scoring.Scores, cache: str, written: np.ndarray
 ) -> Written:
     """The record once the ``written`` rows hold their new scores."""
-    if previous is None or previous.cache != cache or len(previous.codes) != len(written):
+    if not _current(previous, cache, len(scores.codes)):
         return Written(cache, scores.classes, scores.codes.copy(), scores.confidence.copy())
     return Written(
         cache,
@@ -167,7 +172,7 @@ def write_back(
 
 def held_rows(previous: Written | None, cache: str, n: int) -> np.ndarray:
     """Rows whose prediction field holds a prediction, by the record (see :func:`changed_rows`)."""
-    if previous is None or previous.cache != cache or len(previous.codes) != n:
+    if not _current(previous, cache, n):
         return np.zeros(n, dtype=bool)
     return previous.codes >= 0
 

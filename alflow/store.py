@@ -1,4 +1,4 @@
-"""FiftyOne access: the only module that reads or writes samples.
+"""FiftyOne access: every read of samples, and the label writes that go through FiftyOne.
 
 Everything here works on sample ids and plain values so the rest of alflow stays testable
 without a database. Labels written by users' tools go through FiftyOne's ``set_values`` (it
