@@ -60,7 +60,9 @@ def _column(values: Sequence, field: str, ids: Sequence[str]) -> np.ndarray:
         raise FeatureError(
             f"feature field {field!r} holds non-numeric values ({exc}); use float or vector fields"
         ) from None
-    return _finite(column.reshape(len(values), -1).astype(np.float32), field, ids)
+    with np.errstate(over="ignore"):  # beyond float32's range: infinite, refused just below
+        column = column.reshape(len(values), -1).astype(np.float32)
+    return _finite(column, field, ids)
 
 
 def _finite(column: np.ndarray, field: str, ids: Sequence[str]) -> np.ndarray:

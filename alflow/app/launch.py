@@ -73,21 +73,25 @@ def start_executor(log: Path) -> subprocess.Popen:
     )
 
 
-def stop(process: subprocess.Popen | None) -> None:
-    """Stop a child we started in its own process group (and its children), SIGKILL if slow."""
+def stop(*processes: subprocess.Popen | None) -> None:
+    """Stop children we started in their own process groups (and their children): SIGTERM to
+    all at once, then SIGKILL to those still running after 15 s, so Ctrl-C ends the App within
+    about 30 s however many children it has."""
+    import contextlib
     import signal
+    import time
 
-    if process is None or process.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
-        try:
-            os.killpg(process.pid, sig)
-            process.wait(timeout=wait)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        running = [p for p in processes if p is not None and p.poll() is None]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):  # gone meanwhile
+                os.killpg(process.pid, sig)
+        deadline = time.monotonic() + 15
+        for process in running:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                continue
 
 
 def start_server(port: int, address: str, log: Path) -> subprocess.Popen:
@@ -157,5 +161,4 @@ def open_app(
         print(f"FiftyOne App on {page} (alflow plugin loaded) - Ctrl-C to stop", flush=True)
         server.wait()
     finally:
-        stop(executor)
-        stop(server)
+        stop(executor, server)

@@ -199,5 +199,14 @@ def test_the_app_and_its_executor_use_alflows_database(user_env, tmp_path):
         assert service.services_of(database_dir) == []  # no FiftyOne service was started
     finally:
         os.killpg(app.pid, signal.SIGINT)
-        app.wait(timeout=120)
-        log.close()
+        try:
+            app.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(app.pid, signal.SIGKILL)
+            pytest.fail(f"alflow app ignored Ctrl-C for 120 s; its output:\n{log_text(tmp_path)}")
+        finally:
+            log.close()
+
+
+def log_text(tmp_path) -> str:
+    return (tmp_path / "app.log").read_text(errors="replace")[-3000:]
