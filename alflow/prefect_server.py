@@ -242,7 +242,7 @@ def serve_foreground(preferred_port: int | None, echo) -> None:
     echo(f"Prefect server and UI on {record.url} (API {record.api_url}, pid {record.pid})")
     echo("running until Ctrl-C or SIGTERM")
     try:
-        _wait_for_signal(process)
+        wait_for_signal(process)
     finally:
         stop_process(record.pid)
         with _start_lock():
@@ -256,8 +256,12 @@ def serve_foreground(preferred_port: int | None, echo) -> None:
     echo(f"stopped the Prefect server on {record.url} (pid {record.pid})")
 
 
-def _wait_for_signal(process: subprocess.Popen[bytes]) -> None:
-    """Block until SIGTERM or SIGINT arrives or ``process`` ends (its handlers then restored)."""
+def wait_for_signal(process: subprocess.Popen) -> None:
+    """Block until SIGTERM or SIGINT arrives or ``process`` ends (its handlers then restored).
+
+    The handlers are this process's own, so a signal ignored by whoever started the command (a
+    shell's background job, a test runner) still stops a command that says "Ctrl-C to stop",
+    and SIGTERM lets it stop its children instead of leaving them running."""
     stopping: list[int] = []
     handlers = {
         sig: signal.signal(sig, lambda number, _frame: stopping.append(number))

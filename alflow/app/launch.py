@@ -159,6 +159,6 @@ def open_app(
         wait_for_server(server, url, logs / "app-server.log", timeout)
         page = f"{url}/datasets/{quote(dataset_name)}" if dataset_name else url
         print(f"FiftyOne App on {page} (alflow plugin loaded) - Ctrl-C to stop", flush=True)
-        server.wait()
+        prefect_server.wait_for_signal(server)  # SIGINT or SIGTERM: the finally stops both
     finally:
         stop(executor, server)

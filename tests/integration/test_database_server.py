@@ -176,13 +176,17 @@ def test_a_data_directory_that_is_a_file_is_named(user_env, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_app_and_its_executor_use_alflows_database(user_env, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_the_app_and_its_executor_use_alflows_database(user_env, tmp_path, sig):
+    import socket
+
     from tests.mongo import free_port
 
     env = {**user_env, "PREFECT_API_URL": "http://127.0.0.1:9/api"}  # no flow runs here
     log = open(tmp_path / "app.log", "w+")  # noqa: SIM115
+    port = free_port()
     app = subprocess.Popen(
-        [sys.executable, "-m", "alflow.cli", "app", "--port", str(free_port())],
+        [sys.executable, "-m", "alflow.cli", "app", "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -198,14 +202,17 @@ def test_the_app_and_its_executor_use_alflows_database(user_env, tmp_path):
         assert len(service.mongods_of(database_dir)) == 1  # alflow's, shared by all three
         assert service.services_of(database_dir) == []  # no FiftyOne service was started
     finally:
-        os.killpg(app.pid, signal.SIGINT)
+        # Ctrl-C (even where the runner that started it ignores SIGINT) or a plain kill
+        os.killpg(app.pid, sig)
         try:
             app.wait(timeout=120)
         except subprocess.TimeoutExpired:
             os.killpg(app.pid, signal.SIGKILL)
-            pytest.fail(f"alflow app ignored Ctrl-C for 120 s; its output:\n{log_text(tmp_path)}")
+            pytest.fail(f"alflow app ignored signal {sig} for 120 s:\n{log_text(tmp_path)}")
         finally:
             log.close()
+    with pytest.raises(OSError):  # the App server it started is gone with it
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
 def log_text(tmp_path) -> str:
