@@ -173,12 +173,6 @@ def existing_ids(dataset, ids: Sequence[str]) -> list[str]:
     return [str(doc["_id"]) for doc in found]
 
 
-def modified_ids(dataset, query: dict) -> list[str]:
-    """Ids of the samples that match a raw MongoDB ``query`` (e.g. on ``last_modified_at``)."""
-    collection = samples_collection(dataset)
-    return [str(doc["_id"]) for doc in collection.find(query, {"_id": 1})]
-
-
 def newest_modification(dataset) -> datetime | None:
     """The latest ``last_modified_at`` of the dataset's samples (None if it has none)."""
     collection = samples_collection(dataset)
@@ -214,7 +208,8 @@ def columns_where(dataset, query: dict, paths: Sequence[str]) -> tuple[list[str]
 
 
 def ids_where(dataset, query: dict) -> list[str]:
-    """Ids of the samples matching ``query``, in natural order."""
+    """Ids of the samples matching a raw MongoDB ``query`` (on ``last_modified_at``, a split
+    field), in natural order."""
     return [str(doc["_id"]) for doc in samples_collection(dataset).find(query, {"_id": 1})]
 
 

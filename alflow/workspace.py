@@ -98,7 +98,7 @@ class Workspace:
         if query is None or not (fm.path / freshness.DIGESTS).exists():
             return False  # a cache from before values were tracked: rebuild it once
         newest = store.newest_modification(dataset)
-        ids = store.modified_ids(dataset, query)
+        ids = store.ids_where(dataset, query)
         if ids:  # samples added since are not in this cache: its key covers the sample set
             ids = [i for i, known in zip(ids, np.isin(ids, fm.ids), strict=True) if known]
         if ids:

@@ -24,10 +24,8 @@ def test_an_in_place_change_after_a_round_is_detected_and_the_rounds_writes_are_
         step.fn(config.name, n)  # teach rewrote the prediction of every sample
     ws = open_workspace()
     seen: list[int] = []
-    original = store.modified_ids
-    monkeypatch.setattr(
-        store, "modified_ids", lambda d, q: seen.append(len(r := original(d, q))) or r
-    )
+    original = store.ids_where
+    monkeypatch.setattr(store, "ids_where", lambda d, q: seen.append(len(r := original(d, q))) or r)
     before = ws.features(config)
     assert seen and seen[-1] <= 10  # at most the round's new labels are read again, not 1797
     assert ws.features(config).path == before.path and seen[-1] == 0  # and then nothing
@@ -51,10 +49,8 @@ def test_a_loop_deleted_and_created_again_does_not_read_its_features_again(digit
 
     rounds.delete_loop(ws, config.name)  # clears the loop's fields on every sample
     seen: list[int] = []
-    original = store.modified_ids
-    monkeypatch.setattr(
-        store, "modified_ids", lambda d, q: seen.append(len(r := original(d, q))) or r
-    )
+    original = store.ids_where
+    monkeypatch.setattr(store, "ids_where", lambda d, q: seen.append(len(r := original(d, q))) or r)
     tasks.register_loop.fn(config)
     assert open_workspace().features(config).path == cached
     assert seen and max(seen) == 0  # the deletion's writes were alflow's own: nothing re-read
