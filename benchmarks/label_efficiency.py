@@ -7,9 +7,9 @@ strategies that suit it (:data:`STRATEGIES_FOR`). Label propagation and self-tra
 spreading on the tuning seeds, and self-training refits its model up to ten times per round
 (minutes per run).
 
-Each run is :func:`alflow.simulation.simulate` (the real learner and strategy code, in process).
-The default strategy is chosen on the *tuning* seeds only; the table that matters is computed on
-the *report* seeds, which play no part in any choice::
+Each run is :func:`alflow.demo.simulation.simulate` (the real learner and strategy code, in
+process). The default strategy is chosen on the *tuning* seeds only; the table that matters is
+computed on the *report* seeds, which play no part in any choice::
 
     .venv/bin/python benchmarks/label_efficiency.py            # full: 560 runs, 8 min on 2 cores
     .venv/bin/python benchmarks/label_efficiency.py --smoke    # CI: 2 strategies, < 1 min
@@ -35,7 +35,7 @@ from joblib import Parallel, delayed
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alflow.simulation import ESTIMATOR_NAMES, simulate  # noqa: E402
+from alflow.demo.simulation import ESTIMATOR_NAMES, simulate  # noqa: E402
 from alflow.strategies import COMMITTEE_STRATEGIES, DEFAULT_STRATEGY, STRATEGIES  # noqa: E402
 
 ESTIMATORS = ("rf", "lr", "ls", "lsr")

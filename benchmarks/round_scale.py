@@ -39,7 +39,7 @@ os.environ.setdefault("ALFLOW_HOME", str(Path(tempfile.gettempdir()) / "alflow-b
 import numpy as np  # noqa: E402
 
 import alflow  # noqa: E402, F401
-from alflow.simulation import ESTIMATOR_NAMES, estimator_config  # noqa: E402
+from alflow.demo.simulation import ESTIMATOR_NAMES, estimator_config  # noqa: E402
 
 RSS_NOTE = (
     "peak RSS = VmHWM per step: counts the memory-mapped cache pages the step touched; "
@@ -58,7 +58,7 @@ def build_dataset(name: str, n: int, dim: int, classes: int, seed: int = 0):
     from bson import ObjectId
     from fiftyone.core.utils import serialize_numpy_array
 
-    from alflow import store
+    from alflow.data import store
 
     if fo.dataset_exists(name):
         dataset = fo.load_dataset(name)
@@ -102,7 +102,7 @@ def seed_labels(dataset, n_labels: int, seed: int = 0) -> str:
     field = f"seed_{n_labels}"
     if field in dataset.get_field_schema():
         return field
-    from alflow import store
+    from alflow.data import store
 
     ids, truth = store.values_where(dataset, {}, "ground_truth.label")
     truth = np.asarray(truth)
@@ -169,7 +169,7 @@ class Steps:
 
 def scoring_passes(steps: Steps, ws, config, loop: str, workers: int) -> None:
     """One scoring pass of the whole pool in process, and on Dask with 1 and ``workers``."""
-    from alflow import cluster, scoring
+    from alflow.learning import dask_cluster, scoring
     from alflow.rounds import training
 
     state = training.load_learner(ws, loop, 10**6)
@@ -180,7 +180,7 @@ def scoring_passes(steps: Steps, ws, config, loop: str, workers: int) -> None:
         lambda: scoring.Scorer(state.learner, state.classes, chunk).score(fm),
     )
     for k in sorted({1, workers}):
-        with cluster.client_for(cluster.Target(workers=k)) as client:
+        with dask_cluster.client_for(dask_cluster.Target(workers=k)) as client:
             scorer = scoring.Scorer(state.learner, state.classes, chunk, client)
             scorer.score(fm, np.arange(min(len(fm.ids), 2 * k)))  # workers warm: imports done
             name = f"scoring pass (Dask, {k} worker{'s' * (k > 1)})"
@@ -188,11 +188,13 @@ def scoring_passes(steps: Steps, ws, config, loop: str, workers: int) -> None:
 
 
 def run(args) -> dict:
-    from alflow import rounds, service
-    from alflow.config import LoopConfig
-    from alflow.workspace import open_workspace
+    from alflow import rounds
+    from alflow.config.loop import LoopConfig
+    from alflow.loop.workspace import open_workspace
+    from alflow.services import fiftyone_database
 
-    service.connect()  # before FiftyOne is used: alflow's lasting database, as commands use it
+    # before FiftyOne is used: alflow's lasting database, as commands use it
+    fiftyone_database.connect()
     dataset_name = f"bench-{args.size}x{args.dim}"
     build = Steps()
     print(f"round scale: {args.size} samples x {args.dim} dims")

@@ -1,8 +1,8 @@
 """Cost and checkpoint size of label spreading on a synthetic pool, through the real cache.
 
 Builds a feature cache of ``--samples`` x ``--dim`` Gaussian class clusters (10 classes), holds out
-10 %, fits :class:`alflow.estimators.LabelSpreadingConfig` on one label per class plus at most
-``--max-unlabelled`` pool rows, and reports: fit time, prediction time for 50,000 samples, the
+10 %, fits :class:`alflow.config.estimators.LabelSpreadingConfig` on one label per class plus at
+most ``--max-unlabelled`` pool rows, and reports: fit time, prediction time for 50,000 samples, the
 checkpoint's size against the fitted scikit-learn model pickled alone, and load + rebuild time::
 
     .venv/bin/python benchmarks/semi_supervised_checkpoint.py --samples 100000 --dim 512
@@ -22,10 +22,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alflow import features  # noqa: E402
-from alflow import learners as lrn  # noqa: E402
-from alflow.estimators import LabelSpreadingConfig  # noqa: E402
-from alflow.semi_supervised import cached_pool  # noqa: E402
+from alflow.config.estimators import LabelSpreadingConfig  # noqa: E402
+from alflow.data import features  # noqa: E402
+from alflow.learning import learners as lrn  # noqa: E402
+from alflow.learning.semi_supervised import cached_pool  # noqa: E402
 
 
 def synthetic_cache(directory: Path, n: int, d: int, rng: np.random.Generator):

@@ -15,8 +15,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from alflow import reports
-from alflow.workspace import version_string
+from alflow.loop import reports
+from alflow.loop.workspace import version_string
 from flows.loop import step_flow
 from tasks import active_loops, loop_ready
 

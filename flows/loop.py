@@ -8,9 +8,9 @@ from typing import Any
 
 from prefect import flow, tags
 
-from alflow import locks
-from alflow.config import LoopConfig, StepOptions
-from alflow.workspace import open_workspace, version_string
+from alflow.config.loop import LoopConfig, StepOptions
+from alflow.loop.workspace import open_workspace, version_string
+from alflow.state import locks
 from flows.round import round_flow
 from tasks import (
     acquire_loop,

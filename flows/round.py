@@ -11,9 +11,9 @@ from typing import Any
 
 from prefect import flow
 
-from alflow.config import StepOptions
-from alflow.ledger import CANCELLED, FAILED, QUERIED
-from alflow.workspace import version_string
+from alflow.config.loop import StepOptions
+from alflow.loop.workspace import version_string
+from alflow.state.ledger import CANCELLED, FAILED, QUERIED
 from tasks import (
     cancel_round,
     check_progress,

@@ -11,9 +11,9 @@ from typing import Any
 
 from prefect import flow
 
-from alflow.config import StepOptions
-from alflow.simulation import EstimatorName
-from alflow.workspace import version_string
+from alflow.config.loop import StepOptions
+from alflow.demo.simulation import EstimatorName
+from alflow.loop.workspace import version_string
 from flows.loop import create_loop_flow, step_flow
 from tasks.simulation import prepare_simulation, simulation_result
 

@@ -13,8 +13,9 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
-from alflow import naming, reports
-from alflow.workspace import open_workspace
+from alflow.config import naming
+from alflow.loop import reports
+from alflow.loop.workspace import open_workspace
 
 
 @task(name="publish-round-artifacts", cache_policy=NO_CACHE)

@@ -7,10 +7,11 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from alflow import locks, rounds
-from alflow.config import LoopConfig
+from alflow import rounds
+from alflow.config.loop import LoopConfig
 from alflow.errors import AlflowError
-from alflow.workspace import open_workspace
+from alflow.loop.workspace import open_workspace
+from alflow.state import locks
 
 
 def _log():

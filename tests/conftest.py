@@ -37,7 +37,7 @@ os.environ["ALFLOW_COMMAND_SERVER"] = "off"
 # joblib would otherwise run `cat /proc/cpuinfo` in a subprocess to count physical cores
 os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(os.cpu_count() or 1))
 
-from alflow.settings import service_environment  # noqa: E402
+from alflow.services.environment import service_environment  # noqa: E402
 from tests.mongo import free_port, start_mongod, stop_mongod  # noqa: E402
 
 os.environ.update(service_environment(_HOME))
@@ -72,7 +72,7 @@ def state_home() -> Path:
 @pytest.fixture(scope="session")
 def fo_db():
     """FiftyOne's bundled MongoDB, started in the session's state directory."""
-    from alflow import store
+    from alflow.data import store
 
     database = store.db()
     yield database
@@ -90,15 +90,16 @@ def prefect_server():
 @pytest.fixture(scope="session")
 def digits(fo_db):
     """The real digits dataset (1797 PNGs) in the session database."""
-    from alflow import demo
+    from alflow.demo import data as demo_data
 
-    dataset = demo.build_digits(directory=_HOME / "data" / "digits")
-    demo.seed_one_per_class(dataset)
+    dataset = demo_data.build_digits(directory=_HOME / "data" / "digits")
+    demo_data.seed_one_per_class(dataset)
     return dataset
 
 
 def pytest_sessionfinish(session, exitstatus):
-    from alflow import command_server, prefect_server
+    from alflow.cli import command_server
+    from alflow.services import prefect_server
 
     # a command that started alflow's own Prefect server (or a command server) in this
     # session's home: never leave it running after the session

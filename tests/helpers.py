@@ -8,8 +8,8 @@ import subprocess
 import sys
 from typing import Any
 
-from alflow import demo
-from alflow.config import LoopConfig
+from alflow.config.loop import LoopConfig
+from alflow.demo import data as demo_data
 
 _counter = itertools.count()
 
@@ -22,10 +22,10 @@ def loop_config(name: str | None = None, **overrides: Any) -> LoopConfig:
     """A small, fast loop on the digits data (LR on standardised pixels, oracle annotator)."""
     data = {
         "name": name or unique_name(),
-        "dataset": demo.DATASET,
-        "features": {"fields": [demo.FEATURE_FIELD], "standardize": True},
-        "initial_labels": {"kind": "field", "field": demo.SEED_FIELD},
-        "ground_truth_field": demo.GROUND_TRUTH,
+        "dataset": demo_data.DATASET,
+        "features": {"fields": [demo_data.FEATURE_FIELD], "standardize": True},
+        "initial_labels": {"kind": "field", "field": demo_data.SEED_FIELD},
+        "ground_truth_field": demo_data.GROUND_TRUTH,
         "estimator": {"kind": "logistic_regression", "max_iter": 300},
         # margin: deterministic top-k, so tests can reason about which samples a round picks
         "strategy": {"name": "margin"},

@@ -16,14 +16,14 @@ import os
 from dataclasses import asdict
 from typing import Any
 
-from alflow import naming
 from alflow.app.forms import DatasetChoices
 from alflow.app.runs import execution_target
 from alflow.app.runs import run as _run
-from alflow.config import LoopConfig
+from alflow.config import naming
+from alflow.config.loop import LoopConfig
 from alflow.errors import AlflowError, LedgerError
-from alflow.ledger import EXPORTED, IN_FLIGHT, QUERIED, WAITING
-from alflow.workspace import Workspace, open_workspace
+from alflow.loop.workspace import Workspace, open_workspace
+from alflow.state.ledger import EXPORTED, IN_FLIGHT, QUERIED, WAITING
 
 CREATE_DEPLOYMENT = "alflow-create-loop/create-loop"
 STEP_DEPLOYMENT = "alflow-step/step"
@@ -109,7 +109,7 @@ def create(config: LoopConfig) -> dict[str, Any]:
 
 def query(loop: str, batch_size: int | None = None) -> dict[str, Any]:
     """Query and export the next round, or show the one already under review."""
-    from alflow.config import StepOptions
+    from alflow.config.loop import StepOptions
     from flows.loop import step_flow
 
     ws = open_workspace()
@@ -137,7 +137,7 @@ def query(loop: str, batch_size: int | None = None) -> dict[str, Any]:
 def update(loop: str, when_unfinished: str = "wait") -> dict[str, Any]:
     """Finish the round under review (or take finished CVAT jobs), teach, write predictions."""
     from alflow import rounds
-    from alflow.config import StepOptions
+    from alflow.config.loop import StepOptions
     from flows.loop import step_flow
 
     ws = open_workspace()
@@ -160,7 +160,8 @@ def update(loop: str, when_unfinished: str = "wait") -> dict[str, Any]:
 def fail(loop: str, reason: str | None = None) -> dict[str, Any]:
     """Mark the round in flight failed (as ``alflow round fail``): its batch returns to the pool,
     ingested labels are kept; the loop's lock is held meanwhile."""
-    from alflow import locks, recovery
+    from alflow.loop import recovery
+    from alflow.state import locks
 
     ws = open_workspace()
     current = in_flight(loop, ws)
@@ -179,7 +180,7 @@ def _summary(ws: Workspace, loop: str, number: int) -> dict[str, Any]:
 
 def _shown(ws: Workspace, loop: str, number: int) -> dict[str, Any]:
     """What the App shows of a queried round: its batch in query order and where it went."""
-    from alflow.reports import task_url
+    from alflow.loop.reports import task_url
 
     doc = ws.ledger.round(loop, number)
     ref = (doc.get("backend") or {}).get("ref") or {}
@@ -193,7 +194,7 @@ def _shown(ws: Workspace, loop: str, number: int) -> dict[str, Any]:
 
 def status(loop: str) -> dict[str, Any]:
     """The loop's status, from the same core function as ``alflow status``."""
-    from alflow.status import describe, loop_status
+    from alflow.loop.status import describe, loop_status
 
     st = loop_status(open_workspace(), loop)
     # JSON-safe (the lock's times), since the App sends results to the browser as JSON

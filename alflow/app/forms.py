@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from alflow import naming
 from alflow.app.fields import NONE, Spec, branch, default_kind, kind_of, model_input, specs
-from alflow.config import LoopConfig
+from alflow.config import naming
+from alflow.config.loop import LoopConfig
 from alflow.errors import ConfigError
 from alflow.strategies import StrategyConfig, strategy_options
 
@@ -193,7 +193,7 @@ def _render_group(obj, spec: Spec, answer, choices: DatasetChoices, path: str, c
 
 def config_from_answers(answers: Mapping[str, Any], dataset: str) -> LoopConfig:
     """The loop configuration a filled-in form describes (raises ConfigError if invalid)."""
-    from alflow.config import parse_loop_config
+    from alflow.config.loop import parse_loop_config
 
     unknown = sorted(set(answers) - {s.name for s in specs(LoopConfig)} - set(FORM_ONLY))
     if unknown:

@@ -140,15 +140,16 @@ def open_app(
     timeout: float = 600.0,
 ) -> None:
     """Serve the App with the plugin (and, if asked, the executor) until interrupted."""
-    from alflow import prefect_server, service, store
-    from alflow.settings import state_dir
+    from alflow.data import store
+    from alflow.services import fiftyone_database, prefect_server
+    from alflow.services.environment import state_dir
 
     os.environ.update(app_environment())
     install_plugin(Path(os.environ["FIFTYONE_PLUGINS_DIR"]))
     prefect_server.connect()  # the App's flows use the CLI's Prefect server (inherited env)
     # and its database: the App's server and executor inherit the URI of alflow's (they would
     # otherwise start FiftyOne's own service on the directory that alflow's mongod holds)
-    service.connect()
+    fiftyone_database.connect()
     if dataset_name:
         store.open_dataset(dataset_name)  # an unknown dataset is an error before anything starts
     logs = state_dir() / "logs"

@@ -12,7 +12,7 @@ from alflow.backends.base import (
     Reference,
     Unresolved,
 )
-from alflow.config import LoopConfig
+from alflow.config.loop import LoopConfig
 
 __all__ = [
     "AnnotationBackend",
@@ -48,8 +48,8 @@ def make_backend(config: LoopConfig, dataset_opener) -> AnnotationBackend:
 
         return OracleBackend(ground_truth, field)
     if config.backend.kind == "app":
-        from alflow.backends.app_review import AppReviewBackend
-        from alflow.review import DatasetReviewSurface
+        from alflow.backends.app_review.backend import AppReviewBackend
+        from alflow.backends.app_review.surface import DatasetReviewSurface
 
         surface = DatasetReviewSurface(dataset_opener, config.name)
         return AppReviewBackend(surface, config.backend.unknown_labels)

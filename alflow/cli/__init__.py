@@ -16,8 +16,9 @@ from typing import Annotated
 
 import typer
 
-from alflow import console, progress
+from alflow import progress
 from alflow.cli import (
+    console,
     demo_commands,
     history_commands,
     loop_commands,
@@ -69,7 +70,7 @@ app.add_typer(review_commands.review_app, name="review")
 app.add_typer(round_commands.round_app, name="round")
 
 
-# set in a child of the command server (alflow.command_server), which runs the command itself
+# set in a child of the command server (alflow.cli.command_server), which runs the command itself
 IN_COMMAND_SERVER = False
 
 

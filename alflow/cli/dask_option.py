@@ -19,8 +19,9 @@ DaskWorkers = Annotated[
 
 
 def use_dask(workers: int | None) -> None:
-    """Hand ``--dask-workers`` to the scoring steps this command runs (see alflow.cluster)."""
+    """Hand ``--dask-workers`` to the scoring steps this command runs (see
+    :mod:`alflow.learning.dask_cluster`)."""
     if workers is not None:
-        from alflow import cluster
+        from alflow.learning import dask_cluster
 
-        os.environ[cluster.WORKERS_ENV] = str(workers)
+        os.environ[dask_cluster.WORKERS_ENV] = str(workers)

@@ -17,17 +17,17 @@ DEMO_LOOP = "digits-demo"
 
 
 def demo_config(rounds: int, batch: int):
-    from alflow import demo
-    from alflow.config import LoopConfig
+    from alflow.config.loop import LoopConfig
+    from alflow.demo import data as demo_data
 
     return LoopConfig(
         name=DEMO_LOOP,
-        dataset=demo.DATASET,
+        dataset=demo_data.DATASET,
         # the label-efficiency benchmark's best: label spreading on the raw pixels (they share
         # one scale) with diverse_margin, 43 labels to 95 % where RandomForest needs 131
-        features={"fields": [demo.FEATURE_FIELD], "standardize": False},
-        initial_labels={"kind": "field", "field": demo.SEED_FIELD},
-        ground_truth_field=demo.GROUND_TRUTH,
+        features={"fields": [demo_data.FEATURE_FIELD], "standardize": False},
+        initial_labels={"kind": "field", "field": demo_data.SEED_FIELD},
+        ground_truth_field=demo_data.GROUND_TRUTH,
         estimator={"kind": "label_spreading"},
         strategy={"name": "diverse_margin"},
         batch_size=batch,
@@ -40,9 +40,9 @@ def demo_config(rounds: int, batch: int):
 
 def data(name: Annotated[str, typer.Option(help="Dataset name")] = "alflow-digits") -> None:
     """Create the digits demo dataset (PNG files + FiftyOne dataset); idempotent."""
-    from alflow import demo
+    from alflow.demo import data as demo_data
 
-    dataset = demo.build_digits(name)
+    dataset = demo_data.build_digits(name)
     typer.echo(
         f"dataset {dataset.name!r}: {len(dataset)} samples, images in "
         f"{Path(dataset.first().filepath).parent}"
@@ -55,12 +55,12 @@ def demo_cmd(
 ) -> None:
     """Build the digits data, (re)create the demo loop and run it with the simulated annotator."""
     api_url = use_prefect()
-    from alflow import demo
+    from alflow.demo import data as demo_data
 
     started = time.monotonic()
     typer.echo("building the digits dataset (1797 PNGs) ...")
-    dataset = demo.build_digits()
-    demo.seed_one_per_class(dataset)
+    dataset = demo_data.build_digits()
+    demo_data.seed_one_per_class(dataset)
     from flows.loop import create_loop_flow, step_flow
 
     typer.echo(f"creating loop {DEMO_LOOP!r} (one initial label per class) ...")
@@ -85,7 +85,7 @@ def demo_cmd(
     )
     typer.echo(
         f"\ndone in {time.monotonic() - started:.0f} s. "
-        f"State lives in {alflow.settings.state_dir()}"
+        f"State lives in {alflow.services.environment.state_dir()}"
     )
     typer.echo(f"See the runs in the Prefect UI:   {ui_url(api_url)}")
     typer.echo(f"See the samples in FiftyOne:     .venv/bin/alflow app {DEMO_LOOP}")
@@ -109,7 +109,7 @@ def simulate(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the result here")] = None,
 ) -> None:
     """Simulate a loop on the digits data with the simulated annotator; print the curve."""
-    from alflow.simulation import simulate as run
+    from alflow.demo.simulation import simulate as run
 
     result = run(strategy, estimator, seed, budget, batch)
     rows = [{"labelled": n, "accuracy": a} for n, a in result["learning_curve"]]

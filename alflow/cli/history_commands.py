@@ -12,8 +12,8 @@ from alflow.cli.output import ROUND_COLUMNS, print_table
 
 def history(loop: str) -> None:
     """A table of the loop's rounds with their metrics."""
-    from alflow.loops import round_history
-    from alflow.workspace import open_workspace
+    from alflow.cli.loop_table import round_history
+    from alflow.loop.workspace import open_workspace
 
     print_table(round_history(open_workspace(ledger_only=True), loop), ROUND_COLUMNS)
 
@@ -23,8 +23,8 @@ def status(loop: str) -> None:
 
     The annotation progress is asked of the backend now (once, with a short timeout).
     """
-    from alflow.status import describe, loop_status
-    from alflow.workspace import open_workspace
+    from alflow.loop.status import describe, loop_status
+    from alflow.loop.workspace import open_workspace
 
     for line in describe(loop_status(open_workspace(ledger_only=True), loop)):
         typer.echo(line)
@@ -39,8 +39,9 @@ def rollback(
 
     No label is deleted and no round number is reused; 'alflow reinclude' undoes the exclusion.
     """
-    from alflow import locks, rounds
-    from alflow.workspace import open_workspace
+    from alflow import rounds
+    from alflow.loop.workspace import open_workspace
+    from alflow.state import locks
 
     use_dask(dask_workers)
     ws = open_workspace()
@@ -58,8 +59,9 @@ def reinclude(
     dask_workers: DaskWorkers = None,
 ) -> None:
     """Bring labels that a rollback excluded back into training (as a new taught round)."""
-    from alflow import locks, rounds
-    from alflow.workspace import open_workspace
+    from alflow import rounds
+    from alflow.loop.workspace import open_workspace
+    from alflow.state import locks
 
     use_dask(dask_workers)
     ws = open_workspace()

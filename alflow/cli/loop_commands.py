@@ -26,7 +26,7 @@ def loop_create(
     dask_workers: DaskWorkers = None,
 ) -> None:
     """Create a loop from a JSON configuration file (see README for the fields)."""
-    from alflow.config import parse_loop_config
+    from alflow.config.loop import parse_loop_config
 
     use_dask(dask_workers)
 
@@ -46,7 +46,7 @@ def loop_create(
 def loop_delete(name: str) -> None:
     """Delete a loop: its fields, ledger records and checkpoints (the dataset stays)."""
     from alflow import rounds
-    from alflow.workspace import open_workspace
+    from alflow.loop.workspace import open_workspace
 
     result = rounds.delete_loop(open_workspace(), name)
     typer.echo(
@@ -57,8 +57,8 @@ def loop_delete(name: str) -> None:
 @loop_app.command("list")
 def loop_list() -> None:
     """List loops with their status."""
-    from alflow.loops import loop_table
-    from alflow.workspace import open_workspace
+    from alflow.cli.loop_table import loop_table
+    from alflow.loop.workspace import open_workspace
 
     print_table(
         loop_table(open_workspace(ledger_only=True)),
@@ -89,7 +89,7 @@ def loop_stop_rules(
 ) -> None:
     """Change when the loop is done; a done loop whose new rules allow more rounds resumes."""
     from alflow import rounds
-    from alflow.workspace import open_workspace
+    from alflow.loop.workspace import open_workspace
 
     result = rounds.update_stop_rules(
         open_workspace(),
@@ -108,8 +108,8 @@ def loop_stop_rules(
 @loop_app.command("pause")
 def loop_pause(name: str) -> None:
     """Pause a loop: the scheduled advance skips it (a running round is not interrupted)."""
-    from alflow.loops import pause_loop
-    from alflow.workspace import open_workspace
+    from alflow.cli.loop_table import pause_loop
+    from alflow.loop.workspace import open_workspace
 
     typer.echo(f"loop {name!r} is {pause_loop(open_workspace(ledger_only=True), name)}")
 
@@ -117,8 +117,8 @@ def loop_pause(name: str) -> None:
 @loop_app.command("resume")
 def loop_resume(name: str) -> None:
     """Resume a paused or done loop (raise its stop rules first if it is done)."""
-    from alflow.loops import resume_loop
-    from alflow.workspace import open_workspace
+    from alflow.cli.loop_table import resume_loop
+    from alflow.loop.workspace import open_workspace
 
     typer.echo(f"loop {name!r} is {resume_loop(open_workspace(ledger_only=True), name)}")
 
@@ -128,7 +128,7 @@ def features(
     refresh: Annotated[bool, typer.Option(help="Re-read from FiftyOne even if cached")] = False,
 ) -> None:
     """Build (or with --refresh rebuild) the loop's cached feature matrix."""
-    from alflow.workspace import open_workspace
+    from alflow.loop.workspace import open_workspace
 
     ws = open_workspace()
     fm = ws.features(ws.config(loop), refresh=refresh)
@@ -140,8 +140,8 @@ def unlock(
     force: Annotated[bool, typer.Option(help="Free it even if its holder may be alive")] = False,
 ) -> None:
     """Free a loop's lock left by a step that died (refused while the holder lives)."""
-    from alflow import locks
-    from alflow.workspace import open_workspace
+    from alflow.loop.workspace import open_workspace
+    from alflow.state import locks
 
     freed = locks.unlock(open_workspace().ledger, loop, force)
     if freed is None:

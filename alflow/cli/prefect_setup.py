@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from alflow import console
+from alflow.cli import console
 
 
 def use_prefect() -> str | None:
     """Before a command imports Prefect: reach the managed server (started on first use, see
-    :mod:`alflow.prefect_server`) and keep Prefect's log off the terminal; the API URL."""
-    from alflow import prefect_server
+    :mod:`alflow.services.prefect_server`) and keep Prefect's log off the terminal; the API URL."""
+    from alflow.services import prefect_server
 
     console.quiet_prefect()
     url = prefect_server.connect()

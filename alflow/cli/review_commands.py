@@ -24,7 +24,7 @@ def review_finish(
     The next 'alflow step' (or the scheduled advance) ingests and teaches the round.
     """
     from alflow import rounds
-    from alflow.workspace import open_workspace
+    from alflow.loop.workspace import open_workspace
 
     result = rounds.finish_review(open_workspace(), loop, round_number, by="cli")
     typer.echo(

@@ -10,7 +10,7 @@ import typer
 from alflow.cli.dask_option import DaskWorkers, use_dask
 from alflow.cli.output import ROUND_COLUMNS, print_table
 from alflow.cli.prefect_setup import use_prefect
-from alflow.config import StepOptions
+from alflow.config.loop import StepOptions
 from alflow.errors import plural
 
 round_app = typer.Typer(help="End a round in flight (fail or cancel).", no_args_is_help=True)
@@ -42,7 +42,7 @@ def step(
 def reexport(loop: str, round_number: Annotated[int, typer.Argument(metavar="ROUND")]) -> None:
     """Export a round's batch again, e.g. after its CVAT task was deleted."""
     from alflow import rounds
-    from alflow.workspace import open_workspace
+    from alflow.loop.workspace import open_workspace
 
     result = rounds.export(open_workspace(), loop, round_number, force_new=True)
     ref = result.get("ref", {})
@@ -59,7 +59,7 @@ def round_cancel(
     reason: Annotated[str | None, typer.Option(help="Why, for the round's record")] = None,
 ) -> None:
     """Cancel a round in flight: withdraw its annotation task, return its batch to the pool."""
-    from alflow.ledger import CANCELLED
+    from alflow.state.ledger import CANCELLED
 
     _end_round(loop, round_number, CANCELLED, reason)
 
@@ -71,14 +71,15 @@ def round_fail(
     reason: Annotated[str | None, typer.Option(help="Why, for the round's record")] = None,
 ) -> None:
     """Mark a round in flight failed (its annotation task is kept); its batch goes to the pool."""
-    from alflow.ledger import FAILED
+    from alflow.state.ledger import FAILED
 
     _end_round(loop, round_number, FAILED, reason)
 
 
 def _end_round(loop: str, round_number: int, outcome: str, reason: str | None) -> None:
-    from alflow import locks, recovery
-    from alflow.workspace import open_workspace
+    from alflow.loop import recovery
+    from alflow.loop.workspace import open_workspace
+    from alflow.state import locks
 
     ws = open_workspace()
     with locks.holding(ws.ledger, loop, locks.command_owner(f"round {outcome}")):

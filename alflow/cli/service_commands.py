@@ -27,7 +27,7 @@ def deploy(
     a worker with the same environment: eval "$(alflow env)"; prefect worker start --pool
     alflow-process.
     """
-    from alflow import prefect_server
+    from alflow.services import prefect_server
 
     if prefect_server.temporary_only():
         raise AlflowError(
@@ -80,7 +80,7 @@ def app_cmd(
     from alflow.app.launch import open_app
 
     if loop and not dataset:
-        from alflow.workspace import open_workspace
+        from alflow.loop.workspace import open_workspace
 
         dataset = open_workspace().config(loop).dataset
     open_app(dataset, port, address, delegated)
@@ -104,7 +104,7 @@ def server(
     It is the server every command uses (unless PREFECT_API_URL names another); it keeps
     running after this command, until 'alflow server --stop'.
     """
-    from alflow import prefect_server
+    from alflow.services import prefect_server
 
     if stop:
         _stop_command_servers()
@@ -135,7 +135,7 @@ def database(
     ALFLOW_DATABASE=embedded asks for FiftyOne's own service per command); it keeps running
     after this command, until 'alflow database --stop'. Its data stays in FIFTYONE_DATABASE_DIR.
     """
-    from alflow import database_server
+    from alflow.services import database_server
 
     if stop:
         _stop_command_servers()  # they hold the database's address
@@ -166,7 +166,7 @@ def database(
 
 
 def _stop_command_servers() -> None:
-    from alflow import command_server
+    from alflow.cli import command_server
 
     for record in command_server.stop_all():
         typer.echo(f"stopped the command server (pid {record['pid']})")
@@ -174,8 +174,8 @@ def _stop_command_servers() -> None:
 
 def env_cmd() -> None:
     """Print the environment alflow uses, as shell exports (for running prefect directly)."""
-    from alflow import database_server, prefect_server
-    from alflow.settings import state_environment
+    from alflow.services import database_server, prefect_server
+    from alflow.services.environment import state_environment
 
     env = state_environment()
     if "PREFECT_API_URL" not in env and (record := prefect_server.running()):

@@ -1,4 +1,4 @@
-"""The client side of :mod:`alflow.command_server`: run a flow command in a warm child.
+"""The client side of :mod:`alflow.cli.command_server`: run a flow command in a warm child.
 
 Only the commands that import the whole stack go there (:data:`WARM_COMMANDS`); a command
 that reads the ledger is fast on its own. Anything that stands in the way (the server is off,
@@ -16,10 +16,10 @@ import subprocess
 import sys
 import time
 
-from alflow import command_server as server
-from alflow import file_locks
-from alflow.background import seconds_from_env
+from alflow.cli import command_server as server
 from alflow.errors import AlflowError
+from alflow.services import file_locks
+from alflow.services.processes import seconds_from_env
 
 WARM_COMMANDS = frozenset({"step", "rollback", "reinclude", "reexport", "features", "simulate"})
 WARM_GROUP_COMMANDS = frozenset({("loop", "create"), ("round", "cancel"), ("round", "fail")})
@@ -40,7 +40,7 @@ def run(argv: list[str]) -> int | None:
     """Run ``argv`` in a warm child; its exit code, or None to run it in this process."""
     if not wanted(argv[1:]) or server.mode() == "off" or os.environ.get("ALFLOW_VERBOSE"):
         return None
-    from alflow import prefect_server
+    from alflow.services import prefect_server
 
     if prefect_server.temporary_only():
         return None  # a temporary server is this command's own: nothing to share
@@ -63,7 +63,7 @@ def run(argv: list[str]) -> int | None:
 def _addresses() -> dict:
     """The database and Prefect server a child would use (started here if need be): a server
     started before either moved is out of date."""
-    from alflow import database_server, prefect_server
+    from alflow.services import database_server, prefect_server
 
     return {
         "database_uri": database_server.connect() or os.environ.get("FIFTYONE_DATABASE_URI"),
@@ -103,7 +103,7 @@ def _start(server_key: str) -> socket.socket | None:
     log_path = server.log_path()
     with log_path.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "alflow.command_server", server_key],
+            [sys.executable, "-m", "alflow.cli.command_server", server_key],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

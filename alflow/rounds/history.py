@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from alflow import learners, naming
+from alflow.config import naming
 from alflow.errors import LedgerError
-from alflow.ledger import ACTIVE, TAUGHT
+from alflow.learning import learners
+from alflow.loop.workspace import Workspace
 from alflow.rounds.records import labelled, summarize
 from alflow.rounds.training import advance_learner, finish_learner, load_learner
-from alflow.workspace import Workspace
+from alflow.state.ledger import ACTIVE, TAUGHT
 
 log = logging.getLogger(__name__)
 

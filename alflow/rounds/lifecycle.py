@@ -6,17 +6,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from alflow import bulk_writes, freshness, naming, review, store
-from alflow import labels as lab
 from alflow import progress as reporting
-from alflow.config import FieldLabels, LoopConfig, TagLabels
+from alflow.backends.app_review import surface
+from alflow.config import naming
+from alflow.config.loop import FieldLabels, LoopConfig, TagLabels
+from alflow.data import bulk_writes, freshness, store
+from alflow.data import labels as lab
 from alflow.errors import DatasetError
-from alflow.ledger import ACTIVE, CREATING, TAUGHT
+from alflow.loop.workspace import Workspace
 from alflow.rounds.records import labelled, summarize
 from alflow.rounds.training import advance_learner
-from alflow.settings import checkpoints_dir
+from alflow.services.environment import checkpoints_dir
+from alflow.state.ledger import ACTIVE, CREATING, TAUGHT
 from alflow.strategies import COLD_START_STRATEGIES
-from alflow.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +127,7 @@ def delete_loop(ws: Workspace, loop: str, missing_ok: bool = False) -> dict[str,
         # every sample is touched, no feature: the loop's cache need not be read again
         with freshness.own_write(ws.cache_directory(ws.config(loop), dataset)):
             deleted = store.clear_fields(dataset, naming.loop_fields(loop))
-            review.clear_loop(dataset, loop)
+            surface.clear_loop(dataset, loop)
     except DatasetError:
         log.warning("dataset of loop %r is gone; removing the ledger records only", loop)
     ws.ledger.delete_loop(loop)

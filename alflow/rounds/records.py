@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from alflow import labels as lab
-from alflow import naming, store
+from alflow.config import naming
+from alflow.data import labels as lab
+from alflow.data import store
 from alflow.errors import LedgerError
-from alflow.ledger import ACTIVE, TAUGHT, TERMINAL
-from alflow.workspace import Workspace
+from alflow.loop.workspace import Workspace
+from alflow.state.ledger import ACTIVE, TAUGHT, TERMINAL
 
 
 def labelled(dataset, loop: str, include_excluded: bool = False) -> dict[str, str]:

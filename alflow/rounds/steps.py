@@ -15,12 +15,22 @@ from typing import Any
 
 import numpy as np
 
-from alflow import labels as lab
-from alflow import learners, locks, naming, recovery, store
 from alflow.backends import Batch, BatchItem, Collected
-from alflow.config import LoopConfig
+from alflow.config import naming
+from alflow.config.loop import LoopConfig
+from alflow.data import labels as lab
+from alflow.data import store
 from alflow.errors import BackendError, LedgerError, PoolExhaustedError
-from alflow.ledger import (
+from alflow.learning import learners
+from alflow.learning.seeds import round_seed
+from alflow.loop import recovery
+from alflow.loop.workspace import Workspace
+from alflow.rounds.history import finish_pending_edit
+from alflow.rounds.records import eval_ids, labelled, queued_ids, summarize
+from alflow.rounds.stop_rules import apply_stop_rules
+from alflow.rounds.training import advance_learner, kept_pool_proba, load_learner
+from alflow.state import locks
+from alflow.state.ledger import (
     ACTIVE,
     CANCELLED,
     CREATING,
@@ -32,14 +42,8 @@ from alflow.ledger import (
     TERMINAL,
     WAITING,
 )
-from alflow.rounds.history import finish_pending_edit
-from alflow.rounds.records import eval_ids, labelled, queued_ids, summarize
-from alflow.rounds.stop_rules import apply_stop_rules
-from alflow.rounds.training import advance_learner, kept_pool_proba, load_learner
-from alflow.seeds import round_seed
 from alflow.strategies import bind_strategy
 from alflow.strategies.pool import PoolRows
-from alflow.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +306,7 @@ def teach_round(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
 
 
 def cancel(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
-    """Withdraw an outstanding batch; its samples return to the pool (see alflow.recovery)."""
+    """Withdraw an outstanding batch; its samples return to the pool (see alflow.loop.recovery)."""
     doc = ws.ledger.round(loop, round_number)
     if doc["state"] in TERMINAL:
         return summarize(doc)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from alflow.config import LoopConfig
-from alflow.ledger import ACTIVE, DONE, TAUGHT
-from alflow.workspace import Workspace
+from alflow.config.loop import LoopConfig
+from alflow.loop.workspace import Workspace
+from alflow.state.ledger import ACTIVE, DONE, TAUGHT
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from alflow import learners, pool_scores, predictions, versions
-from alflow.config import LoopConfig
+from alflow.config.loop import LoopConfig
 from alflow.errors import LedgerError
+from alflow.learning import learners, pool_scores, predictions
+from alflow.learning.semi_supervised import cached_pool, is_semi_supervised
+from alflow.loop.workspace import Workspace
 from alflow.rounds.records import base_round, eval_ids
-from alflow.semi_supervised import cached_pool, is_semi_supervised
-from alflow.settings import checkpoints_dir
+from alflow.services.environment import checkpoints_dir
+from alflow.state import versions
 from alflow.strategies import COLD_START_STRATEGIES
-from alflow.workspace import Workspace
 
 
 def load_learner(ws: Workspace, loop: str, before: int) -> learners.LearnerState | None:
@@ -47,7 +48,7 @@ def evaluate(ws: Workspace, config: LoopConfig, state: learners.LearnerState) ->
 def write_back_predictions(
     ws: Workspace, config: LoopConfig, state: learners.LearnerState, round_number: int
 ) -> int:
-    """Write back the learner's predictions that changed (see :mod:`alflow.predictions`);
+    """Write back the learner's predictions that changed (see :mod:`alflow.learning.predictions`);
     returns how many were written."""
     with predictions.session(config, state) as scorer:
         scores = predictions.pool_scores_of(ws, config, scorer)
@@ -117,7 +118,8 @@ def kept_pool_proba(
     ws: Workspace, loop: str, before: int, state: learners.LearnerState | None, cache: str
 ) -> np.ndarray | None:
     """The probabilities that ``state`` (the learner round ``before`` continues from) gave every
-    row of feature cache ``cache`` at its write-back, if kept (see :mod:`alflow.pool_scores`)."""
+    row of feature cache ``cache`` at its write-back, if kept (see
+    :mod:`alflow.learning.pool_scores`)."""
     if state is None:
         return None
     sha256 = base_round(ws, loop, before)["checkpoint"]["sha256"]

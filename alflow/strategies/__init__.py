@@ -1,7 +1,7 @@
 """Query strategies: a *measure* of informativeness plus a *selector* of a batch.
 
 Every strategy has modAL's signature, so it can be an ``ActiveLearner``'s (or a ``Committee``'s)
-``query_strategy``, and alflow calls it directly (:func:`alflow.learners.select_batch`)::
+``query_strategy``, and alflow calls it directly (:func:`alflow.learning.learners.select_batch`)::
 
     strategy(classifier, X_pool, n_instances=1, random_state=None, **params) -> (indices, scores)
 
@@ -20,7 +20,7 @@ Families:
 * uncertainty of one model: ``least_confident``, ``margin``, ``entropy``, and modAL's
   ``ranked_batch`` (uncertainty traded against distance to what is labelled);
 * disagreement of a committee (needs a modAL ``Committee``, which
-  :func:`alflow.learners.fit_learner` builds for :data:`COMMITTEE_STRATEGIES`):
+  :func:`alflow.learning.learners.fit_learner` builds for :data:`COMMITTEE_STRATEGIES`):
   ``vote_entropy``, ``consensus_entropy``, ``max_disagreement``;
 * diversity-aware batches: ``diverse_margin`` (the most uncertain samples, spread over k-means
   clusters) and ``badge`` (k-means++ seeding on gradient embeddings);
@@ -29,7 +29,7 @@ Families:
   way while the labels are few and then switches to ``diverse_margin``;
 * ``random``: the baseline every strategy must beat.
 
-The rooms: :mod:`~alflow.strategies.names` (names and families), :mod:`~.pool` (checks, chunked
+The rooms: :mod:`~alflow.config.strategy_names` (names and families), :mod:`~.pool` (checks, chunked
 probabilities, the learner's labels), :mod:`~.measures`, :mod:`~.selectors`, :mod:`~.ranked`
 (ranked batch), :mod:`~.gradients` (BADGE's embedding), :mod:`~.coverage` (TypiClust),
 :mod:`~.sampling` (the strategies) and :mod:`~.registry` (by name, configuration, binding).
@@ -40,8 +40,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from alflow.strategies.config import StrategyConfig, strategy_options
-from alflow.strategies.names import (
+from alflow.config.strategy import StrategyConfig, strategy_options
+from alflow.config.strategy_names import (
     COLD_START_STRATEGIES,
     COMMITTEE_STRATEGIES,
     DEFAULT_STRATEGY,

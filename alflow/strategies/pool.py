@@ -15,9 +15,9 @@ from modAL.models import Committee
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from alflow.config.strategy_names import COLD_START_STRATEGIES
 from alflow.errors import ConfigError, PoolExhaustedError
-from alflow.scoring import spans
-from alflow.strategies.names import COLD_START_STRATEGIES
+from alflow.learning.scoring import spans
 
 RandomState = int | np.random.Generator | None
 
@@ -159,7 +159,8 @@ def committee_scores(
     if not isinstance(classifier, Committee):
         raise ConfigError(
             f"strategy {name!r} measures a committee's disagreement, but the learner is a "
-            f"{type(classifier).__name__}: fit it with alflow.learners.fit_learner, which builds "
+            f"{type(classifier).__name__}: fit it with alflow.learning.learners.fit_learner, which "
+            "builds "
             "a modAL Committee for committee strategies"
         )
     require_fitted(classifier, name)

@@ -1,13 +1,13 @@
 """The strategies by name and the bound strategy a learner holds (their configuration is in
-:mod:`alflow.strategies.config`, which imports no sampling code)."""
+:mod:`alflow.config.strategy`, which imports no sampling code)."""
 
 from __future__ import annotations
 
 import functools
 
+from alflow.config.strategy import STRATEGY_PARAMS, StrategyConfig, strategy_options
 from alflow.errors import ConfigError
 from alflow.strategies import sampling
-from alflow.strategies.config import STRATEGY_PARAMS, StrategyConfig, strategy_options
 from alflow.strategies.sampling import Strategy
 
 __all__ = [

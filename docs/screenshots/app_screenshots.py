@@ -69,7 +69,7 @@ def private_home() -> Iterator[Path]:
         os.environ["ALFLOW_HOME"] = str(home)
         for name in ("PREFECT_API_URL", "PREFECT_PROFILES_PATH", "FIFTYONE_DATABASE_NAME"):
             os.environ.pop(name, None)
-        from alflow.settings import service_environment
+        from alflow.services.environment import service_environment
 
         os.environ.update(service_environment(home))  # over any the developer set
         mongod, uri = start_mongod(home / "mongod")
@@ -82,10 +82,10 @@ def private_home() -> Iterator[Path]:
 
 def build_demo(home: Path):
     """The digits dataset with one seed label per class."""
-    from alflow import demo
+    from alflow.demo import data as demo_data
 
-    dataset = demo.build_digits(directory=home / "data" / "digits")
-    demo.seed_one_per_class(dataset)
+    dataset = demo_data.build_digits(directory=home / "data" / "digits")
+    demo_data.seed_one_per_class(dataset)
     return dataset
 
 
@@ -213,7 +213,7 @@ def wait_for_grid(page, count: int) -> None:
 # ------------------------------------------------------------------------------ the checks
 def check_created(loop: str) -> None:
     """The ledger holds the configuration the form was filled with (nested groups included)."""
-    from alflow.workspace import open_workspace
+    from alflow.loop.workspace import open_workspace
 
     config = open_workspace().ledger.loop(loop)["config"]
     wrong = {
@@ -233,7 +233,7 @@ def _subset(want: Any, got: Any) -> bool:
 
 def review(dataset, loop: str, ids: list[str]) -> None:
     """Tag the batch's wrong predictions with the right class, as a reviewer in the App does."""
-    from alflow import naming
+    from alflow.config import naming
 
     dataset.reload()  # the App's process added the loop's fields since this one loaded it
     batch = dataset.select(ids, ordered=True)
@@ -309,7 +309,7 @@ def update_step(page, sent: list[dict[str, Any]], dataset, ids: list[str]) -> No
 
 
 def _queried_ids(loop: str) -> list[str]:
-    from alflow.workspace import open_workspace
+    from alflow.loop.workspace import open_workspace
 
     ws = open_workspace()
     return ws.ledger.round(loop, ws.ledger.loop(loop)["last_round"])["queried_ids"]

@@ -12,10 +12,10 @@ import fiftyone.operators as foo
 from fiftyone.operators import types
 
 import alflow  # noqa: F401  (sets alflow's state directory before anything reads it)
-from alflow import naming
 from alflow.app import actions
 from alflow.app.forms import config_from_answers, naming_notice, render_model, suggest_name
-from alflow.config import LoopConfig, StepOptions
+from alflow.config import naming
+from alflow.config.loop import LoopConfig, StepOptions
 from alflow.errors import AlflowError, ConfigError, LedgerError
 
 WHEN_UNFINISHED = list(StepOptions.model_fields["when_unfinished"].annotation.__args__)
@@ -191,7 +191,7 @@ class CreateLearner(_Background):
 
 
 def _loop_exists(name: str) -> bool:
-    from alflow.workspace import open_workspace
+    from alflow.loop.workspace import open_workspace
 
     return open_workspace().ledger.loop_exists(name)
 

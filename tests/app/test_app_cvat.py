@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alflow import naming
-from alflow.workspace import open_workspace
+from alflow.config import naming
+from alflow.loop.workspace import open_workspace
 from tests.app.conftest import execute
 from tests.app.test_operators import form_params
 from tests.cvat_stand_in.fixtures import cvat_server

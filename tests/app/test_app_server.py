@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from alflow import naming
-from alflow.workspace import open_workspace
+from alflow.config import naming
+from alflow.loop.workspace import open_workspace
 from tests.app.app_server import URI, app_environment, running_app
 from tests.app.test_operators import form_params
 from tests.helpers import unique_name

@@ -68,7 +68,7 @@ def test_update_with_nothing_in_flight_and_query_with_a_round_out(digits):
 
 
 def test_an_app_on_another_database_is_refused_naming_both(digits, monkeypatch):
-    from alflow.workspace import open_workspace
+    from alflow.loop.workspace import open_workspace
 
     ws = open_workspace()
     if not ws.ledger.loop_exists("env-check"):

@@ -10,9 +10,10 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from alflow import naming
 from alflow.app.forms import config_from_answers
-from alflow.config import (
+from alflow.config import naming
+from alflow.config.estimators import AdaBoostConfig, BaggingConfig
+from alflow.config.loop import (
     AppBackendConfig,
     CvatBackendConfig,
     FeatureConfig,
@@ -22,7 +23,6 @@ from alflow.config import (
     StopRules,
     TagLabels,
 )
-from alflow.estimators import AdaBoostConfig, BaggingConfig
 from alflow.strategies import StrategyConfig, strategy_options
 from tests.app.conftest import errors_of, resolve_input
 
@@ -172,7 +172,7 @@ def test_bad_input_shows_in_the_form_and_blocks_execute(digits, params, problem,
 
 
 def test_a_taken_name_is_refused_in_the_form(digits):
-    from alflow.workspace import open_workspace
+    from alflow.loop.workspace import open_workspace
 
     ws = open_workspace()
     taken = "form-taken"

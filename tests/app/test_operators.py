@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from alflow import naming
-from alflow.workspace import open_workspace
+from alflow.config import naming
+from alflow.loop.workspace import open_workspace
 from tests.app.conftest import URI, errors_of, execute, resolve_input
 from tests.helpers import unique_name
 
@@ -156,7 +156,7 @@ def test_a_new_process_continues_the_loop_the_app_created(digits):
     code = (
         "import alflow, sys\n"
         "from alflow import rounds\n"
-        "from alflow.workspace import open_workspace\n"
+        "from alflow.loop.workspace import open_workspace\n"
         f"print(rounds.finish_review(open_workspace(), {loop!r}, by='restart')['round'])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import tasks
-from alflow import learners, naming, rounds
-from alflow.ledger import IN_FLIGHT
-from alflow.workspace import open_workspace
+from alflow import rounds
+from alflow.config import naming
+from alflow.learning import learners
+from alflow.loop.workspace import open_workspace
+from alflow.state.ledger import IN_FLIGHT
 
 
 class Killed(BaseException):

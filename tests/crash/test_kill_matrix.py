@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from alflow import bulk_writes, learners, store
 from alflow.backends.oracle import OracleBackend
-from alflow.ledger import EXPORTED, INGESTED, TAUGHT, Ledger
+from alflow.data import bulk_writes, store
+from alflow.learning import learners
 from alflow.rounds import history
+from alflow.state.ledger import EXPORTED, INGESTED, TAUGHT, Ledger
 from tests.crash.harness import kill_at, play, snapshot
 from tests.helpers import loop_config, unique_name
 

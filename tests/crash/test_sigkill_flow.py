@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from alflow.workspace import open_workspace
+from alflow.loop.workspace import open_workspace
 from flows.loop import create_loop_flow, step_flow
 from tests.crash.harness import snapshot
 from tests.helpers import loop_config, unique_name
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 KILLED_AFTER_INGEST = """
 import os, signal, sys
 import alflow
-from alflow.ledger import INGESTED, Ledger
+from alflow.state.ledger import INGESTED, Ledger
 
 original = Ledger.set_state
 

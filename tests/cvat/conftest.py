@@ -10,7 +10,7 @@ from PIL import Image
 
 from alflow.backends.base import Batch, BatchItem
 from alflow.backends.cvat import CvatBackend
-from alflow.config import CvatBackendConfig
+from alflow.config.loop import CvatBackendConfig
 
 from ..cvat_stand_in.fixtures import cvat_server
 

@@ -10,7 +10,7 @@ import pytest
 
 import tasks
 from alflow.backends import cvat
-from alflow.config import LoopConfig
+from alflow.config.loop import LoopConfig
 from flows.loop import create_loop_flow
 from tests.cvat_stand_in.fixtures import cvat_server
 from tests.helpers import loop_config, unique_name

@@ -27,11 +27,13 @@ from prefect.client.schemas.filters import (
 from prefect.logging.handlers import APILogHandler
 
 import tasks
-from alflow import learners, naming, rounds
+from alflow import rounds
 from alflow.backends.cvat import CvatTaskDeleted
-from alflow.config import CvatBackendConfig, StepOptions
+from alflow.config import naming
+from alflow.config.loop import CvatBackendConfig, StepOptions
 from alflow.errors import BackendError
-from alflow.workspace import open_workspace
+from alflow.learning import learners
+from alflow.loop.workspace import open_workspace
 from flows.advance import advance_flow
 from flows.loop import step_flow
 from flows.round import round_flow

@@ -19,7 +19,7 @@ from contextlib import suppress
 import psutil
 import pytest
 
-from alflow import prefect_server
+from alflow.services import prefect_server
 from tasks import fit_initial_learner, load_features, register_loop
 from tests.e2e.services import free_port
 from tests.helpers import loop_config, unique_name
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 # default start-up timeout that used to fail the first command on a loaded machine
 SLOW_START = """
 import sys
-from alflow import prefect_server
+from alflow.services import prefect_server
 real = prefect_server.server_command
 prefect_server.server_command = lambda port: [
     "sh", "-c", 'sleep 30 && exec "$@"', "slow-start", *real(port)

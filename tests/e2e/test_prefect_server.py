@@ -17,9 +17,10 @@ import uuid
 
 import pytest
 
-from alflow import naming, rounds
-from alflow.ledger import EXPORTED, TAUGHT, WAITING
-from alflow.workspace import open_workspace
+from alflow import rounds
+from alflow.config import naming
+from alflow.loop.workspace import open_workspace
+from alflow.state.ledger import EXPORTED, TAUGHT, WAITING
 from tasks import fit_initial_learner, load_features, register_loop
 from tests.e2e.annotator import Annotator
 from tests.e2e.services import ROOT, PrefectServer, start_prefect_server

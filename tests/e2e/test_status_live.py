@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 import tasks
 from alflow.cli import app
-from alflow.status import LIVE_TIMEOUT_SECONDS, describe, loop_status
-from alflow.workspace import open_workspace
+from alflow.loop.status import LIVE_TIMEOUT_SECONDS, describe, loop_status
+from alflow.loop.workspace import open_workspace
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

@@ -17,10 +17,11 @@ from prefect.client.schemas.sorting import ArtifactSort
 from prefect.utilities.callables import parameter_schema
 from typer.testing import CliRunner
 
-from alflow import labels as lab
-from alflow import naming, rounds
+from alflow import rounds
 from alflow.cli import app
-from alflow.workspace import open_workspace
+from alflow.config import naming
+from alflow.data import labels as lab
+from alflow.loop.workspace import open_workspace
 from flows.loop import step_flow
 from tasks import fit_initial_learner, register_loop
 from tests.helpers import loop_config

@@ -16,8 +16,8 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.sorting import ArtifactSort
 
-from alflow import reports
-from alflow.workspace import open_workspace
+from alflow.loop import reports
+from alflow.loop.workspace import open_workspace
 from flows.advance import REPORT_KEY, advance_flow
 from tasks import fit_initial_learner, load_features, register_loop
 from tests.helpers import loop_config, unique_name

@@ -14,9 +14,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.sorting import ArtifactSort
 
-from alflow import naming
-from alflow.settings import state_dir
-from alflow.workspace import open_workspace
+from alflow.config import naming
+from alflow.loop.workspace import open_workspace
+from alflow.services.environment import state_dir
 from flows.loop import create_loop_flow, step_flow
 from tests.helpers import loop_config, unique_name
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from alflow import rounds
 from alflow.cli import app, main
 from alflow.errors import RoundInFlightError
-from alflow.workspace import open_workspace
+from alflow.loop.workspace import open_workspace
 from tests.helpers import loop_config, unique_name
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

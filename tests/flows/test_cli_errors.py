@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from alflow.workspace import open_workspace
+from alflow.loop.workspace import open_workspace
 from flows.loop import step_flow
 from tasks import fit_initial_learner, load_features, register_loop
 from tests.helpers import loop_config, run_cli, unique_name

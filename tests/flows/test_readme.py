@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from alflow.config import parse_loop_config
+from alflow.config.loop import parse_loop_config
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -41,7 +41,7 @@ def test_readme_cvat_settings_are_the_backend_defaults():
     """The README's CVAT block lists every setting with its default (url is an example)."""
     import json
 
-    from alflow.config import CvatBackendConfig
+    from alflow.config.loop import CvatBackendConfig
 
     (block,) = [
         json.loads(b) for b in blocks("json") if b.lstrip().startswith('{\n  "kind": "cvat"')
@@ -54,7 +54,7 @@ def test_readme_cvat_settings_are_the_backend_defaults():
 def test_readme_app_backend_settings_are_the_defaults():
     import json
 
-    from alflow.config import AppBackendConfig
+    from alflow.config.loop import AppBackendConfig
 
     (line,) = [m for m in re.findall(r"`(\{\"kind\": \"app\".*?\})`", README.read_text())]
     assert json.loads(line) == AppBackendConfig().model_dump()
@@ -63,7 +63,7 @@ def test_readme_app_backend_settings_are_the_defaults():
 def test_readme_scoring_settings_are_the_defaults():
     import json
 
-    from alflow.config import ScoringConfig
+    from alflow.config.loop import ScoringConfig
 
     (block,) = [json.loads(b) for b in blocks("json") if b.lstrip().startswith('{\n  "chunk_size"')]
     assert block == ScoringConfig().model_dump(mode="json")

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 
 import tasks
-from alflow import learners, naming
 from alflow.backends.oracle import OracleBackend
-from alflow.config import StepOptions
+from alflow.config import naming
+from alflow.config.loop import StepOptions
 from alflow.errors import BackendError, ConfigError
-from alflow.settings import checkpoints_dir
-from alflow.workspace import open_workspace
+from alflow.learning import learners
+from alflow.loop.workspace import open_workspace
+from alflow.services.environment import checkpoints_dir
 from flows.loop import create_loop_flow, step_flow
 from tests.helpers import loop_config
 

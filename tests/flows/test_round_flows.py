@@ -8,9 +8,10 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
-from alflow import learners, naming
+from alflow.config import naming
 from alflow.errors import RoundInFlightError
-from alflow.workspace import open_workspace, version_string
+from alflow.learning import learners
+from alflow.loop.workspace import open_workspace, version_string
 from flows.loop import create_loop_flow, step_flow
 from flows.round import round_flow
 from tests.helpers import loop_config

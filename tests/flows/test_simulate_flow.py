@@ -2,7 +2,7 @@
 
 import pytest
 
-from alflow.simulation import simulate
+from alflow.demo.simulation import simulate
 from flows.simulate import simulate_flow
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

@@ -10,8 +10,8 @@ import os
 import subprocess
 import sys
 
-from alflow import ledger as L
-from alflow.config import LoopConfig
+from alflow.config.loop import LoopConfig
+from alflow.state import ledger as L
 
 HEAVY = ("sklearn", "scipy", "fiftyone", "prefect", "modAL")
 
@@ -40,13 +40,13 @@ def heavy_imports(code: str, env: dict[str, str] | None = None) -> tuple[list[st
 
 
 def test_the_cli_and_the_configuration_import_no_heavy_package():
-    code = "import alflow.cli, alflow.config, alflow.estimators, alflow.strategies"
+    code = "import alflow.cli, alflow.config.loop, alflow.config.estimators, alflow.strategies"
     assert heavy_imports(code)[0] == []
 
 
 def test_building_an_estimator_imports_scikit_learn_then():
     code = (
-        "from alflow.estimators import SVCConfig, build_estimator\n"
+        "from alflow.config.estimators import SVCConfig, build_estimator\n"
         "assert type(build_estimator(SVCConfig(), 0)).__name__ == 'ProbabilitySVC'"
     )
     assert "sklearn" in heavy_imports(code)[0]

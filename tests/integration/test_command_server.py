@@ -1,4 +1,4 @@
-"""Flow commands through the warm command server (:mod:`alflow.command_server`), run as a user
+"""Flow commands through the warm command server (:mod:`alflow.cli.command_server`), run as a user
 runs them: ``alflow`` in a process of its own, the server started by the first command."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from alflow import command_server
+from alflow.cli import command_server
 from tests.helpers import loop_config, run_cli, unique_name
 
 COMPARED = ("round", "state", "queried", "labelled", "accuracy", "macro-F1")

@@ -10,8 +10,11 @@ import time
 import warnings
 
 import tasks
-from alflow import locks, naming, rounds, store
-from alflow.workspace import open_workspace
+from alflow import rounds
+from alflow.config import naming
+from alflow.data import store
+from alflow.loop.workspace import open_workspace
+from alflow.state import locks
 from tests.helpers import loop_config, unique_name
 
 

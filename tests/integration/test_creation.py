@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 import tasks
-from alflow import naming, rounds, store
+from alflow import rounds
+from alflow.config import naming
+from alflow.data import store
 from alflow.errors import AlflowError, DatasetError, FeatureError, LabelError, LedgerError
-from alflow.settings import checkpoints_dir
-from alflow.workspace import open_workspace
+from alflow.loop.workspace import open_workspace
+from alflow.services.environment import checkpoints_dir
 from tests.helpers import loop_config, unique_name
 
 GOOD = [[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.2, 0.9], [0.9, 0.1], [0.4, 0.6]]

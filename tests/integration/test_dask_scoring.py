@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
-from alflow import cluster, scoring
-from alflow.config import ScoringConfig
+from alflow.config.loop import ScoringConfig
 from alflow.errors import ClusterError
+from alflow.learning import dask_cluster, scoring
 from tests.unit.test_scoring import cached_matrix, fitted
 
 
 @pytest.fixture(scope="module")
 def client():
-    with cluster.client_for(cluster.Target(workers=2)) as dask_client:
+    with dask_cluster.client_for(dask_cluster.Target(workers=2)) as dask_client:
         yield dask_client
 
 
@@ -36,7 +36,7 @@ def test_two_workers_score_exactly_like_one_process(tmp_path, client):
 def test_workers_without_the_cache_path_get_the_rows_shipped(tmp_path, client, monkeypatch):
     fm = cached_matrix(tmp_path, n=700)
     model = fitted("lr", fm)
-    monkeypatch.setattr(cluster, "workers_see", lambda client, path: False)
+    monkeypatch.setattr(dask_cluster, "workers_see", lambda client, path: False)
     shipped = scoring.Scorer(model, model.classes_, chunk_size=64, client=client).score(fm)
     here = scoring.Scorer(model, model.classes_, chunk_size=64).score(fm)
     np.testing.assert_array_equal(shipped.codes, here.codes)
@@ -59,18 +59,22 @@ def test_the_model_is_sent_once_per_worker_not_once_per_chunk(tmp_path, client, 
 
 def test_the_environment_chooses_the_cluster_over_the_configuration():
     config = ScoringConfig(dask_workers=3)
-    assert cluster.resolve(config, {}) == cluster.Target(workers=3)
-    assert cluster.resolve(config, {cluster.WORKERS_ENV: "2"}) == cluster.Target(workers=2)
-    address = {cluster.ADDRESS_ENV: "tcp://10.0.0.5:8786"}
-    assert cluster.resolve(config, address) == cluster.Target(address="tcp://10.0.0.5:8786")
-    assert cluster.resolve(ScoringConfig(), {}).in_process
+    assert dask_cluster.resolve(config, {}) == dask_cluster.Target(workers=3)
+    assert dask_cluster.resolve(config, {dask_cluster.WORKERS_ENV: "2"}) == dask_cluster.Target(
+        workers=2
+    )
+    address = {dask_cluster.ADDRESS_ENV: "tcp://10.0.0.5:8786"}
+    assert dask_cluster.resolve(config, address) == dask_cluster.Target(
+        address="tcp://10.0.0.5:8786"
+    )
+    assert dask_cluster.resolve(ScoringConfig(), {}).in_process
     with pytest.raises(ClusterError, match="ALFLOW_DASK_WORKERS='two'"):
-        cluster.resolve(config, {cluster.WORKERS_ENV: "two"})
+        dask_cluster.resolve(config, {dask_cluster.WORKERS_ENV: "two"})
 
 
 def test_an_unreachable_scheduler_says_what_to_fix():
     with (
         pytest.raises(ClusterError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
-        cluster.client_for(cluster.Target(address="tcp://127.0.0.1:9")),
+        dask_cluster.client_for(dask_cluster.Target(address="tcp://127.0.0.1:9")),
     ):
         pass

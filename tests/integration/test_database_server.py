@@ -18,13 +18,13 @@ import time
 import psutil
 import pytest
 
-from alflow import service
-from alflow.settings import service_environment
+from alflow.services import fiftyone_database
+from alflow.services.environment import service_environment
 from tests.helpers import run_cli
 
 PROBE = """
 import json, os, sys
-from alflow import connections, database_server
+from alflow.services import connections, database_server
 connections.ledger_db()["probe"].insert_one({"pid": os.getpid()})
 record = database_server.running()
 print(json.dumps({
@@ -38,9 +38,9 @@ print(json.dumps({
 
 WITH_FIFTYONE = """
 import json, os
-from alflow import service
+from alflow.services import fiftyone_database
 import fiftyone as fo
-service.connect()
+fiftyone_database.connect()
 fo.Dataset("managed-probe").add_sample(fo.Sample(filepath="/x.png"))
 samples = fo.load_dataset("managed-probe").count()
 print(json.dumps({"uri": fo.config.database_uri, "samples": samples}))
@@ -60,7 +60,9 @@ def user_env(tmp_path):
     env["ALFLOW_HOME"] = str(tmp_path)
     yield env
     subprocess.run([sys.executable, "-m", "alflow.cli", "database", "--stop"], env=env, timeout=120)
-    left = psutil.wait_procs(service.mongods_of(env["FIFTYONE_DATABASE_DIR"]), timeout=60)[1]
+    left = psutil.wait_procs(
+        fiftyone_database.mongods_of(env["FIFTYONE_DATABASE_DIR"]), timeout=60
+    )[1]
     for process in left:
         process.kill()
     assert left == []
@@ -90,9 +92,9 @@ def test_commands_started_together_share_one_database_that_outlives_them(user_en
     assert [p.returncode for p in probes] == [0, 0, 0]
     assert len({o["pid"] for o in outputs}) == 1  # one mongod for the three
     assert not any(o["fiftyone"] for o in outputs)  # the ledger is reached without FiftyOne
-    (mongod,) = service.mongods_of(database_dir)  # still running after they all ended
+    (mongod,) = fiftyone_database.mongods_of(database_dir)  # still running after they all ended
     assert mongod.pid == outputs[0]["pid"]
-    assert service.services_of(database_dir) == []  # and no FiftyOne service was started
+    assert fiftyone_database.services_of(database_dir) == []  # and no FiftyOne service was started
 
     later = python(user_env, PROBE)
     assert (later["pid"], later["count"]) == (mongod.pid, 4)
@@ -111,7 +113,7 @@ def test_fiftyone_in_a_command_uses_the_same_database(user_env):
     first = python(user_env, PROBE)
     seen = python(user_env, WITH_FIFTYONE)
     assert seen == {"uri": first["uri"], "samples": 1}
-    assert service.services_of(user_env["FIFTYONE_DATABASE_DIR"]) == []
+    assert fiftyone_database.services_of(user_env["FIFTYONE_DATABASE_DIR"]) == []
 
 
 def test_a_killed_database_is_started_again_with_its_data(user_env):
@@ -134,7 +136,7 @@ def test_a_taken_port_leads_to_a_free_one(user_env):
 
 TAKEN_MEANWHILE = """
 import json, socket
-from alflow import database_server
+from alflow.services import database_server
 taken = socket.socket()
 taken.bind(("127.0.0.1", 0))
 taken.listen()
@@ -199,8 +201,8 @@ def test_the_app_and_its_executor_use_alflows_database(user_env, tmp_path, sig):
             assert time.monotonic() < deadline, "the App did not start"
             time.sleep(1)
         database_dir = user_env["FIFTYONE_DATABASE_DIR"]
-        assert len(service.mongods_of(database_dir)) == 1  # alflow's, shared by all three
-        assert service.services_of(database_dir) == []  # no FiftyOne service was started
+        assert len(fiftyone_database.mongods_of(database_dir)) == 1  # alflow's, shared by all three
+        assert fiftyone_database.services_of(database_dir) == []  # no FiftyOne service was started
     finally:
         # Ctrl-C (even where the runner that started it ignores SIGINT) or a plain kill
         os.killpg(app.pid, sig)

@@ -20,25 +20,27 @@ from contextlib import suppress
 import psutil
 import pytest
 
-from alflow import service
-from alflow.settings import service_environment
+from alflow.services import fiftyone_database
+from alflow.services.environment import service_environment
 from tests.helpers import loop_config
 
 pytestmark = pytest.mark.slow
 
 SETUP = """
-from alflow import demo
-from alflow.settings import state_dir
-dataset = demo.build_digits(directory=state_dir() / "digits")
-demo.seed_one_per_class(dataset)
+from alflow.demo import data as demo_data
+from alflow.services.environment import state_dir
+dataset = demo_data.build_digits(directory=state_dir() / "digits")
+demo_data.seed_one_per_class(dataset)
 """
 
 CHECK = """
 import json, sys
 import fiftyone as fo
-from alflow import demo, naming, rounds
-from alflow.workspace import open_workspace
-ws, dataset = open_workspace(), fo.load_dataset(demo.DATASET)
+from alflow.demo import data as demo_data
+from alflow.config import naming
+from alflow import rounds
+from alflow.loop.workspace import open_workspace
+ws, dataset = open_workspace(), fo.load_dataset(demo_data.DATASET)
 schema = set(dataset.get_field_schema())
 print(json.dumps({
     name: {
@@ -56,8 +58,8 @@ print(json.dumps({
 
 DECOY = """
 import sys
-from alflow import service
-service.connect()
+from alflow.services import fiftyone_database
+fiftyone_database.connect()
 print("up", flush=True)
 sys.stdin.read()
 """
@@ -91,7 +93,7 @@ def python(env, script: str, *args: str, timeout: float = 300) -> str:
 
 def gone(database_dir: str, timeout: float = 60) -> list[psutil.Process]:
     """The mongods of ``database_dir`` still running after ``timeout`` seconds."""
-    return psutil.wait_procs(service.mongods_of(database_dir), timeout=timeout)[1]
+    return psutil.wait_procs(fiftyone_database.mongods_of(database_dir), timeout=timeout)[1]
 
 
 @pytest.fixture
@@ -156,4 +158,4 @@ def test_three_creations_at_once_share_one_embedded_service_and_keep_every_label
         for mongod in left:
             mongod.kill()
     assert left == []
-    assert service.mongods_of(decoy)  # never stopped, never used by these processes
+    assert fiftyone_database.mongods_of(decoy)  # never stopped, never used by these processes

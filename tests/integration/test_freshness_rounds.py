@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import tasks
-from alflow import store
-from alflow.workspace import open_workspace
+from alflow.data import store
+from alflow.loop.workspace import open_workspace
 from tests.helpers import loop_config, unique_name
 
 

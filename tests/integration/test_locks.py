@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
-from alflow import ledger as L
-from alflow import locks
 from alflow.cli import app
 from alflow.errors import LedgerError, RoundInFlightError
-from alflow.status import describe, loop_status
-from alflow.workspace import open_workspace
+from alflow.loop.status import describe, loop_status
+from alflow.loop.workspace import open_workspace
+from alflow.state import ledger as L
+from alflow.state import locks
 from tests.helpers import unique_name
 
 

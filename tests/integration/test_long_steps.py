@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 import tasks
-from alflow import demo, progress, store
+from alflow import progress
+from alflow.data import store
+from alflow.demo import data as demo_data
 from alflow.errors import DatasetError
-from alflow.workspace import open_workspace
+from alflow.loop.workspace import open_workspace
 from tests.helpers import loop_config, unique_name
 
 
@@ -21,13 +23,13 @@ def plain_now(monkeypatch):
 
 
 def test_chunked_reads_keep_ids_and_values_paired(digits):
-    chunks = list(store.iter_columns(digits, [demo.FEATURE_FIELD, "ground_truth.label"], 500))
+    chunks = list(store.iter_columns(digits, [demo_data.FEATURE_FIELD, "ground_truth.label"], 500))
     assert [len(ids) for ids, _ in chunks] == [500, 500, 500, 297]
     truth = dict(zip(digits.values("id"), digits.values("ground_truth.label"), strict=True))
-    vectors = dict(zip(digits.values("id"), digits.values(demo.FEATURE_FIELD), strict=True))
+    vectors = dict(zip(digits.values("id"), digits.values(demo_data.FEATURE_FIELD), strict=True))
     for ids, columns in chunks:
         assert columns["ground_truth.label"] == [truth[i] for i in ids]
-        for sid, vec in zip(ids, columns[demo.FEATURE_FIELD], strict=True):
+        for sid, vec in zip(ids, columns[demo_data.FEATURE_FIELD], strict=True):
             np.testing.assert_array_equal(vec, vectors[sid])
     assert sorted(i for ids, _ in chunks for i in ids) == sorted(truth)
 
@@ -44,11 +46,11 @@ def test_samples_deleted_during_a_read_are_an_error_not_a_gap(fo_db):
 
 
 def test_feature_load_reports_progress_and_matches_the_dataset(digits, plain_now, capsys):
-    config = loop_config(features={"fields": [demo.FEATURE_FIELD], "standardize": False})
+    config = loop_config(features={"fields": [demo_data.FEATURE_FIELD], "standardize": False})
     fm = open_workspace().features(config, refresh=True)
     err = capsys.readouterr().err
-    assert f"loading features of {demo.DATASET!r}: done, 1,797 samples in" in err
-    ids, vectors = digits.values("id"), digits.values(demo.FEATURE_FIELD)
+    assert f"loading features of {demo_data.DATASET!r}: done, 1,797 samples in" in err
+    ids, vectors = digits.values("id"), digits.values(demo_data.FEATURE_FIELD)
     assert sorted(fm.ids) == sorted(ids)
     np.testing.assert_array_equal(fm.take(ids), np.asarray(vectors, dtype=np.float32))
 

@@ -18,7 +18,7 @@ from contextlib import suppress
 import psutil
 import pytest
 
-from alflow import parent_death, prefect_server
+from alflow.services import parent_death, prefect_server
 from tasks import fit_initial_learner, load_features, register_loop
 from tests.helpers import loop_config, unique_name
 from tests.mongo import free_port
@@ -27,7 +27,7 @@ from tests.mongo import free_port
 # command is killed while a flow runs on its Prefect server
 HELD_FLOW = """
 import sys, time
-from alflow import prefect_server
+from alflow.services import prefect_server
 prefect_server.connect()  # before Prefect is imported, as the CLI does
 import tasks
 def held(*args, **kwargs):
@@ -70,7 +70,7 @@ def test_a_bound_child_dies_with_its_parent_however_the_parent_ends():
         [
             sys.executable,
             "-c",
-            "import subprocess, sys; from alflow.parent_death import bound_command; "
+            "import subprocess, sys; from alflow.services.parent_death import bound_command; "
             "child = subprocess.Popen(bound_command(['sleep', '600'])); "
             "print(child.pid, flush=True); sys.stdin.read()",
         ],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from alflow import prefect_server
+from alflow.services import prefect_server
 
 
 def test_a_pid_that_is_not_a_prefect_server_is_not_alive():

@@ -6,12 +6,15 @@ import pytest
 from typer.testing import CliRunner
 
 import tasks
-from alflow import labels as lab
-from alflow import learners, recovery, rounds
+from alflow import rounds
 from alflow.backends.oracle import OracleBackend
 from alflow.cli import app
+from alflow.data import labels as lab
 from alflow.errors import BackendError, LedgerError
-from alflow.ledger import (
+from alflow.learning import learners
+from alflow.loop import recovery
+from alflow.loop.workspace import Workspace, open_workspace
+from alflow.state.ledger import (
     CANCELLED,
     EXPORTED,
     FAILED,
@@ -21,7 +24,6 @@ from alflow.ledger import (
     WAITING,
     check_transition,
 )
-from alflow.workspace import Workspace, open_workspace
 from tests.helpers import loop_config, unique_name
 
 

@@ -3,9 +3,11 @@
 import pytest
 
 import tasks
-from alflow import learners, naming, rounds
+from alflow import rounds
+from alflow.config import naming
 from alflow.errors import LedgerError
-from alflow.workspace import open_workspace
+from alflow.learning import learners
+from alflow.loop.workspace import open_workspace
 from tests.helpers import loop_config
 
 

@@ -12,8 +12,8 @@ from tests.helpers import SECRET_URLS, cvat_config, unique_name
 
 
 def test_loop_create_refuses_before_anything_is_written(digits, tmp_path):
-    from alflow import naming
-    from alflow.workspace import open_workspace
+    from alflow.config import naming
+    from alflow.loop.workspace import open_workspace
 
     name = unique_name("secret")
     path = tmp_path / "loop.json"

@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 import tasks
-from alflow import demo, learners, rounds, store
-from alflow.workspace import open_workspace
+from alflow import rounds
+from alflow.data import store
+from alflow.demo import data as demo_data
+from alflow.learning import learners
+from alflow.loop.workspace import open_workspace
 from tests.helpers import loop_config
 
 LS = {"kind": "label_spreading", "n_neighbors": 7}
@@ -42,7 +45,7 @@ def test_changing_every_held_out_label_leaves_the_fit_unchanged(digits):
     first = _loop()
     held_out = rounds.eval_ids(digits, first.name)
     expected = _proba_everywhere(ws, first)
-    field = f"{demo.GROUND_TRUTH}.label"
+    field = f"{demo_data.GROUND_TRUTH}.label"
     truth = dict(zip(held_out, store.read_values(digits, field, held_out), strict=True))
     wrong = {sid: str((int(label) + 1) % 10) for sid, label in truth.items()}
     digits.set_values(field, wrong, key_field="id")

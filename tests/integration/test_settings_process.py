@@ -2,7 +2,7 @@ import os
 import subprocess
 import sys
 
-from alflow import settings
+from alflow.services import environment
 
 
 def test_import_configures_defaults_but_respects_user_settings(tmp_path):
@@ -10,7 +10,9 @@ def test_import_configures_defaults_but_respects_user_settings(tmp_path):
         "import os, alflow; "
         "print(os.environ['PREFECT_HOME']); print(os.environ['FIFTYONE_DATABASE_DIR'])"
     )
-    env = {k: v for k, v in os.environ.items() if k not in settings.service_environment(tmp_path)}
+    env = {
+        k: v for k, v in os.environ.items() if k not in environment.service_environment(tmp_path)
+    }
     env.update(ALFLOW_HOME=str(tmp_path / "home"), FIFTYONE_DATABASE_DIR=str(tmp_path / "mine"))
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -24,7 +26,7 @@ def test_nothing_is_written_to_the_home_directory(tmp_path):
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in settings.service_environment(tmp_path) and k != "ALFLOW_HOME"
+        if k not in environment.service_environment(tmp_path) and k != "ALFLOW_HOME"
     }
     env.update(HOME=str(home), ALFLOW_HOME=str(tmp_path / "state"))
     code = "import alflow, prefect, fiftyone, matplotlib.pyplot, cvat_sdk"

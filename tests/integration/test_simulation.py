@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from alflow import strategies
+from alflow.demo.simulation import digits_split, initial_labels, labels_to, simulate
 from alflow.errors import AlflowError, ConfigError
-from alflow.simulation import digits_split, initial_labels, labels_to, simulate
 from alflow.strategies import DEFAULT_STRATEGY
 
 KEYS = {

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import tasks
-from alflow import naming
+from alflow.config import naming
 from alflow.errors import ConfigError, DatasetError, LabelError, LedgerError, PoolExhaustedError
-from alflow.workspace import open_workspace
+from alflow.loop.workspace import open_workspace
 from tests.helpers import loop_config, unique_name
 
 
@@ -135,7 +135,7 @@ def test_missing_feature_field_is_named(digits):
 
 def test_bad_loop_name_is_refused_before_anything_is_written(digits):
     with pytest.raises(ConfigError, match="naming rule"):
-        from alflow.config import parse_loop_config
+        from alflow.config.loop import parse_loop_config
 
         parse_loop_config({**loop_config().model_dump(), "name": "Bad Name"})
 

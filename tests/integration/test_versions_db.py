@@ -11,9 +11,12 @@ import pytest
 from bson import json_util
 
 import tasks
-from alflow import bulk_writes, learners, naming, store, versions
-from alflow.settings import checkpoints_dir
-from alflow.workspace import open_workspace
+from alflow.config import naming
+from alflow.data import bulk_writes, store
+from alflow.learning import learners
+from alflow.loop.workspace import open_workspace
+from alflow.services.environment import checkpoints_dir
+from alflow.state import versions
 from tests.fixtures.ids import rename
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "state_v1"

@@ -6,11 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 import tasks
-from alflow import bulk_writes, learners, naming, predictions, rounds, scoring, store
-from alflow import features as feats
+from alflow import rounds
+from alflow.config import naming
+from alflow.data import bulk_writes, store
+from alflow.data import features as feats
+from alflow.learning import learners, predictions, scoring
+from alflow.loop.workspace import open_workspace
 from alflow.rounds import training
-from alflow.settings import checkpoints_dir
-from alflow.workspace import open_workspace
+from alflow.services.environment import checkpoints_dir
 from tests.helpers import loop_config, unique_name
 
 
@@ -98,7 +101,7 @@ def test_the_cache_follows_fields_and_samples_but_not_prediction_writes(digits, 
 
 
 def feats_config(fields: list[str]):
-    from alflow.config import FeatureConfig
+    from alflow.config.loop import FeatureConfig
 
     return FeatureConfig(fields=fields, standardize=False)
 

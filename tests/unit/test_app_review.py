@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alflow.backends.app_review import AppReviewBackend, Marks, resolve_marks
+from alflow.backends.app_review.backend import AppReviewBackend, Marks, resolve_marks
 from alflow.backends.base import Batch, BatchItem
 from alflow.errors import LabelError
 

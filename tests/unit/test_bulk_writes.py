@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alflow import bulk_writes
+from alflow.data import bulk_writes
 from alflow.errors import DatasetError
 
 

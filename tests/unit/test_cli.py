@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from alflow.cli import app
 from alflow.errors import AlflowError, ConfigError
-from alflow.settings import service_environment
+from alflow.services.environment import service_environment
 
 runner = CliRunner()
 
@@ -143,13 +143,13 @@ def test_help_texts_are_plain_and_the_loop_group_names_its_commands():
 
 
 def test_dask_workers_reach_the_scoring_steps_through_the_environment(tmp_path, monkeypatch):
-    from alflow import cluster
-    from alflow.config import ScoringConfig
+    from alflow.config.loop import ScoringConfig
+    from alflow.learning import dask_cluster
 
-    monkeypatch.setenv(cluster.WORKERS_ENV, "")  # restored after the test
+    monkeypatch.setenv(dask_cluster.WORKERS_ENV, "")  # restored after the test
     broken = tmp_path / "loop.json"
     broken.write_text("{not json")
     runner.invoke(app, ["loop", "create", str(broken), "--dask-workers", "2"])
-    assert cluster.resolve(ScoringConfig()) == cluster.Target(workers=2)
+    assert dask_cluster.resolve(ScoringConfig()) == dask_cluster.Target(workers=2)
     refused = runner.invoke(app, ["step", "some-loop", "--dask-workers", "0"])
     assert refused.exit_code == 2

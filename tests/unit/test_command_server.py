@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alflow import command_server
-from alflow.cli import warm
+from alflow.cli import command_server, warm
 
 ENV = {"ALFLOW_HOME": "/somewhere", "PATH": "/usr/bin", "TERM": "xterm", "COLUMNS": "80"}
 

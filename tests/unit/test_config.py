@@ -1,6 +1,6 @@
 import pytest
 
-from alflow.config import LoopConfig, parse_loop_config
+from alflow.config.loop import LoopConfig, parse_loop_config
 from alflow.errors import ConfigError
 
 BASE = {

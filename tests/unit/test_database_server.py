@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from alflow import database_server
-from alflow.database_server import DatabaseServerError
-from alflow.settings import state_environment
+from alflow.services import database_server
+from alflow.services.database_server import DatabaseServerError
+from alflow.services.environment import state_environment
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +60,7 @@ def test_mistyped_settings_say_what_to_write(monkeypatch, name, value, message):
 
 
 def test_an_inherited_managed_uri_is_checked_again(monkeypatch):
-    from alflow.background import ServerRecord
+    from alflow.services.processes import ServerRecord
 
     monkeypatch.setenv("FIFTYONE_DATABASE_URI", "mongodb://127.0.0.1:1111")
     monkeypatch.setenv("ALFLOW_MANAGED_DATABASE_URI", "mongodb://127.0.0.1:1111")

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from prefect.flows import load_flow_from_entrypoint
 
-from alflow.config import StepOptions
+from alflow.config.loop import StepOptions
 from deployments import serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def test_readme_section_matches_the_deployments_and_options():
     import re
     from typing import get_args
 
-    from alflow.config import StopRules
+    from alflow.config.loop import StopRules
 
     text = (ROOT / "README.md").read_text()
     start = text.index("\n## Three ways to run a round\n")

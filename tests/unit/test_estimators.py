@@ -11,7 +11,7 @@ from sklearn.datasets import load_digits
 from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier
 from sklearn.svm import SVC
 
-from alflow.estimators import (
+from alflow.config.estimators import (
     AdaBoostConfig,
     BaggingConfig,
     DecisionTreeConfig,
@@ -205,8 +205,8 @@ def test_gradient_boosting_fits_without_the_deprecated_criterion_warning(small_d
 def test_every_configuration_names_a_classifier_class_that_imports():
     from sklearn.base import ClassifierMixin
 
-    import alflow.semi_supervised_config as semi
-    import alflow.supervised as sup
+    import alflow.config.semi_supervised as semi
+    import alflow.config.supervised as sup
 
     configs = {
         k

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from alflow import features
+from alflow.data import features
 from alflow.errors import FeatureError
 
 IDS = ["s0", "s1", "s2"]

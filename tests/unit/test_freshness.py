@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alflow import freshness
+from alflow.data import freshness
 
 
 def test_the_filter_skips_own_write_windows_and_needs_a_mark():

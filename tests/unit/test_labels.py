@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from alflow import labels
+from alflow.data import labels
 from alflow.errors import LabelError
 
 

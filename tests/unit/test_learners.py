@@ -11,10 +11,10 @@ from modAL.models import learners as modal_learners
 from sklearn.datasets import load_digits
 from sklearn.utils import check_X_y
 
-from alflow import learners as lrn
 from alflow import strategies as st
+from alflow.config.estimators import LogisticRegressionConfig, RandomForestConfig, build_estimator
 from alflow.errors import ConfigError, LabelError, LedgerError
-from alflow.estimators import LogisticRegressionConfig, RandomForestConfig, build_estimator
+from alflow.learning import learners as lrn
 from alflow.strategies import StrategyConfig
 
 LR = LogisticRegressionConfig()

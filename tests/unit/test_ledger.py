@@ -4,8 +4,8 @@ import itertools
 
 import pytest
 
-from alflow import ledger as L
 from alflow.errors import LedgerError
+from alflow.state import ledger as L
 
 _names = (f"ledger-{i}" for i in itertools.count())
 

@@ -1,6 +1,6 @@
 import pytest
 
-from alflow import naming
+from alflow.config import naming
 from alflow.errors import ConfigError
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from alflow import pool_scores, scoring
-from alflow.features import FeatureMatrix
+from alflow.data.features import FeatureMatrix
+from alflow.learning import pool_scores, scoring
 from alflow.strategies.pool import PoolRows, pool_proba
 
 
@@ -61,8 +61,8 @@ def test_a_pool_that_carries_probabilities_is_not_scored_again(monkeypatch):
 
 
 def test_semi_supervised_learners_keep_none():
-    from alflow.estimators import LogisticRegressionConfig
-    from alflow.semi_supervised_config import LabelSpreadingConfig
+    from alflow.config.estimators import LogisticRegressionConfig
+    from alflow.config.semi_supervised import LabelSpreadingConfig
 
     assert pool_scores.exact_after_load(LogisticRegressionConfig())
     assert not pool_scores.exact_after_load(LabelSpreadingConfig())  # rebuilt when loaded

@@ -11,8 +11,8 @@ import socket
 
 import pytest
 
-from alflow import parent_death, prefect_server, temporary_server
-from alflow.prefect_server import PrefectServerError, ServerRecord
+from alflow.services import parent_death, prefect_server, temporary_prefect
+from alflow.services.prefect_server import PrefectServerError, ServerRecord
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_a_users_api_url_wins_and_ephemeral_starts_a_temporary_server(home, monk
     monkeypatch.setenv("ALFLOW_PREFECT_SERVER", "ephemeral")
     assert prefect_server.temporary_only()
     temporary = ServerRecord(pid=1, port=4321, started=0.0)
-    monkeypatch.setattr(temporary_server, "start", lambda: temporary)
+    monkeypatch.setattr(temporary_prefect, "start", lambda: temporary)
     assert prefect_server.connect() is None  # its address is worth nothing after the command
     assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:4321/api"
     assert prefect_server.read_record() is None  # no lasting server recorded
@@ -81,7 +81,7 @@ def test_a_users_api_url_wins_and_ephemeral_starts_a_temporary_server(home, monk
 
 
 def test_the_temporary_server_is_prefects_own_command_started_through_the_launcher():
-    command = temporary_server.server_command(4321)
+    command = temporary_prefect.server_command(4321)
     assert command[1:3] == ["-m", "uvicorn"]
     assert "prefect.server.api.server:create_app" in command
     assert command[command.index("--port") + 1] == "4321"

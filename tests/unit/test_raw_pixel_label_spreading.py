@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alflow import features, simulation
-from alflow import learners as lrn
-from alflow.estimators import LabelSpreadingConfig
-from alflow.semi_supervised import array_pool, cached_pool
+from alflow.config.estimators import LabelSpreadingConfig
+from alflow.data import features
+from alflow.demo import simulation
+from alflow.learning import learners as lrn
+from alflow.learning.semi_supervised import array_pool, cached_pool
 from alflow.strategies import STRATEGIES, StrategyConfig
 
 LSR = simulation.estimator_config("lsr")

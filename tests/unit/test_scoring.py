@@ -7,8 +7,8 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from alflow import features as feats
-from alflow import predictions, scoring
+from alflow.data import features as feats
+from alflow.learning import predictions, scoring
 
 
 def cached_matrix(tmp_path, n=1_003, dim=12, seed=0) -> feats.FeatureMatrix:

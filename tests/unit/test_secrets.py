@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alflow.config import CvatBackendConfig, parse_loop_config
+from alflow.config.loop import CvatBackendConfig, parse_loop_config
 from alflow.errors import ConfigError
 from tests.helpers import SECRET_URLS, cvat_config
 

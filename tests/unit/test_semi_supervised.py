@@ -9,17 +9,17 @@ from pydantic import TypeAdapter, ValidationError
 from sklearn.datasets import load_digits
 from sklearn.preprocessing import StandardScaler
 
-from alflow import features
-from alflow import learners as lrn
-from alflow.errors import AlflowError, ConfigError, FeatureError
-from alflow.estimators import (
+from alflow.config.estimators import (
     EstimatorConfig,
     LabelPropagationConfig,
     LabelSpreadingConfig,
     LogisticRegressionConfig,
     SelfTrainingConfig,
 )
-from alflow.semi_supervised import SemiSupervisedClassifier, array_pool, cached_pool
+from alflow.data import features
+from alflow.errors import AlflowError, ConfigError, FeatureError
+from alflow.learning import learners as lrn
+from alflow.learning.semi_supervised import SemiSupervisedClassifier, array_pool, cached_pool
 from alflow.strategies import STRATEGIES, StrategyConfig
 
 LS = LabelSpreadingConfig()

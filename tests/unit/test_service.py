@@ -6,7 +6,7 @@ import multiprocessing
 import time
 from pathlib import Path
 
-from alflow import service
+from alflow.services import fiftyone_database
 
 
 def _start(lock: Path, log: Path) -> None:
@@ -17,11 +17,11 @@ def _start(lock: Path, log: Path) -> None:
         with open(log, "a") as fh:
             fh.write(f"out {time.monotonic()}\n")
 
-    service.serialised(lock, fake_service_start)
+    fiftyone_database.serialised(lock, fake_service_start)
 
 
 def test_three_processes_start_the_service_one_after_another(tmp_path):
-    lock, log = tmp_path / "db" / service.LOCK_NAME, tmp_path / "log"
+    lock, log = tmp_path / "db" / fiftyone_database.LOCK_NAME, tmp_path / "log"
     fork = multiprocessing.get_context("fork")
     processes = [fork.Process(target=_start, args=(lock, log)) for _ in range(3)]
     for p in processes:
@@ -37,4 +37,4 @@ def test_a_database_uri_needs_no_service(monkeypatch):
     import fiftyone as fo
 
     assert fo.config.database_uri  # the test session's own mongod
-    service.connect()  # returns at once, nothing to start
+    fiftyone_database.connect()  # returns at once, nothing to start

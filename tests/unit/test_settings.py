@@ -1,8 +1,8 @@
-from alflow import settings
+from alflow.services import environment
 
 
 def test_service_environment_lives_under_home(tmp_path):
-    env = settings.service_environment(tmp_path)
+    env = environment.service_environment(tmp_path)
     for key in (
         "FIFTYONE_DATABASE_DIR",
         "PREFECT_HOME",

@@ -16,9 +16,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from alflow import strategies as st
+from alflow.config.estimators import RandomForestConfig
 from alflow.errors import ConfigError, PoolExhaustedError
-from alflow.estimators import RandomForestConfig
-from alflow.learners import fit_learner
+from alflow.learning.learners import fit_learner
 from alflow.strategies import coverage
 
 N_PICK = 6

@@ -16,8 +16,8 @@ from modAL.models import ActiveLearner
 from sklearn.linear_model import LogisticRegression
 
 from alflow import strategies as st
-from alflow.estimators import LogisticRegressionConfig
-from alflow.learners import fit_learner
+from alflow.config.estimators import LogisticRegressionConfig
+from alflow.learning.learners import fit_learner
 from alflow.strategies.pool import PoolRows
 
 N_POOL, N_DIMS, N_CLASSES, N_LABELLED = 200_000, 64, 10, 100

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from fiftyone.core.utils import serialize_numpy_array
 
-from alflow.vectors import decode_vectors
+from alflow.data.vectors import decode_vectors
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])

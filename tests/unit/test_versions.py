@@ -8,8 +8,9 @@ from pathlib import Path
 import joblib
 import pytest
 
-from alflow import learners, versions
 from alflow.errors import LedgerError
+from alflow.learning import learners
+from alflow.state import versions
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "state_v1"
 LOOP = "fixture-v1"

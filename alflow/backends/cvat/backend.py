@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alflow import naming
 from alflow.backends.base import Batch, Collected, Progress, Reference
 from alflow.backends.cvat.credentials import Connection, load_prefect_secret, resolve_connection
 from alflow.backends.cvat.mapping import (
@@ -36,7 +35,8 @@ from alflow.backends.cvat.references import (
 )
 from alflow.backends.cvat.retries import describe, is_transient
 from alflow.backends.cvat.session import CvatSession, open_session
-from alflow.config import CvatBackendConfig
+from alflow.config import naming
+from alflow.config.loop import CvatBackendConfig
 from alflow.errors import BackendError, preview_ids
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from typing import Any
 
 from alflow import progress
 from alflow.backends.cvat.credentials import Connection
-from alflow.config import CvatBackendConfig
-from alflow.settings import state_dir
+from alflow.config.loop import CvatBackendConfig
+from alflow.services.environment import state_dir
 
 _sdk_log = logging.getLogger("alflow.backends.cvat.sdk")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from alflow.config import CvatBackendConfig
+from alflow.config.loop import CvatBackendConfig
 from alflow.errors import BackendError
 
 ENV_URL = "ALFLOW_CVAT_URL"

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from alflow import versions
 from alflow.backends.base import Batch, Reference
 from alflow.backends.cvat.credentials import ENV_URL, clean_url
 from alflow.errors import BackendError, preview_ids
+from alflow.state import versions
 
 REF_VERSION = versions.REF_VERSION  # written into every reference, checked when one is read
 MAX_LABEL_LENGTH = 64  # CVAT's Label.name is a 64-character field

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from alflow.config import CvatBackendConfig
+from alflow.config.loop import CvatBackendConfig
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -13,14 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alflow import naming
 from alflow.backends.base import Reference
 from alflow.backends.cvat.client import enum_value, open_client, sdk_progress
 from alflow.backends.cvat.credentials import Connection
 from alflow.backends.cvat.errors import CvatTaskDeleted, reexport_hint, translate
 from alflow.backends.cvat.mapping import Tag
 from alflow.backends.cvat.retries import RetryPolicy, call_with_retries
-from alflow.config import CvatBackendConfig
+from alflow.config import naming
+from alflow.config.loop import CvatBackendConfig
 from alflow.errors import BackendError
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,102 @@
+"""The in-App review surface on a FiftyOne dataset: round tag, review field, saved view.
+
+This is the FiftyOne side of :mod:`alflow.backends.app_review.backend` (which holds the rules). It
+writes only names the loop owns (:mod:`alflow.config.naming`): the round tag, the review field and
+its label schema, and the round's saved view; never the label field, a ground-truth field or a
+tag a person added.
+
+After a round is ingested its tag, review values and saved view stay as the record of what was
+reviewed (the label field holds what was learned); a cancelled round's are removed;
+``alflow loop delete`` removes all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from alflow.backends.app_review.backend import Marks
+from alflow.backends.base import Batch, Reference
+from alflow.config import naming
+from alflow.data import store
+
+
+def _label_schema(dataset, field: str, classes: Sequence[str]) -> None:
+    """Offer ``classes`` for ``field`` in the App's annotation panel (FiftyOne >= 1.22)."""
+    schema = dataset.generate_label_schemas(field, scan_samples=False)
+    schema["classes"] = sorted(classes)
+    schema["component"] = "dropdown" if len(classes) > 8 else "radio"
+    dataset.update_label_schema(field, schema)
+    if field not in dataset.active_label_schemas:
+        dataset.activate_label_schemas(field)
+
+
+class DatasetReviewSurface:
+    """The review surface of one loop on its dataset."""
+
+    def __init__(self, dataset_opener: Callable[[], Any], loop: str) -> None:
+        self._open = dataset_opener
+        self._loop = loop
+
+    def show(self, batch: Batch) -> dict[str, Any]:
+        dataset = self._open()
+        field = naming.review_field(self._loop)
+        tag = naming.round_tag(self._loop, batch.round_number)
+        view_name = naming.round_name(self._loop, batch.round_number)
+        ids = batch.sample_ids
+        store.ensure_classification_field(dataset, field, {})
+        store.write_classifications(
+            dataset,
+            field,
+            {
+                i.sample_id: (
+                    store.classification(i.predicted, i.confidence)
+                    if i.predicted is not None
+                    else None
+                )
+                for i in batch.items
+            },
+        )
+        _label_schema(dataset, field, batch.classes)
+        dataset.select(ids).tag_samples(tag)
+        # a small batch: FiftyOne's ordered select is quadratic only in the batch size
+        dataset.save_view(view_name, dataset.select(ids, ordered=True), overwrite=True)
+        return {"tag": tag, "view": view_name, "review_field": field}
+
+    def read(self, sample_ids: Sequence[str]) -> dict[str, Marks]:
+        dataset = self._open()
+        field = naming.review_field(self._loop)
+        has_field = field in dataset.get_field_schema()
+        paths = ["id", "tags", *([f"{field}.label"] if has_field else [])]
+        found = dataset.select(list(sample_ids)).values(paths)
+        reviews = found[2] if has_field else [None] * len(found[0])
+        return {
+            sid: Marks(tuple(tags or ()), review)
+            for sid, tags, review in zip(found[0], found[1], reviews, strict=True)
+        } | {sid: Marks((), None, exists=False) for sid in set(sample_ids) - set(found[0])}
+
+    def withdraw(self, ref: Reference) -> None:
+        dataset = self._open()
+        ids = list(ref.get("sample_ids", []))
+        if ref.get("tag"):
+            dataset.select(ids).untag_samples(ref["tag"])
+        field = ref.get("review_field")
+        if field and field in dataset.get_field_schema():
+            store.write_classifications(dataset, field, dict.fromkeys(ids))
+        if ref.get("view") and dataset.has_saved_view(ref["view"]):
+            dataset.delete_saved_view(ref["view"])
+
+
+def clear_loop(dataset, loop: str) -> dict[str, list[str]]:
+    """Remove every trace of the loop's reviews: round tags, round views, the label schema."""
+    prefix = naming.round_tag_prefix(loop)
+    tags = [t for t in dataset.distinct("tags") if t.startswith(prefix)]
+    if tags:
+        dataset.untag_samples(tags)
+    views = [v for v in dataset.list_saved_views() if naming.is_round_view(loop, v)]
+    for name in views:
+        dataset.delete_saved_view(name)
+    field = naming.review_field(loop)
+    if field in dataset.label_schemas:
+        dataset.delete_label_schemas(field)
+    return {"tags": tags, "views": views}

@@ -1,0 +1,292 @@
+"""Typed configuration of a loop (one pydantic model, stored with the loop and versioned) and of
+a step of it (:class:`StepOptions`, given per run and never stored).
+
+The models double as Prefect parameter schemas, so every field carries a description and
+constraints that the Prefect UI renders as a form.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from alflow.config.estimators import EstimatorConfig, LogisticRegressionConfig
+from alflow.config.naming import LOOP_NAME_MAX, LOOP_NAME_PATTERN, validate_loop_name
+from alflow.errors import ConfigError
+from alflow.state.versions import CONFIG_VERSION
+from alflow.strategies import COLD_START_STRATEGIES, StrategyConfig
+
+SCHEMA_VERSION = CONFIG_VERSION  # stored with every loop; alflow.state.versions upgrades older ones
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FeatureConfig(_Model):
+    """Numeric sample fields concatenated, in this order, into one feature vector."""
+
+    fields: list[str] = Field(..., min_length=1, description="Vector or float fields, in order")
+    standardize: bool = Field(False, description="Scale each feature to zero mean, unit variance")
+
+
+class FieldLabels(_Model):
+    """Initial labels read from a Classification field (copied into the loop's label field)."""
+
+    kind: Literal["field"] = "field"
+    field: str = Field(..., description="Classification field holding the initial labels")
+
+
+class TagLabels(_Model):
+    """Initial labels read from sample tags; only tags naming one of ``classes`` count."""
+
+    kind: Literal["tags"] = "tags"
+    classes: list[str] = Field(..., min_length=2, description="Tags that name classes")
+
+
+LabelSource = Annotated[FieldLabels | TagLabels, Field(discriminator="kind")]
+
+
+class OracleBackendConfig(_Model):
+    """Simulated annotator: answers at once from the loop's ground-truth field."""
+
+    kind: Literal["oracle"] = "oracle"
+
+
+# a URL whose authority (between the scheme and the first '/', '?' or '#') holds no '@': the
+# same rule as the validator below, published in the parameter schema so Prefect refuses a run
+# with credentials in the URL before it stores the run's parameters
+URL_WITHOUT_CREDENTIALS = (
+    r"^(?:[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*|[^/?#@:]*(?::[0-9]+)?)(?:[/?#].*)?$"
+)
+
+
+def refuse_credentials(url: str | None) -> str | None:
+    """The URL unchanged, or a ValueError if it carries a user name or password.
+
+    A loop's configuration is stored in the ledger and in Prefect's run parameters, and the URL
+    is logged: a secret inside it would be kept in all three.
+    """
+    if url is None:
+        return None
+    rest = url.strip().split("://", 1)[-1]
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if "@" in authority:
+        raise ValueError(
+            "the CVAT URL contains a user name or password; remove them from the URL (they would "
+            "be stored with the loop) and give the credentials by a Prefect Secret block "
+            "(credentials_block) or ALFLOW_CVAT_TOKEN or ALFLOW_CVAT_USERNAME/ALFLOW_CVAT_PASSWORD"
+        )
+    return url
+
+
+class CvatBackendConfig(_Model):
+    """Annotation in CVAT; credentials come from a Prefect Secret block or the environment."""
+
+    kind: Literal["cvat"] = "cvat"
+    url: str | None = Field(
+        None,
+        pattern=URL_WITHOUT_CREDENTIALS,
+        description="CVAT URL, without credentials; default: ALFLOW_CVAT_URL",
+    )
+    segment_size: int = Field(50, ge=1, description="Frames per CVAT job")
+    assignee: str | None = Field(
+        None, description="CVAT user name (or numeric user id) to assign the jobs to"
+    )
+    organization: str | None = Field(
+        None,
+        description="Slug of the CVAT organization the loop's project and tasks belong to "
+        "(default: the account's personal workspace)",
+    )
+    accept_stage_acceptance: bool = Field(
+        True,
+        description="Also count jobs in stage 'acceptance' as finished (CVAT resets a job's "
+        "state to 'new' when a reviewer moves it to another stage)",
+    )
+    unknown_labels: Literal["error", "new_class"] = Field(
+        "error", description="What a label outside the class list does"
+    )
+    credentials_block: str | None = Field(
+        None,
+        description=(
+            "Prefect Secret block holding the CVAT credentials ({'username', 'password'} or "
+            "{'token'}, or a bare access token); default: ALFLOW_CVAT_SECRET_BLOCK, else the "
+            "ALFLOW_CVAT_TOKEN or ALFLOW_CVAT_USERNAME/ALFLOW_CVAT_PASSWORD variables"
+        ),
+    )
+    retries: int = Field(
+        4, ge=0, le=20, description="Extra attempts after a connection error or a 5xx answer"
+    )
+    backoff_seconds: float = Field(
+        1.0, gt=0, description="Wait before the first retry; doubles with every further retry"
+    )
+    backoff_max_seconds: float = Field(30.0, gt=0, description="Longest wait between retries")
+    timeout_seconds: float = Field(120.0, gt=0, description="Socket timeout of one CVAT request")
+    poll_seconds: float = Field(
+        2.0, gt=0, description="How often to ask CVAT whether uploaded images are processed"
+    )
+    processing_timeout_seconds: float = Field(
+        1800.0,
+        gt=0,
+        description="Longest wait for CVAT to process a round's images; a later step goes on",
+    )
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        return refuse_credentials(value) if isinstance(value, str) else value
+
+
+class AppBackendConfig(_Model):
+    """Review in the FiftyOne App: the batch is tagged and pre-filled; a reviewer corrects it."""
+
+    kind: Literal["app"] = "app"
+    unknown_labels: Literal["error", "new_class"] = Field(
+        "error",
+        description="What a review label outside the class list does (class-name tags are "
+        "only read for known classes)",
+    )
+
+
+BackendConfig = Annotated[
+    AppBackendConfig | OracleBackendConfig | CvatBackendConfig, Field(discriminator="kind")
+]
+
+
+class StopRules(_Model):
+    """When a loop is done; checked after every taught round."""
+
+    label_budget: int | None = Field(None, ge=1, description="Stop at this many labels")
+    max_rounds: int | None = Field(None, ge=1, description="Stop after this many rounds")
+    plateau_rounds: int | None = Field(
+        None, ge=2, description="Stop when accuracy gained < plateau_delta over this many rounds"
+    )
+    plateau_delta: float = Field(0.002, ge=0)
+
+
+class ScoringConfig(_Model):
+    """How a round scores the pool (predictions and evaluation) and writes predictions back."""
+
+    chunk_size: int = Field(
+        50_000, ge=1, description="Rows scored at once: bounds memory, whatever the pool size"
+    )
+    write_back_threshold: float = Field(
+        0.005,
+        ge=0.0,
+        le=1.0,
+        description="A prediction is written back when its label changed or its confidence "
+        "moved by at least this much since it was last written (0: every change; with a "
+        "forest, 0.1 writes a few percent of the predictions a round instead of most)",
+    )
+    dask_address: str | None = Field(
+        None,
+        description="Score on this existing Dask cluster (e.g. tcp://scheduler:8786); "
+        "ALFLOW_DASK_ADDRESS overrides it",
+    )
+    dask_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Score on a local Dask cluster of this many single-threaded worker "
+        "processes; ALFLOW_DASK_WORKERS (the CLI's --dask-workers) overrides it",
+    )
+
+
+class LoopConfig(_Model):
+    """Everything that defines an active-learning loop on one FiftyOne dataset."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    name: str = Field(
+        ...,
+        pattern=LOOP_NAME_PATTERN,
+        max_length=LOOP_NAME_MAX,
+        description="Lowercase letters, digits and dashes; prefixes every field the loop writes",
+    )
+    dataset: str = Field(..., min_length=1, description="FiftyOne dataset name")
+    features: FeatureConfig
+    initial_labels: LabelSource | None = Field(
+        None, description="Where the first labels come from; None only with a cold-start strategy"
+    )
+    ground_truth_field: str | None = Field(
+        None,
+        description="Read only by evaluation and the simulated annotator, never learned from",
+    )
+    estimator: EstimatorConfig = Field(default_factory=LogisticRegressionConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    batch_size: int = Field(20, ge=1, description="Samples queried per round")
+    eval_fraction: float = Field(
+        0.2, ge=0.0, lt=0.9, description="Share of samples held out for evaluation, never queried"
+    )
+    eval_tag: str | None = Field(
+        None,
+        description="Hold out the samples with this tag (a predefined test split) instead of "
+        "drawing eval_fraction at random",
+    )
+    backend: BackendConfig = Field(default_factory=OracleBackendConfig)
+    stop: StopRules = Field(default_factory=StopRules)
+    random_state: int = Field(0, ge=0, description="Seeds the split, estimator and strategy")
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name_rule(cls, value: str) -> str:
+        try:
+            return validate_loop_name(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LoopConfig:
+        if self.initial_labels is None and self.strategy.name not in COLD_START_STRATEGIES:
+            cold_start = ", ".join(sorted(COLD_START_STRATEGIES)) or "none available yet"
+            raise ValueError(
+                f"loop {self.name!r} has no initial labels and strategy {self.strategy.name!r} "
+                "needs a fitted model: set initial_labels (a Classification field or class tags) "
+                f"or choose a cold-start strategy ({cold_start})"
+            )
+        if self.backend.kind == "oracle" and not self.ground_truth_field:
+            raise ValueError(
+                "the simulated annotator (backend 'oracle') answers from ground_truth_field: set it"
+            )
+        if (self.eval_fraction > 0 or self.eval_tag) and not self.ground_truth_field:
+            raise ValueError(
+                "a held-out split (eval_fraction > 0 or eval_tag) needs ground_truth_field to "
+                "score it; set ground_truth_field, or eval_fraction=0 and no eval_tag"
+            )
+        return self
+
+
+def parse_loop_config(data: dict) -> LoopConfig:
+    """Validate a loop configuration, turning pydantic's report into one ConfigError."""
+    from pydantic import ValidationError
+
+    try:
+        return LoopConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'loop'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid loop configuration: {problems}") from None
+
+
+class StepOptions(_Model):
+    """What to do with the loop's current round when it runs."""
+
+    when_unfinished: Literal["wait", "accept_partial", "cancel"] = Field(
+        "wait",
+        description=(
+            "If annotation is not finished: wait for all jobs (default), accept the jobs "
+            "finished so far, or cancel the outstanding batch (its samples return to the pool)"
+        ),
+    )
+    batch_size: int | None = Field(
+        None, ge=1, description="Override the loop's batch size for a newly queried round"
+    )
+    open_next: bool = Field(
+        True,
+        description=(
+            "After finishing the round in flight, query and export the next one at once (so "
+            "annotators always have work); off, the step stops once the round is taught"
+        ),
+    )

@@ -1,0 +1,89 @@
+"""A temporary Prefect server for one command (``ALFLOW_PREFECT_SERVER=ephemeral``), dying with it.
+
+Prefect's own temporary server (``SubprocessASGIServer`` in ``prefect/server/api/server.py``)
+is a plain ``subprocess.Popen`` of uvicorn, stopped by an ``atexit`` hook: a command that is
+SIGKILLed never runs the hook, and the server (about 200 MB) stays, re-parented to PID 1. Its
+``Popen`` takes no hook to change that, and Prefect may start it from whatever thread first
+needs a client, while the kernel's parent-death signal follows the thread that started the
+child. Reaping orphans from a later command would leave them until one runs, and could not
+tell a server of this command's from another program's.
+
+So alflow starts the same server itself, before Prefect is imported and from the command's
+main thread: the uvicorn command and settings Prefect uses (no UI, ``PREFECT__SERVER_EPHEMERAL``),
+on a free loopback port, through :mod:`alflow.services.parent_death` so the kernel kills it when the
+command dies in any way, and in a session of its own so the command stops it in order at a
+normal exit (``atexit``). ``PREFECT_API_URL`` then points at it, so Prefect starts none. A
+slow start is only slow (``ALFLOW_PREFECT_START_TIMEOUT``), a dead one fails at once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+from alflow.services import prefect_server
+from alflow.services.prefect_server import HOST, PrefectServerError, ServerRecord
+
+SERVER_SETTINGS = {  # what Prefect sets for its own temporary server
+    "PREFECT_UI_ENABLED": "0",
+    "PREFECT__SERVER_EPHEMERAL": "1",
+    "PREFECT__SERVER_FINAL": "1",
+}
+
+
+def log_path() -> Path:
+    return prefect_server.server_dir() / "temporary.log"
+
+
+def server_command(port: int) -> list[str]:
+    """Prefect's own command for its temporary server (located without importing Prefect)."""
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or not spec.submodule_search_locations:
+        raise PrefectServerError("Prefect is not installed here; run 'make setup'")
+    app_dir = str(Path(next(iter(spec.submodule_search_locations))).parent)
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        app_dir,
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
+    ]
+
+
+def start() -> ServerRecord:
+    """Start this command's server (stopped at exit, killed with the command); its record."""
+    timeout = prefect_server.start_timeout()
+    for _ in range(prefect_server.START_ATTEMPTS):
+        port = prefect_server.choose_port(None)
+        process = prefect_server.spawn(
+            server_command(port), log_path(), bound=True, extra_env=SERVER_SETTINGS
+        )
+        atexit.register(_stop, process)
+        record = ServerRecord(pid=process.pid, port=port, started=time.time())
+        if prefect_server.wait_healthy(process, record, timeout, log_path()):
+            return record
+        if prefect_server.port_free(port):  # not a port taken meanwhile: a real failure
+            break
+    raise PrefectServerError(
+        f"this command's temporary Prefect server exited while starting (its log: {log_path()}); "
+        "fix what it says, or unset ALFLOW_PREFECT_SERVER to use alflow's lasting server"
+    )
+
+
+def _stop(process) -> None:
+    """Stop the server at a normal exit (only while it runs: its pid is not reused then)."""
+    if process.poll() is None:
+        prefect_server.stop_process(process.pid, grace=5.0)
