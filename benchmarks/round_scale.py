@@ -38,7 +38,10 @@ os.environ.setdefault("ALFLOW_HOME", str(Path(tempfile.gettempdir()) / "alflow-b
 
 import numpy as np  # noqa: E402
 
-import alflow  # noqa: E402, F401
+from alflow.services import configured  # noqa: F401, E402  (before Prefect and FiftyOne)
+
+# isort: split
+
 from alflow.demo.simulation import ESTIMATOR_NAMES, estimator_config  # noqa: E402
 
 RSS_NOTE = (
@@ -205,8 +208,6 @@ def run(args) -> dict:
     field = build.time(
         f"seed {args.initial} labels (once)", lambda: seed_labels(dataset, args.initial)
     )
-    if args.dask_workers:
-        os.environ["ALFLOW_DASK_WORKERS"] = str(args.dask_workers)
     print(
         f"round: estimator {args.estimator}, strategy {args.strategy}, batch {args.batch}, "
         f"{args.initial} initial labels, dask workers {args.dask_workers or 'none'}, "
@@ -234,14 +235,16 @@ def run(args) -> dict:
     steps.time("features cold (FiftyOne + cache)", lambda: ws.features(config, refresh=True))
     steps.time("features warm (cache)", lambda: open_workspace().features(config))
     steps.time(
-        "round 0 fit + eval + predictions", lambda: rounds.fit_initial(open_workspace(), loop)
+        "round 0 fit + eval + predictions",
+        lambda: rounds.fit_initial(open_workspace(dask_workers=args.dask_workers), loop),
     )
     number = rounds.open_round(ws, loop)
     steps.time("query", lambda: rounds.query(open_workspace(), loop, number))
     steps.time("export (oracle)", lambda: rounds.export(open_workspace(), loop, number))
     steps.time("ingest", lambda: rounds.ingest(open_workspace(), loop, number))
     steps.time(
-        "teach + eval + predictions", lambda: rounds.teach_round(open_workspace(), loop, number)
+        "teach + eval + predictions",
+        lambda: rounds.teach_round(open_workspace(dask_workers=args.dask_workers), loop, number),
     )
     steps.add("round (query + teach)", ["query", "teach + eval + predictions"])
     if args.dask_workers:

@@ -13,7 +13,10 @@ work pool keeps the pool in the server's record, and its runs then crash loading
 
 from __future__ import annotations
 
-import alflow  # noqa: F401  (state directory before Prefect is imported)
+from alflow.services import configured  # noqa: F401  (before Prefect and FiftyOne)
+
+# isort: split
+
 from alflow.errors import AlflowError
 from flows.advance import advance_flow
 from flows.loop import create_loop_flow, step_flow

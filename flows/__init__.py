@@ -1,3 +1,3 @@
 """Prefect flows: each reads like the round itself and only wires tasks."""
 
-import alflow  # noqa: F401  (configures FiftyOne/Prefect state before Prefect is imported)
+from alflow.services import configured  # noqa: F401  (before Prefect and FiftyOne)

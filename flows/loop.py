@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow, tags
+from pydantic import Field
 
 from alflow.config.loop import LoopConfig, StepOptions
 from alflow.loop.workspace import open_workspace, version_string
@@ -32,14 +33,19 @@ def _run_round(loop: str, number: int, options: StepOptions) -> dict[str, Any]:
 
 
 @flow(name="alflow-create-loop", flow_run_name="{config.name}-create", version=version_string())
-def create_loop_flow(config: LoopConfig, replace: bool = False) -> dict[str, Any]:
-    """Store a loop, cache its features and fit round 0 on its initial labels."""
+def create_loop_flow(
+    config: LoopConfig,
+    replace: bool = False,
+    dask_workers: Annotated[int | None, Field(ge=1)] = None,
+) -> dict[str, Any]:
+    """Store a loop, cache its features and fit round 0 on its initial labels (``dask_workers``:
+    score round 0 on a local Dask cluster of that many workers)."""
     if replace:
         delete_loop(config.name, missing_ok=True)
     registered = register_loop(config)
     try:
         load_features(config.name)
-        round_0 = fit_initial_learner(config.name)
+        round_0 = fit_initial_learner(config.name, dask_workers)
     except BaseException:
         # a loop that never reached round 0 must not stay behind half-made
         discard_unfinished_loop(config.name)

@@ -51,7 +51,7 @@ def round_flow(loop: str, round_number: int, options: StepOptions | None = None)
     progress = check_progress(loop, round_number)
     if progress["finished"] or options.when_unfinished == "accept_partial":
         ingest_labels(loop, round_number, partial=not progress["finished"])
-        teach_learner(loop, round_number)
+        teach_learner(loop, round_number, options.dask_workers)
     elif options.when_unfinished == "cancel":
         cancel_round(loop, round_number)
     publish_round_artifacts(loop, round_number)

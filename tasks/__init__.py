@@ -5,7 +5,10 @@ live datasets, clients or arrays. Idempotency lives in the ledger, not in Prefec
 tasks use ``NO_CACHE``; transient failures are retried, user errors (``AlflowError``) are not.
 """
 
-import alflow  # noqa: F401  (configures FiftyOne/Prefect state before Prefect is imported)
+from alflow.services import configured  # noqa: F401  (before Prefect and FiftyOne)
+
+# isort: split
+
 from tasks.steps import (
     acquire_loop,
     active_loops,

@@ -66,9 +66,9 @@ def load_features(loop: str, refresh: bool = False) -> str:
 
 
 @task(name="fit-initial-learner", **STEP)
-def fit_initial_learner(loop: str) -> dict[str, Any]:
+def fit_initial_learner(loop: str, dask_workers: int | None = None) -> dict[str, Any]:
     """Round 0: fit on the initial labels, checkpoint, evaluate, write predictions."""
-    return rounds.fit_initial(open_workspace(), loop)
+    return rounds.fit_initial(open_workspace(dask_workers=dask_workers), loop)
 
 
 @task(name="open-round", **STEP)
@@ -118,9 +118,9 @@ def ingest_labels(loop: str, round_number: int, partial: bool = False) -> dict[s
 
 
 @task(name="teach-learner", **STEP)
-def teach_learner(loop: str, round_number: int) -> dict[str, Any]:
+def teach_learner(loop: str, round_number: int, dask_workers: int | None = None) -> dict[str, Any]:
     """Teach the new labels, checkpoint, evaluate and write predictions."""
-    return rounds.teach_round(open_workspace(), loop, round_number)
+    return rounds.teach_round(open_workspace(dask_workers=dask_workers), loop, round_number)
 
 
 @task(name="cancel-round", **STEP)

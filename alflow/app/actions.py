@@ -199,3 +199,38 @@ def status(loop: str) -> dict[str, Any]:
     st = loop_status(open_workspace(), loop)
     # JSON-safe (the lock's times), since the App sends results to the browser as JSON
     return json.loads(json.dumps({"lines": describe(st), **asdict(st)}, default=str))
+
+
+def chosen_loop(dataset_name: str, params: dict[str, Any]) -> str:
+    """The loop an operator acts on: the one picked in its form, else the dataset's first."""
+    if params.get("loop"):
+        return params["loop"]
+    loops = loops_of(dataset_name)
+    if not loops:
+        raise LedgerError(
+            f"dataset {dataset_name!r} has no active-learning loop: run 'Active Learning: "
+            "create learner' first"
+        )
+    return loops[0]
+
+
+def loop_exists(name: str) -> bool:
+    """Whether any dataset has a loop of this name (loop names are unique across datasets)."""
+    return open_workspace().ledger.loop_exists(name)
+
+
+def initial_field_problem(dataset, field: str | None) -> str | None:
+    """Why a Classification field cannot seed a loop (fewer than two classes), or None."""
+    from alflow.app.messages import too_few_classes
+
+    if not field:
+        return None
+    found = dataset.distinct(f"{field}.label")
+    return None if len(found) >= 2 else too_few_classes(field, len(found))
+
+
+def round_line(loop: str) -> str:
+    """What the loop's round in flight waits for, as `alflow status` says it."""
+    from alflow.loop.status import loop_status, waiting_for
+
+    return waiting_for(loop_status(open_workspace(), loop))

@@ -198,7 +198,9 @@ def send_message(conn: socket.socket, message: dict, fds: list[int] | None = Non
 def serve(server_key: str) -> None:
     """Import once, then fork a child per command until idle (``python -m`` entry point)."""
     from alflow.cli import console
+    from alflow.services.environment import configure_environment
 
+    configure_environment()
     idle = seconds_from_env(ENV_IDLE, IDLE_SECONDS, CommandServerError)
     console.quiet_prefect()  # before Prefect is imported, as a command does it
     for name in WARM_MODULES:
@@ -298,7 +300,7 @@ def _fork_child(conn: socket.socket, listener: socket.socket) -> int:
 
 def _run_child(conn: socket.socket) -> int:
     """One command in this forked child: the client's descriptors, directory, environment and
-    arguments, then ``alflow.cli.main``; its exit code goes back to the client."""
+    arguments, then :func:`alflow.cli.commands.run`; its exit code goes back to the client."""
     request, fds = recv_message(conn, fds=3)
     if request is None or len(fds) != 3:
         return 1
@@ -357,11 +359,10 @@ def _die_with_client(conn: socket.socket) -> None:
 
 
 def _main() -> int:
-    from alflow import cli
+    from alflow.cli import commands
 
-    cli.IN_COMMAND_SERVER = True
     try:
-        cli.main()
+        commands.run()
     except SystemExit as exit_:
         return _exit_code(exit_.code)
     except BaseException:

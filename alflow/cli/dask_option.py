@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
@@ -12,16 +11,7 @@ DaskWorkers = Annotated[
     typer.Option(
         "--dask-workers",
         min=1,
-        help="Score the pool on a local Dask cluster of K worker processes "
-        "(sets ALFLOW_DASK_WORKERS; ALFLOW_DASK_ADDRESS names an existing cluster instead)",
+        help="Score the pool on a local Dask cluster of K worker processes, for this command "
+        "only (the step's dask_workers option; ALFLOW_DASK_ADDRESS names an existing cluster)",
     ),
 ]
-
-
-def use_dask(workers: int | None) -> None:
-    """Hand ``--dask-workers`` to the scoring steps this command runs (see
-    :mod:`alflow.learning.dask_cluster`)."""
-    if workers is not None:
-        from alflow.learning import dask_cluster
-
-        os.environ[dask_cluster.WORKERS_ENV] = str(workers)

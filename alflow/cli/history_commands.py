@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from alflow.cli.dask_option import DaskWorkers, use_dask
+from alflow.cli.dask_option import DaskWorkers
 from alflow.cli.output import ROUND_COLUMNS, print_table
 
 
@@ -43,8 +43,7 @@ def rollback(
     from alflow.loop.workspace import open_workspace
     from alflow.state import locks
 
-    use_dask(dask_workers)
-    ws = open_workspace()
+    ws = open_workspace(dask_workers=dask_workers)
     with locks.holding(ws.ledger, loop, locks.command_owner("rollback")):
         result = rounds.rollback(ws, loop, to_round)
     typer.echo(
@@ -63,7 +62,6 @@ def reinclude(
     from alflow.loop.workspace import open_workspace
     from alflow.state import locks
 
-    use_dask(dask_workers)
-    ws = open_workspace()
+    ws = open_workspace(dask_workers=dask_workers)
     with locks.holding(ws.ledger, loop, locks.command_owner("reinclude")):
         print_table([rounds.reinclude(ws, loop, rounds_)], ROUND_COLUMNS)

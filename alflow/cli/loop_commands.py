@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from alflow.cli.dask_option import DaskWorkers, use_dask
+from alflow.cli.dask_option import DaskWorkers
 from alflow.cli.output import ROUND_COLUMNS, print_table
 from alflow.cli.prefect_setup import use_prefect
 from alflow.errors import AlflowError
@@ -25,10 +25,8 @@ def loop_create(
     replace: Annotated[bool, typer.Option(help="Delete a loop of that name first")] = False,
     dask_workers: DaskWorkers = None,
 ) -> None:
-    """Create a loop from a JSON configuration file (see README for the fields)."""
+    """Create a loop from a JSON configuration file (every field: docs/configuration.md)."""
     from alflow.config.loop import parse_loop_config
-
-    use_dask(dask_workers)
 
     try:
         raw = json.loads(config_file.read_text())
@@ -38,7 +36,7 @@ def loop_create(
     use_prefect()
     from flows.loop import create_loop_flow
 
-    result = create_loop_flow(config, replace=replace)
+    result = create_loop_flow(config, replace=replace, dask_workers=dask_workers)
     print_table([result["round_0"]], ROUND_COLUMNS)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, get_args
 
 import typer
 
-from alflow.cli.dask_option import DaskWorkers, use_dask
+from alflow.cli.dask_option import DaskWorkers
 from alflow.cli.output import ROUND_COLUMNS, print_table
 from alflow.cli.prefect_setup import use_prefect
 from alflow.config.loop import StepOptions
@@ -31,11 +31,12 @@ def step(
     dask_workers: DaskWorkers = None,
 ) -> None:
     """Run the loop's next step as Prefect flow runs (finish the round in flight, or a new one)."""
-    use_dask(dask_workers)
     use_prefect()
     from flows.loop import step_flow
 
-    options = StepOptions(when_unfinished=when_unfinished.value, batch_size=batch_size)
+    options = StepOptions(
+        when_unfinished=when_unfinished.value, batch_size=batch_size, dask_workers=dask_workers
+    )
     print_table([step_flow(loop, options)], ROUND_COLUMNS)
 
 

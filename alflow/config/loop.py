@@ -188,7 +188,7 @@ class ScoringConfig(_Model):
         None,
         ge=1,
         description="Score on a local Dask cluster of this many single-threaded worker "
-        "processes; ALFLOW_DASK_WORKERS (the CLI's --dask-workers) overrides it",
+        "processes; ALFLOW_DASK_WORKERS and a step's dask_workers override it",
     )
 
 
@@ -282,6 +282,15 @@ class StepOptions(_Model):
     )
     batch_size: int | None = Field(
         None, ge=1, description="Override the loop's batch size for a newly queried round"
+    )
+    dask_workers: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Score this step's pool on a local Dask cluster of this many worker processes "
+            "(the CLI's --dask-workers); wins over ALFLOW_DASK_WORKERS and the loop's "
+            "scoring.dask_workers, for this step only"
+        ),
     )
     open_next: bool = Field(
         True,

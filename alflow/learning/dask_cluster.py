@@ -47,12 +47,19 @@ class Target:
         return self.address is None and self.workers is None
 
 
-def resolve(config: ScoringConfig, environ: Mapping[str, str] = os.environ) -> Target:
-    """The scoring target: the environment overrides the loop's configuration.
+def resolve(
+    config: ScoringConfig,
+    environ: Mapping[str, str] = os.environ,
+    step_workers: int | None = None,
+) -> Target:
+    """The scoring target: a step's own worker count (``StepOptions.dask_workers``) first,
+    then the environment, then the loop's configuration.
 
     Raises:
         ClusterError: ``ALFLOW_DASK_WORKERS`` is not a positive whole number.
     """
+    if step_workers is not None:
+        return Target(workers=step_workers)
     address = environ.get(ADDRESS_ENV) or config.dask_address
     if address:
         return Target(address=address)

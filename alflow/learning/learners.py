@@ -2,7 +2,8 @@
 
 modAL 0.4.2.1 passes ``force_all_finite`` to scikit-learn's ``check_X_y``; scikit-learn 1.8
 removed it (modAL issue 196). :func:`apply_modal_shim` wraps the function modAL imported so the
-argument is translated to ``ensure_all_finite``; it is applied on import and tested.
+argument is translated to ``ensure_all_finite``; :func:`fit_learner` and :func:`teach` apply it
+(importing this module patches nothing), and it is tested.
 
 Labels are class *names* (strings): scikit-learn keeps them in ``classes_``, so a class first seen
 in a correction simply appears at the next fit, with no index map that could raise a KeyError.
@@ -63,9 +64,6 @@ def apply_modal_shim() -> None:
     current = _modal_learners.check_X_y
     if not hasattr(current, "__wrapped__"):
         _modal_learners.check_X_y = _translate_finite_kwarg(current)
-
-
-apply_modal_shim()
 
 
 def stratified_bootstrap(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -171,6 +169,7 @@ def fit_learner(
         ConfigError: unknown strategy, a forest with fewer trees than committee members, or a
             semi-supervised estimator without ``unlabelled``.
     """
+    apply_modal_shim()
     if not len(X) == len(labels) == len(ids):
         raise LabelError(f"fit got {len(X)} rows, {len(labels)} labels and {len(ids)} ids")
     check_classes(labels, f"round {round_number}")
@@ -276,6 +275,7 @@ def teach(state: LearnerState, X: np.ndarray, labels: np.ndarray, ids: list[str]
     Samples already taught are skipped (and logged), so re-running an ingest can never teach the
     same label twice. A class never seen before is logged as a growth of the class map.
     """
+    apply_modal_shim()
     if len(ids) != len(labels) or len(ids) != len(X):
         raise LabelError(f"teach got {len(X)} rows, {len(labels)} labels and {len(ids)} ids")
     known = set(state.training_ids)

@@ -215,11 +215,12 @@ def evaluate(ws, config: LoopConfig, n_labels: int, score: RowScorer) -> dict[st
 
 
 @contextmanager
-def session(config: LoopConfig, state) -> Iterator[scoring.Scorer]:
-    """A scorer of ``state``'s learner where the loop's configuration says (see
+def session(config: LoopConfig, state, step_workers: int | None = None) -> Iterator[scoring.Scorer]:
+    """A scorer of ``state``'s learner where the step and the loop's configuration say (see
     :mod:`alflow.learning.dask_cluster`): on Dask, one cluster and one copy of the learner per
     worker."""
-    with dask_cluster.client_for(dask_cluster.resolve(config.scoring)) as client:
+    target = dask_cluster.resolve(config.scoring, step_workers=step_workers)
+    with dask_cluster.client_for(target) as client:
         yield scoring.Scorer(state.learner, state.classes, config.scoring.chunk_size, client)
 
 
@@ -229,7 +230,7 @@ def score_round(
     """Evaluate ``state``'s learner and write back its changed predictions, from one scoring
     pass over every row (a supervised learner's held-out rows included), keeping the pool's
     probabilities for the next query when ``checkpoint`` (its sha256)."""
-    with session(config, state) as scorer:
+    with session(config, state, ws.dask_workers) as scorer:
         scores = pool_scores_of(ws, config, scorer, checkpoint)
         score: RowScorer = lambda _, rows: scores.take(rows)  # noqa: E731
         if is_semi_supervised(config.estimator):

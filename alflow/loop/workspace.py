@@ -35,6 +35,8 @@ class Workspace:
     """Access to the ledger, datasets, feature cache and annotation backend of loops."""
 
     ledger: Ledger
+    # the step's StepOptions.dask_workers: where this run scores the pool (None: as configured)
+    dask_workers: int | None = None
     # matrices opened by this workspace (one per task): opened once, still checked each call
     _opened: dict[Path, feats.FeatureMatrix] = field(default_factory=dict, repr=False)
 
@@ -124,14 +126,16 @@ class Workspace:
         return True
 
 
-def open_workspace(*, ledger_only: bool = False) -> Workspace:
+def open_workspace(*, ledger_only: bool = False, dask_workers: int | None = None) -> Workspace:
     """A workspace on the FiftyOne database configured for this process.
 
     ``ledger_only``: the caller reads or edits only the ledger (datasets are still opened on
     demand), so the ledger is reached without importing FiftyOne where possible
-    (:func:`alflow.services.connections.ledger_db`).
+    (:func:`alflow.services.connections.ledger_db`). ``dask_workers``: the step's own Dask
+    worker count for the rounds it scores (``StepOptions.dask_workers``).
     """
-    return Workspace(ledger=Ledger(connections.ledger_db() if ledger_only else connections.db()))
+    db = connections.ledger_db() if ledger_only else connections.db()
+    return Workspace(ledger=Ledger(db), dask_workers=dask_workers)
 
 
 @cache

@@ -41,7 +41,7 @@ def checkpoint(state: learners.LearnerState, loop: str, round_number: int) -> di
 
 def evaluate(ws: Workspace, config: LoopConfig, state: learners.LearnerState) -> dict[str, Any]:
     """Held-out accuracy and macro-F1 against ground truth, plus the labelled count."""
-    with predictions.session(config, state) as scorer:
+    with predictions.session(config, state, ws.dask_workers) as scorer:
         return predictions.evaluate(ws, config, state.n_labels, scorer.score)
 
 
@@ -50,7 +50,7 @@ def write_back_predictions(
 ) -> int:
     """Write back the learner's predictions that changed (see :mod:`alflow.learning.predictions`);
     returns how many were written."""
-    with predictions.session(config, state) as scorer:
+    with predictions.session(config, state, ws.dask_workers) as scorer:
         scores = predictions.pool_scores_of(ws, config, scorer)
     return predictions.write_back(ws, config, scores, round_number)
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 import fiftyone.operators as foo
 from fiftyone.operators import types
 
-import alflow  # noqa: F401  (sets alflow's state directory before anything reads it)
-from alflow.app import actions
+from alflow.services import configured  # noqa: F401  (before Prefect and FiftyOne)
+
+# isort: split
+
+from alflow.app import actions, messages
 from alflow.app.forms import config_from_answers, naming_notice, render_model, suggest_name
 from alflow.config import naming
 from alflow.config.loop import LoopConfig, StepOptions
@@ -40,12 +43,7 @@ def _choose_loop(ctx, inputs) -> str | None:
     """The loop picker (several loops may share a dataset); None when the dataset has none."""
     loops = actions.loops_of(ctx.dataset.name)
     if not loops:
-        _problem(
-            inputs,
-            "no_loop",
-            f"dataset {ctx.dataset.name!r} has no active-learning loop: run 'Active Learning: "
-            "create learner' first",
-        )
+        _problem(inputs, "no_loop", messages.NO_LOOP.format(dataset=ctx.dataset.name))
         return None
     picker = types.Dropdown()
     for loop in loops:
@@ -74,15 +72,6 @@ def _markdown_outputs(ctx, title: str):
     else:
         outputs.md("\n\n".join(results.get("lines", [])), name="summary")
     return types.Property(outputs, view=types.View(label=title))
-
-
-def _lines_of(result: dict) -> list[str]:
-    lines = []
-    if result.get("ran"):
-        lines.append(f"Ran {result['ran']}.")  # where: a deployment run, or why in-process
-    if result.get("run_url"):
-        lines.append(f"Prefect flow run: [{result['run_url']}]({result['run_url']})")
-    return lines
 
 
 def _config(name: str, label: str, description: str, background: bool = False):
@@ -119,21 +108,9 @@ class CreateLearner(_Background):
         inputs = types.Object()
         choices = actions.dataset_choices(ctx.dataset)
         if not choices.feature_fields:
-            _problem(
-                inputs,
-                "no_features",
-                f"dataset {ctx.dataset.name!r} has no numeric feature field: compute "
-                "embeddings (dataset.compute_embeddings) or add float fields first",
-            )
+            _problem(inputs, "no_features", messages.NO_FEATURES.format(dataset=ctx.dataset.name))
         if not choices.classification_fields and not choices.tags:
-            inputs.view(
-                "no_labels",
-                types.Warning(
-                    label="No Classification field and no sample tags: label a few samples "
-                    "(or tag them with class names), or choose initial labels 'none' with a "
-                    "cold-start strategy (typiclust, typiclust_margin, random)"
-                ),
-            )
+            inputs.view("no_labels", types.Warning(label=messages.NO_LABELS))
         answers = dict(ctx.params)
         answers.setdefault("name", suggest_name(ctx.dataset.name, choices.loops))
         render_model(inputs, LoopConfig, answers, choices)
@@ -150,18 +127,13 @@ class CreateLearner(_Background):
             _problem(inputs, "bad_name", str(exc))
             return
         inputs.view("naming", types.Notice(label=naming_notice(name)))
-        if name in actions.loops_of(ctx.dataset.name) or _loop_exists(name):
-            _problem(inputs, "name_taken", f"a loop named {name!r} exists: choose another name")
+        if name in actions.loops_of(ctx.dataset.name) or actions.loop_exists(name):
+            _problem(inputs, "name_taken", messages.name_taken(name))
         source = answers.get("initial_labels") or {}
-        if source.get("kind", "field") == "field" and source.get("field"):
-            found = ctx.dataset.distinct(f"{source['field']}.label")
-            if len(found) < 2:
-                _problem(
-                    inputs,
-                    "one_class",
-                    f"field {source['field']!r} holds {len(found)} class(es); a learner needs "
-                    "two: label samples of another class first",
-                )
+        if source.get("kind", "field") == "field":
+            problem = actions.initial_field_problem(ctx.dataset, source.get("field"))
+            if problem:
+                _problem(inputs, "one_class", problem)
         if (answers.get("features") or {}).get("fields"):
             try:
                 config_from_answers(answers, ctx.dataset.name)
@@ -175,25 +147,18 @@ class CreateLearner(_Background):
             result = actions.create(config)
             ctx.set_progress(progress=1.0, label="round 0 fitted")
             ctx.ops.reload_dataset()
-            r0 = result["round_0"]
-            lines = [
-                f"Loop `{config.name}` created: round 0 learned from {r0['labelled']} labels"
-                + (f", held-out accuracy {r0['accuracy']:.3f}" if r0["accuracy"] else ""),
-                naming_notice(config.name),
-                *_lines_of(result),
-            ]
-            return {"loop": config.name, "round_0": r0, "lines": lines, "ran": result["ran"]}
+            lines = messages.created(config.name, result)
+            return {
+                "loop": config.name,
+                "round_0": result["round_0"],
+                "lines": lines,
+                "ran": result["ran"],
+            }
 
         return _guarded(ctx, work)
 
     def resolve_output(self, ctx):
         return _markdown_outputs(ctx, "Learner created")
-
-
-def _loop_exists(name: str) -> bool:
-    from alflow.loop.workspace import open_workspace
-
-    return open_workspace().ledger.loop_exists(name)
 
 
 class QueryLearner(foo.Operator):
@@ -210,36 +175,17 @@ class QueryLearner(foo.Operator):
             return types.Property(inputs)
         current = actions.in_flight(loop)
         if current is not None:
-            inputs.view(
-                "in_flight",
-                types.Warning(
-                    label=f"Round {current['round']} is already {current['state']}: Execute "
-                    "shows it; finish it with 'Active Learning: update learner predictions'"
-                ),
-            )
+            inputs.view("in_flight", types.Warning(label=messages.in_flight_warning(current)))
         inputs.int("batch_size", min=1, label="Batch size", description="Default: the loop's")
         return types.Property(inputs, view=types.View(label="Active Learning: query learner"))
 
     def execute(self, ctx):
         def work():
-            loop = ctx.params.get("loop") or actions.loops_of(ctx.dataset.name)[0]
+            loop = actions.chosen_loop(ctx.dataset.name, ctx.params)
             result = actions.query(loop, ctx.params.get("batch_size"))
             ctx.ops.reload_dataset()
-            ids = result["sample_ids"]
-            ctx.ops.set_view(view=ctx.dataset.select(ids, ordered=True))
-            number = result["round"]["round"]
-            lines = [f"Round {number} of `{loop}`: {len(ids)} samples, in query order."]
-            if result["view"]:
-                lines.append(
-                    f"Saved as the view `{result['view']}`. Tag wrong predictions with the "
-                    f"right class name, or edit `{naming.review_field(loop)}` in the annotation "
-                    "panel; then run 'Active Learning: update learner predictions'."
-                )
-            if result["task_url"]:
-                lines.append(f"CVAT task: [{result['task_url']}]({result['task_url']})")
-            if result["already_in_flight"]:
-                lines.append("This round was already out for review; nothing new was queried.")
-            return {**result, "loop": loop, "lines": lines + _lines_of(result)}
+            ctx.ops.set_view(view=ctx.dataset.select(result["sample_ids"], ordered=True))
+            return {**result, "loop": loop, "lines": messages.queried(loop, result)}
 
         return _guarded(ctx, work)
 
@@ -264,13 +210,9 @@ class UpdateLearnerPredictions(_Background):
             return types.Property(inputs)
         current = actions.in_flight(loop)
         if current is None:
-            _problem(
-                inputs,
-                "nothing",
-                f"loop {loop!r} has no round to update yet: query a batch first",
-            )
+            _problem(inputs, "nothing", messages.nothing_to_update(loop))
             return types.Property(inputs)
-        inputs.view("round", types.Notice(label=actions.status(loop)["lines"][1]))
+        inputs.view("round", types.Notice(label=actions.round_line(loop)))
         choice = types.RadioGroup()
         choice.add_choice("wait", label="Review finished: take every answer (unmarked = correct)")
         choice.add_choice("accept_partial", label="Take only the samples marked so far")
@@ -282,18 +224,12 @@ class UpdateLearnerPredictions(_Background):
 
     def execute(self, ctx):
         def work():
-            loop = ctx.params.get("loop") or actions.loops_of(ctx.dataset.name)[0]
+            loop = actions.chosen_loop(ctx.dataset.name, ctx.params)
             ctx.set_progress(progress=0.05, label=f"updating loop {loop!r}")
             choice = ctx.params.get("when_unfinished", "wait")
             result = actions.fail(loop) if choice == "fail" else actions.update(loop, choice)
             ctx.ops.reload_dataset()
-            r = result["round"]
-            lines = [
-                f"Round {r['round']} of `{loop}` is {r['state']}: {r['labelled'] or '-'} labels"
-                + (f", held-out accuracy {r['accuracy']:.3f}" if r["accuracy"] else ""),
-                *_lines_of(result),
-            ]
-            return {**result, "loop": loop, "lines": lines}
+            return {**result, "loop": loop, "lines": messages.updated(loop, result)}
 
         return _guarded(ctx, work)
 
@@ -315,32 +251,21 @@ class LoopStatus(foo.Operator):
         loop = _choose_loop(ctx, inputs)
         if loop is not None:
             try:
-                inputs.md(_status_markdown(actions.status(loop)), name="status")
+                inputs.md(messages.status_markdown(actions.status(loop)), name="status")
             except LedgerError as exc:
                 _problem(inputs, "status_error", str(exc))
         return types.Property(inputs, view=types.View(label="Active Learning: loop status"))
 
     def execute(self, ctx):
         def work():
-            loop = ctx.params.get("loop") or actions.loops_of(ctx.dataset.name)[0]
+            loop = actions.chosen_loop(ctx.dataset.name, ctx.params)
             st = actions.status(loop)
-            return {"loop": loop, "lines": [_status_markdown(st)], "status": st["lines"]}
+            return {"loop": loop, "lines": [messages.status_markdown(st)], "status": st["lines"]}
 
         return _guarded(ctx, work)
 
     def resolve_output(self, ctx):
         return _markdown_outputs(ctx, "Loop status")
-
-
-def _status_markdown(st: dict) -> str:
-    """The status lines, then the learning curve as a table when there is one."""
-    lines = [f"- {line}" for line in st["lines"]]
-    if st["curve"]:
-        lines += ["", "| round | labelled | held-out accuracy |", "|---:|---:|---:|"]
-        for row in st["curve"]:
-            acc = "-" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
-            lines.append(f"| {row['round']} | {row['labelled']} | {acc} |")
-    return "\n".join(lines)
 
 
 def register(plugin):

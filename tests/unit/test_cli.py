@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from unittest.mock import MagicMock
 
 import pytest
 import typer
@@ -142,14 +143,30 @@ def test_help_texts_are_plain_and_the_loop_group_names_its_commands():
     assert "ALFLOW_PREFECT_PORT" in server_help and "--stop" in server_help
 
 
-def test_dask_workers_reach_the_scoring_steps_through_the_environment(tmp_path, monkeypatch):
+def test_dask_workers_travel_in_the_steps_options_not_the_environment(monkeypatch):
+    import flows.loop
+    from alflow.cli import round_commands
+    from alflow.learning import dask_cluster
+
+    monkeypatch.delenv(dask_cluster.WORKERS_ENV, raising=False)
+    step_flow = MagicMock(spec=flows.loop.step_flow, return_value={"round": 1, "state": "taught"})
+    monkeypatch.setattr(flows.loop, "step_flow", step_flow)
+    monkeypatch.setattr(round_commands, "use_prefect", lambda: None)
+    result = runner.invoke(app, ["step", "some-loop", "--dask-workers", "2"])
+    assert result.exit_code == 0, result.output
+    (loop, options), _ = step_flow.call_args
+    assert loop == "some-loop" and options.dask_workers == 2
+    assert dask_cluster.WORKERS_ENV not in os.environ
+    refused = runner.invoke(app, ["step", "some-loop", "--dask-workers", "0"])
+    assert refused.exit_code == 2
+
+
+def test_a_steps_dask_workers_win_over_the_environment_and_the_configuration():
     from alflow.config.loop import ScoringConfig
     from alflow.learning import dask_cluster
 
-    monkeypatch.setenv(dask_cluster.WORKERS_ENV, "")  # restored after the test
-    broken = tmp_path / "loop.json"
-    broken.write_text("{not json")
-    runner.invoke(app, ["loop", "create", str(broken), "--dask-workers", "2"])
-    assert dask_cluster.resolve(ScoringConfig()) == dask_cluster.Target(workers=2)
-    refused = runner.invoke(app, ["step", "some-loop", "--dask-workers", "0"])
-    assert refused.exit_code == 2
+    config = ScoringConfig(dask_workers=3)
+    env = {dask_cluster.WORKERS_ENV: "2"}
+    assert dask_cluster.resolve(config, env, step_workers=4) == dask_cluster.Target(workers=4)
+    assert dask_cluster.resolve(config, env) == dask_cluster.Target(workers=2)
+    assert dask_cluster.resolve(config, {}) == dask_cluster.Target(workers=3)

@@ -45,7 +45,9 @@ def test_installed_sklearn_refuses_modals_keyword_so_the_shim_is_needed():
         check_X_y(np.zeros((2, 1)), np.zeros(2), force_all_finite=True)
 
 
-def test_shim_is_applied_and_idempotent():
+def test_shim_is_applied_by_a_fit_and_idempotent(digits):
+    X, y, ids = digits
+    lrn.fit_learner(LR, "margin", X[:20], y[:20], ids[:20], random_state=0)
     wrapped = modal_learners.check_X_y
     assert hasattr(wrapped, "__wrapped__")
     lrn.apply_modal_shim()
@@ -54,6 +56,7 @@ def test_shim_is_applied_and_idempotent():
 
 def test_modal_teach_works_on_installed_sklearn(digits):
     X, y, _ = digits
+    lrn.apply_modal_shim()
     learner = ActiveLearner(estimator=build_estimator(LR, 0), X_training=X[:20], y_training=y[:20])
     learner.teach(X[20:30], y[20:30])
     assert len(learner.X_training) == 30
