@@ -1,0 +1,1 @@
+"""Configuration models: a loop (estimator, strategy, features, backend, scoring), a step, names."""

@@ -10,12 +10,13 @@ Every estimator exposes ``predict_proba``, because every query strategy measures
 class probabilities.
 
 Importing this module imports no scikit-learn (the configurations name their classes by path):
-only :func:`build_estimator` does, so commands that only read a configuration stay fast.
+only :func:`alflow.learning.build.build_estimator` does, so commands that only read a
+configuration stay fast.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
@@ -37,12 +38,8 @@ from alflow.config.supervised import (
     RandomForestConfig,
     SupervisedEstimatorConfig,
     SVCConfig,
-    build_supervised,
     hint_kind,
 )
-
-if TYPE_CHECKING:
-    from sklearn.base import ClassifierMixin
 
 __all__ = [
     "SEMI_SUPERVISED_KINDS",
@@ -60,7 +57,6 @@ __all__ = [
     "SVCConfig",
     "SelfTrainingConfig",
     "SupervisedEstimatorConfig",
-    "build_estimator",
     "is_semi_supervised",
 ]
 
@@ -80,26 +76,3 @@ EstimatorConfig = Annotated[
     ],
     BeforeValidator(hint_kind),
 ]
-
-
-def build_estimator(config: EstimatorConfig, random_state: int) -> ClassifierMixin:
-    """A fresh, unfitted scikit-learn classifier for ``config``, seeded with ``random_state``.
-
-    Args:
-        config: any estimator configuration (also a base estimator of Bagging or AdaBoost).
-        random_state: seeds every source of randomness in the estimator, so two calls with the
-            same arguments fit identical models on identical data.
-
-    Returns:
-        An unfitted classifier with ``predict_proba``; a semi-supervised one is a
-        :class:`alflow.learning.semi_supervised.SemiSupervisedClassifier` that needs its pool set
-        first.
-
-    Raises:
-        TypeError: ``config`` is not one of the configuration classes.
-    """
-    if is_semi_supervised(config):
-        from alflow.learning.semi_supervised import build_semi_supervised
-
-        return build_semi_supervised(config, random_state)
-    return build_supervised(config, random_state)

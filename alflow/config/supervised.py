@@ -344,7 +344,7 @@ _SUPERVISED = (
 
 
 def build_supervised(config: SupervisedEstimatorConfig, random_state: int) -> ClassifierMixin:
-    """The supervised case of :func:`alflow.config.estimators.build_estimator` (also a base
+    """The supervised case of :func:`alflow.learning.build.build_estimator` (also a base
     estimator of Bagging, AdaBoost or self-training); TypeError for a configuration not of this
     module."""
     if not isinstance(config, _SUPERVISED):

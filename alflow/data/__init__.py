@@ -1,0 +1,1 @@
+"""Data access: samples read and written in FiftyOne, vectors, feature caches, labels, freshness."""

@@ -145,6 +145,12 @@ def standardize_in_place(X: np.ndarray, chunk: int = 65_536) -> None:
         X[start : start + chunk] = ((X[start : start + chunk] - mean) / scale).astype(np.float32)
 
 
+def spans(n: int, chunk: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` pairs covering ``range(n)`` rows in steps of ``chunk``: how a matrix
+    too big to handle at once is read, scored or searched piece by piece."""
+    return [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
+
+
 def cache_key(
     dataset: str, fields: Sequence[str], standardized: bool, fingerprint: Sequence[str]
 ) -> str:

@@ -1,0 +1,1 @@
+"""The offline demo: digits data in FiftyOne, its loop configurations, the in-process simulation."""

@@ -1,0 +1,1 @@
+"""Learning: estimators fitted as modAL learners, checkpoints, scoring, Dask, evaluation."""

@@ -38,10 +38,10 @@ from alflow.config.estimators import (
     BaggingConfig,
     EstimatorConfig,
     RandomForestConfig,
-    build_estimator,
     is_semi_supervised,
 )
 from alflow.errors import ConfigError, LabelError, LedgerError
+from alflow.learning.build import build_estimator
 from alflow.learning.semi_supervised import SemiSupervisedClassifier, UnlabelledPool
 from alflow.state import versions
 from alflow.strategies import COMMITTEE_STRATEGIES, StrategyConfig, bind_strategy, get_strategy

@@ -37,7 +37,7 @@ from alflow.config.loop import LoopConfig
 from alflow.config.semi_supervised import is_semi_supervised
 from alflow.data import bulk_writes, store
 from alflow.data import labels as lab
-from alflow.data.features import FeatureMatrix
+from alflow.data.features import FeatureMatrix, spans
 from alflow.learning import dask_cluster, pool_scores, scoring
 from alflow.services.environment import checkpoints_dir
 
@@ -152,7 +152,7 @@ def write_back(
     rows = np.flatnonzero(mask)
     what = f"writing predictions of {config.name!r} round {round_number}"  # those that changed
     with reporting.step(what, len(rows)) as report:  # last_modified_at stays: see bulk_writes
-        for start, stop in scoring.spans(len(rows), config.scoring.chunk_size):
+        for start, stop in spans(len(rows), config.scoring.chunk_size):
             part = rows[start:stop]
             bulk_writes.write_predictions(
                 dataset,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alflow.data.features import FeatureMatrix
+from alflow.data.features import FeatureMatrix, spans
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,6 @@ def score_block(model, X: np.ndarray, keep: bool = False) -> tuple[np.ndarray, .
     best = proba.argmax(axis=1)
     scored = best.astype(np.int32), np.asarray(proba[np.arange(len(best)), best], np.float64)
     return (*scored, proba) if keep else scored
-
-
-def spans(n: int, chunk: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` pairs covering ``range(n)`` in steps of ``chunk``."""
-    return [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
 
 
 def score_part(model, source: str | np.ndarray, start: int, stop: int, rows=None, keep=False):

@@ -1,0 +1,1 @@
+"""Durable state of loops: the round ledger, the loop lease and locks, versions of saved state."""

@@ -16,8 +16,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from alflow.config.strategy_names import COLD_START_STRATEGIES
+from alflow.data.features import spans
 from alflow.errors import ConfigError, PoolExhaustedError
-from alflow.learning.scoring import spans
 
 RandomState = int | np.random.Generator | None
 

@@ -46,7 +46,8 @@ def test_the_cli_and_the_configuration_import_no_heavy_package():
 
 def test_building_an_estimator_imports_scikit_learn_then():
     code = (
-        "from alflow.config.estimators import SVCConfig, build_estimator\n"
+        "from alflow.config.estimators import SVCConfig\n"
+        "from alflow.learning.build import build_estimator\n"
         "assert type(build_estimator(SVCConfig(), 0)).__name__ == 'ProbabilitySVC'"
     )
     assert "sklearn" in heavy_imports(code)[0]

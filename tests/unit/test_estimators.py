@@ -21,8 +21,8 @@ from alflow.config.estimators import (
     LogisticRegressionConfig,
     RandomForestConfig,
     SVCConfig,
-    build_estimator,
 )
+from alflow.learning.build import build_estimator
 
 ESTIMATOR = TypeAdapter(EstimatorConfig)
 

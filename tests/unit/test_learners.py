@@ -12,9 +12,10 @@ from sklearn.datasets import load_digits
 from sklearn.utils import check_X_y
 
 from alflow import strategies as st
-from alflow.config.estimators import LogisticRegressionConfig, RandomForestConfig, build_estimator
+from alflow.config.estimators import LogisticRegressionConfig, RandomForestConfig
 from alflow.errors import ConfigError, LabelError, LedgerError
 from alflow.learning import learners as lrn
+from alflow.learning.build import build_estimator
 from alflow.strategies import StrategyConfig
 
 LR = LogisticRegressionConfig()
