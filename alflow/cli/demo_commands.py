@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,30 +13,6 @@ import typer
 import alflow
 from alflow.cli.output import print_table
 from alflow.cli.prefect_setup import ui_url, use_prefect
-
-DEMO_LOOP = "digits-demo"
-
-
-def demo_config(rounds: int, batch: int):
-    from alflow.config.loop import LoopConfig
-    from alflow.demo import data as demo_data
-
-    return LoopConfig(
-        name=DEMO_LOOP,
-        dataset=demo_data.DATASET,
-        # the label-efficiency benchmark's best: label spreading on the raw pixels (they share
-        # one scale) with diverse_margin, 43 labels to 95 % where RandomForest needs 131
-        features={"fields": [demo_data.FEATURE_FIELD], "standardize": False},
-        initial_labels={"kind": "field", "field": demo_data.SEED_FIELD},
-        ground_truth_field=demo_data.GROUND_TRUTH,
-        estimator={"kind": "label_spreading"},
-        strategy={"name": "diverse_margin"},
-        batch_size=batch,
-        eval_fraction=0.2,
-        # no stop rule: the demo runs its rounds, and the loop stays active for the README's
-        # next commands ('alflow step digits-demo', the deployments)
-        random_state=0,
-    )
 
 
 def data(name: Annotated[str, typer.Option(help="Dataset name")] = "alflow-digits") -> None:
@@ -49,13 +26,23 @@ def data(name: Annotated[str, typer.Option(help="Dataset name")] = "alflow-digit
     )
 
 
+class Task(StrEnum):
+    classification = "classification"
+    detection = "detection"
+
+
 def demo_cmd(
     rounds: Annotated[int, typer.Option(min=1, help="Rounds to run")] = 5,
     batch: Annotated[int, typer.Option(min=1, help="Samples queried per round")] = 20,
+    task: Annotated[Task, typer.Option(help="classification or detection")] = Task.classification,
 ) -> None:
     """Build the digits data, (re)create the demo loop and run it with the simulated annotator."""
+    if task is Task.detection:
+        detection_demo(rounds, batch)
+        return
     api_url = use_prefect()
     from alflow.demo import data as demo_data
+    from alflow.demo.configs import DEMO_LOOP, demo_config
 
     started = time.monotonic()
     typer.echo("building the digits dataset (1797 PNGs) ...")
@@ -64,7 +51,7 @@ def demo_cmd(
     from flows.loop import create_loop_flow, step_flow
 
     typer.echo(f"creating loop {DEMO_LOOP!r} (one initial label per class) ...")
-    created = create_loop_flow(demo_config(rounds, batch), replace=True)
+    created = create_loop_flow(demo_config(batch), replace=True)
     rows = [created["round_0"]]
     for _ in range(rounds):
         t = time.monotonic()
@@ -92,6 +79,31 @@ def demo_cmd(
     typer.echo(f"Round history:                   .venv/bin/alflow history {DEMO_LOOP}")
     stop = ".venv/bin/alflow server --stop; .venv/bin/alflow database --stop"
     typer.echo(f"Stop the background servers:     {stop}")
+
+
+def detection_demo(rounds: int, batch: int) -> None:
+    """Digits on canvases, box queries answered by the ground truth, mAP by FiftyOne."""
+    from alflow.demo import detection_demo as demo
+
+    started = time.monotonic()
+    typer.echo(
+        "building the detection dataset (600 canvases of 1-4 digits) and running the rounds "
+        "in this process (box learner over classical proposals; ground truth as annotator) ..."
+    )
+    rows = demo.run(rounds, batch)
+    print_table(
+        rows,
+        [
+            ("round", "round", ""),
+            ("images", "images labelled", ""),
+            ("boxes", "boxes labelled", ""),
+            ("mAP", "mAP@[.5:.95]", ".3f"),
+            ("mAP50", "mAP@.5", ".3f"),
+        ],
+    )
+    typer.echo(
+        f"\ndone in {time.monotonic() - started:.0f} s (mAP: FiftyOne's evaluate_detections)"
+    )
 
 
 def simulate(

@@ -1,0 +1,88 @@
+"""A detection learner that runs offline on CPU: fixed proposals, a classifier over their boxes.
+
+Every estimator alflow offers can be the classifier (:func:`alflow.learning.build.build_estimator`);
+it learns the classes of the labelled boxes plus a background class that rejects proposals
+covering no object. Its per-box probabilities become the pool's
+:class:`alflow.boxes.predictions.BoxPredictions`, the record a team's own detector's boxes
+become too, and predicted objects are the non-background boxes left after class-wise
+suppression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from alflow.boxes.geometry import nms
+from alflow.boxes.predictions import BoxPredictions, from_proba
+from alflow.config.detection import BACKGROUND
+from alflow.config.estimators import EstimatorConfig
+from alflow.errors import LabelError
+from alflow.learning.build import build_estimator
+
+
+@dataclass
+class BoxLearner:
+    """A fitted box classifier and the classes of its probability columns."""
+
+    model: object
+    classes: tuple[str, ...]
+
+
+def fit_boxes(
+    estimator: EstimatorConfig, X: np.ndarray, labels: np.ndarray, random_state: int
+) -> BoxLearner:
+    """Fit the box classifier on labelled proposals (their features and classes).
+
+    Raises:
+        LabelError: the labelled boxes hold fewer than two classes (background counts).
+    """
+    labels = np.asarray(labels, dtype=str)
+    found = np.unique(labels)
+    if len(found) < 2:
+        raise LabelError(
+            f"the labelled images' proposals hold {len(found)} class(es) ({', '.join(found)}); "
+            "a box learner needs two: label images with objects and with empty proposals"
+        )
+    model = build_estimator(estimator, random_state).fit(np.asarray(X, dtype=np.float32), labels)
+    return BoxLearner(model=model, classes=tuple(str(c) for c in model.classes_))
+
+
+def predict_boxes(
+    learner: BoxLearner, X: np.ndarray, sample: np.ndarray, boxes: np.ndarray, n_samples: int
+) -> BoxPredictions:
+    """Every proposal's class probabilities, as the pool's box predictions."""
+    proba = learner.model.predict_proba(np.asarray(X, dtype=np.float32)) if len(X) else None
+    if proba is None:
+        proba = np.zeros((0, len(learner.classes)))
+    return from_proba(sample, boxes, proba, learner.classes, n_samples)
+
+
+def objects(
+    pred: BoxPredictions, nms_iou: float, min_score: float = 0.0, background: str = BACKGROUND
+) -> list[list[tuple[list[float], str, float]]]:
+    """Each image's predicted objects ``(box, label, confidence)``: boxes whose class is not
+    background and whose confidence reaches ``min_score``, after class-wise suppression."""
+    out: list[list[tuple[list[float], str, float]]] = [[] for _ in range(pred.n_samples)]
+    is_object = (pred.labels != background) & (pred.confidence >= min_score)
+    candidates = pred.take(np.flatnonzero(is_object))
+    for image in np.unique(candidates.sample):
+        members = np.flatnonzero(candidates.sample == image)
+        keep = members[
+            nms(
+                candidates.boxes[members],
+                candidates.confidence[members],
+                candidates.labels[members],
+                nms_iou,
+            )
+        ]
+        out[image] = [
+            (
+                [float(v) for v in candidates.boxes[i]],
+                str(candidates.labels[i]),
+                float(candidates.confidence[i]),
+            )
+            for i in keep
+        ]
+    return out
