@@ -99,15 +99,7 @@ def image_scores(
 
 def _suppressed_per_image(pred: BoxPredictions, iou: float) -> np.ndarray:
     """Indices of the boxes class-wise NMS keeps, image by image."""
-    keep = []
-    order = np.argsort(pred.sample, kind="stable")
-    bounds = np.searchsorted(pred.sample[order], np.arange(pred.n_samples + 1))
-    for image in range(pred.n_samples):
-        members = order[bounds[image] : bounds[image + 1]]
-        if len(members):
-            local = nms(pred.boxes[members], pred.confidence[members], pred.labels[members], iou)
-            keep.append(members[local])
-    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
+    return nms(pred.boxes, pred.confidence, pred.labels, iou, groups=pred.sample)
 
 
 def select_images(

@@ -66,23 +66,10 @@ def objects(
     background and whose confidence reaches ``min_score``, after class-wise suppression."""
     out: list[list[tuple[list[float], str, float]]] = [[] for _ in range(pred.n_samples)]
     is_object = (pred.labels != background) & (pred.confidence >= min_score)
-    candidates = pred.take(np.flatnonzero(is_object))
-    for image in np.unique(candidates.sample):
-        members = np.flatnonzero(candidates.sample == image)
-        keep = members[
-            nms(
-                candidates.boxes[members],
-                candidates.confidence[members],
-                candidates.labels[members],
-                nms_iou,
-            )
-        ]
-        out[image] = [
-            (
-                [float(v) for v in candidates.boxes[i]],
-                str(candidates.labels[i]),
-                float(candidates.confidence[i]),
-            )
-            for i in keep
-        ]
+    found = pred.take(np.flatnonzero(is_object))
+    kept = found.take(nms(found.boxes, found.confidence, found.labels, nms_iou, found.sample))
+    for image, box, label, confidence in zip(
+        kept.sample, kept.boxes, kept.labels, kept.confidence, strict=True
+    ):
+        out[image].append(([float(v) for v in box], str(label), float(confidence)))
     return out

@@ -188,3 +188,35 @@ def test_an_annotators_edits_are_named_box_by_box():
 def test_box_features_from_an_attribute_need_its_name():
     with pytest.raises(ValueError, match="need the proposals' attribute name"):
         BoxFeatureConfig(kind="attribute")
+
+
+def _greedy_nms(boxes, scores, labels, iou):
+    """Textbook greedy NMS, one class and one image at a time: what nms must equal."""
+    keep = []
+    for label in set(labels):
+        members = sorted(
+            (i for i in range(len(boxes)) if labels[i] == label), key=lambda i: (-scores[i], i)
+        )
+        alive = []
+        for i in members:
+            if all(geometry.iou_matrix([boxes[i]], [boxes[j]])[0, 0] <= iou for j in alive):
+                alive.append(i)
+        keep += alive
+    return sorted(keep)
+
+
+def test_grouped_nms_equals_greedy_nms_image_by_image():
+    rng = np.random.default_rng(7)
+    n = 400
+    xy = rng.uniform(0, 0.6, size=(n, 2))
+    boxes = np.concatenate([xy, rng.uniform(0.1, 0.4, size=(n, 2))], axis=1)
+    scores = rng.choice([0.2, 0.5, 0.9], size=n)  # ties, decided by position
+    labels = rng.choice(["a", "b"], size=n)
+    groups = rng.integers(0, 40, size=n)
+    kept = geometry.nms(boxes, scores, labels, 0.3, groups=groups)
+    expected = []
+    for g in range(40):
+        idx = np.flatnonzero(groups == g)
+        local = _greedy_nms(boxes[idx], scores[idx], list(labels[idx]), 0.3)
+        expected += idx[local].tolist()
+    assert kept.tolist() == sorted(expected)
