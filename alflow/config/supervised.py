@@ -31,7 +31,8 @@ from pydantic import (
 if TYPE_CHECKING:
     from sklearn.base import ClassifierMixin
 
-# Names the seed plugin (and people used to it) write, and what alflow calls them.
+# Names people write for these fields and estimators (the FiftyOne active-learning plugin's
+# among them), and what alflow calls them.
 _MISSPELLINGS = {"criteria": "criterion", "n_estimator": "n_estimators", "base": "base_estimator"}
 _KIND_ALIASES = {
     "svm": "svc",

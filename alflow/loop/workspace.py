@@ -101,7 +101,7 @@ class Workspace:
         state = freshness.read_mark(fm.path)
         query = freshness.modified_filter(state)
         if query is None or not (fm.path / freshness.DIGESTS).exists():
-            return False  # a cache from before values were tracked: rebuild it once
+            return False  # a cache without value digests (an earlier format): rebuild it once
         newest = store.newest_modification(dataset)
         ids = store.ids_where(dataset, query)
         if ids:  # samples added since are not in this cache: its key covers the sample set

@@ -1,4 +1,4 @@
-"""alflow's FiftyOne App operators: the seed plugin's three, plus the loop's status.
+"""alflow's FiftyOne App operators: create, query and update a learner, and the loop's status.
 
 Each operator only translates between the App and :mod:`alflow.app.actions`, which runs alflow's
 flows on alflow's ledger; nothing is kept in this module, so an App restart, a second App, the
