@@ -229,10 +229,26 @@ def naming_notice(loop: str) -> str:
     )
 
 
+def name_problem(name: str | None) -> str | None:
+    """Why ``name`` cannot name a loop (alflow's naming rule), or None."""
+    try:
+        naming.validate_loop_name(name)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def render_loop_form(obj, answers: Mapping[str, Any], choices: DatasetChoices) -> None:
+    """The loop configuration's properties on ``obj``, as :func:`render_model` renders them."""
+    render_model(obj, LoopConfig, answers, choices)
+
+
 __all__ = [
     "DatasetChoices",
     "config_from_answers",
+    "name_problem",
     "naming_notice",
+    "render_loop_form",
     "render_model",
     "suggest_name",
 ]

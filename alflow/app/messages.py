@@ -10,6 +10,10 @@ from typing import Any
 
 from alflow.app.forms import naming_notice
 from alflow.config import naming
+from alflow.config.loop import StepOptions
+
+# what a step does with a round whose annotation is unfinished, as the update form offers it
+WHEN_UNFINISHED = list(StepOptions.model_fields["when_unfinished"].annotation.__args__)
 
 NO_FEATURES = (
     "dataset {dataset!r} has no numeric feature field: compute embeddings "

@@ -3,8 +3,11 @@
 Everything here works on sample ids and plain values so the rest of alflow stays testable
 without a database. Labels written by users' tools go through FiftyOne's ``set_values`` (it
 validates them); alflow's own bulk values (predictions, split markers) go as raw MongoDB bulk
-updates of declared fields (:mod:`alflow.data.bulk_writes`, the one other module that writes
-samples), since per-sample validation would dominate a round on a big pool.
+updates of declared fields (:mod:`alflow.data.bulk_writes`), since per-sample validation would
+dominate a round on a big pool. Two other modules write to a dataset, each for one reason: the
+App review's surface (:mod:`alflow.backends.app_review.surface`) tags a round's samples and
+saves its view, which are FiftyOne's own review tools; the demos
+(:mod:`alflow.demo.data`, :mod:`alflow.demo.detection_data`) build their datasets.
 """
 
 from __future__ import annotations
@@ -222,6 +225,12 @@ def read_tags(dataset) -> dict[str, list[str]]:
 def classification(label: str, confidence: float | None = None, **attributes: Any):
     """A FiftyOne Classification carrying provenance attributes."""
     return _fo().Classification(label=label, confidence=confidence, **attributes)
+
+
+def set_excluded(dataset, field: str, ids: list[str], excluded: bool) -> None:
+    """Mark labels of ``field`` as excluded from training (a rollback) or included again."""
+    if ids:
+        dataset.set_values(f"{field}.excluded", dict.fromkeys(ids, excluded), key_field="id")
 
 
 def write_classifications(dataset, field: str, values: Mapping[str, Any]) -> None:

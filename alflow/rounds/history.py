@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from alflow.config import naming
+from alflow.data import store
 from alflow.errors import LedgerError
 from alflow.learning import learners
 from alflow.loop.workspace import Workspace
@@ -28,9 +29,7 @@ def _require_idle(ws: Workspace, loop: str, action: str) -> None:
 
 
 def _set_excluded(dataset, loop: str, ids: list[str], excluded: bool) -> None:
-    if ids:
-        field = naming.label_field(loop)
-        dataset.set_values(f"{field}.excluded", dict.fromkeys(ids, excluded), key_field="id")
+    store.set_excluded(dataset, naming.label_field(loop), ids, excluded)
 
 
 def _label_rounds(dataset, loop: str) -> list[tuple[str, int, bool]]:

@@ -16,12 +16,14 @@ from alflow.services import configured  # noqa: F401  (before Prefect and FiftyO
 # isort: split
 
 from alflow.app import actions, messages
-from alflow.app.forms import config_from_answers, naming_notice, render_model, suggest_name
-from alflow.config import naming
-from alflow.config.loop import LoopConfig, StepOptions
-from alflow.errors import AlflowError, ConfigError, LedgerError
-
-WHEN_UNFINISHED = list(StepOptions.model_fields["when_unfinished"].annotation.__args__)
+from alflow.app.forms import (
+    config_from_answers,
+    name_problem,
+    naming_notice,
+    render_loop_form,
+    suggest_name,
+)
+from alflow.errors import AlflowError, LedgerError
 
 
 def _problem(inputs, name: str, message: str) -> None:
@@ -113,7 +115,7 @@ class CreateLearner(_Background):
             inputs.view("no_labels", types.Warning(label=messages.NO_LABELS))
         answers = dict(ctx.params)
         answers.setdefault("name", suggest_name(ctx.dataset.name, choices.loops))
-        render_model(inputs, LoopConfig, answers, choices)
+        render_loop_form(inputs, answers, choices)
         inputs.properties["name"].default = answers["name"]
         self._check(ctx, inputs, answers, choices)
         _delegation_input(ctx, inputs)
@@ -121,10 +123,9 @@ class CreateLearner(_Background):
 
     def _check(self, ctx, inputs, answers, choices) -> None:
         name = answers.get("name")
-        try:
-            naming.validate_loop_name(name)
-        except ConfigError as exc:
-            _problem(inputs, "bad_name", str(exc))
+        problem = name_problem(name)
+        if problem:
+            _problem(inputs, "bad_name", problem)
             return
         inputs.view("naming", types.Notice(label=naming_notice(name)))
         if name in actions.loops_of(ctx.dataset.name) or actions.loop_exists(name):
@@ -218,7 +219,9 @@ class UpdateLearnerPredictions(_Background):
         choice.add_choice("accept_partial", label="Take only the samples marked so far")
         choice.add_choice("cancel", label="Cancel the round (its batch returns to the pool)")
         choice.add_choice("fail", label="Mark the round failed (its batch returns to the pool)")
-        inputs.enum("when_unfinished", [*WHEN_UNFINISHED, "fail"], default="wait", view=choice)
+        inputs.enum(
+            "when_unfinished", [*messages.WHEN_UNFINISHED, "fail"], default="wait", view=choice
+        )
         _delegation_input(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Active Learning: update learner"))
 
