@@ -17,7 +17,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 # source in every process, about half the CPU of an `alflow step` and of each test subprocess
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup demo test test-fast ui lint format benchmark clean
+.PHONY: setup demo test test-fast ui lint format benchmark architecture clean
 
 setup: $(STAMP)
 
@@ -58,6 +58,10 @@ format: setup
 
 benchmark: setup
 	$(VENV)/bin/python benchmarks/label_efficiency.py
+
+# redraw the package dependency graph in docs/architecture.md (a unit test checks it is current)
+architecture: setup
+	$(VENV)/bin/python docs/dependency_graph.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
