@@ -1,0 +1,1 @@
+"""Local services alflow starts and finds: its Prefect server, its MongoDB, process records."""

@@ -1,5 +1,7 @@
-"""FiftyOne's connection to its database: alflow's lasting mongod, else FiftyOne's own service,
-started one process at a time and only on this process's data directory.
+"""FiftyOne's connection to its database: alflow's lasting mongod, else FiftyOne's own service.
+
+FiftyOne's own service is started one process at a time, and only on this process's data
+directory.
 
 :func:`connect` points FiftyOne at alflow's lasting database
 (:mod:`alflow.services.database_server`) unless the user chose another MongoDB or

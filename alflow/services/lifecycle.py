@@ -1,5 +1,4 @@
-"""The one life cycle of alflow's local servers: start on a free port and wait until it answers;
-for a lasting one, a record and a start lock per state directory, reuse, and stop.
+"""The one life cycle of alflow's local servers: start, wait until it answers, record, reuse, stop.
 
 :class:`LocalServer` starts a server on a loopback port: it spawns the server's command, waits
 for it to answer (a dead one is noticed at once, so a slow start is only slow), and tries

@@ -1,5 +1,4 @@
-"""Finding mongods: FiftyOne's bundled binary, and the mongods and database services of a data
-directory, with their ports.
+"""Finding mongods: FiftyOne's bundled binary, a data directory's mongods and services, a port.
 
 Both of alflow's ways to a local database start from here: its lasting mongod
 (:mod:`alflow.services.database_server`) and FiftyOne's own database service

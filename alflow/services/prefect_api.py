@@ -1,5 +1,8 @@
-"""What alflow's two Prefect servers share, the lasting one and a command's temporary one: their
-directory, environment, start timeout, health check and error.
+"""What alflow's lasting and temporary Prefect servers share: settings, health check, error.
+
+The lasting server (:mod:`alflow.services.prefect_server`) and a command's temporary one
+(:mod:`alflow.services.temporary_prefect`) keep their logs in one directory, start with one
+environment and one start timeout, answer one health check and fail with one error.
 
 Nothing here imports Prefect.
 """

@@ -1,6 +1,7 @@
-"""What alflow's local servers share at the process level: a record of the running one and its
-start lock, liveness of a recorded pid, free ports, spawning, stopping a process tree, and their
-settings from the environment.
+"""Process-level pieces of alflow's local servers: records, liveness, ports, spawn and stop.
+
+A record of the running server and its start lock, liveness of a recorded pid, free ports,
+spawning, stopping a process tree, and the servers' settings from the environment.
 
 alflow keeps two processes that outlive the commands that start them, one of each per state
 directory: its Prefect server (:mod:`alflow.services.prefect_server`) and its MongoDB
