@@ -38,11 +38,13 @@ import sysconfig
 import threading
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 
 from alflow.errors import AlflowError
+from alflow.services import processes
 from alflow.services.environment import state_dir
-from alflow.services.processes import mode_from_env, process_cmdline, seconds_from_env
+from alflow.services.processes import mode_from_env, seconds_from_env
 
 ENV_MODE = "ALFLOW_COMMAND_SERVER"
 ENV_IDLE = "ALFLOW_COMMAND_SERVER_IDLE"
@@ -145,7 +147,7 @@ def running() -> list[dict]:
     records = []
     for path in sorted(directory().glob("*.json")):
         record = read_record(path.stem)
-        if record and alive(record.get("pid", 0)):
+        if record and alive(record.get("pid", 0), started=record.get("started")):
             records.append(record)
     return records
 
@@ -162,10 +164,14 @@ def stop(records: list[dict]) -> list[dict]:
     return records
 
 
-def alive(pid: int) -> bool:
-    """Whether ``pid`` is a live command server (or a child of one), not a reused pid."""
-    cmdline = process_cmdline(pid)
-    return cmdline is not None and "alflow.cli.command_server" in cmdline
+def is_command_server(cmdline: list[str]) -> bool:
+    """Whether ``cmdline`` is a command server's (or a forked child's, which shares it)."""
+    return "alflow.cli.command_server" in cmdline
+
+
+# whether a pid is a live command server or child (given its record's start time, the recorded
+# server and not a process that reused its pid)
+alive = partial(processes.alive, is_own=is_command_server)
 
 
 def recv_message(conn: socket.socket, fds: int = 0) -> tuple[dict | None, list[int]]:

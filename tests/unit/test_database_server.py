@@ -42,21 +42,41 @@ def test_embedded_mode_leaves_the_database_to_fiftyone(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("name", "value", "message"),
+    ("name", "value", "read", "message"),
     [
-        ("ALFLOW_DATABASE", "mongo", "ALFLOW_DATABASE='mongo' is not a mode; use managed or"),
-        ("ALFLOW_DATABASE_PORT", "high", "ALFLOW_DATABASE_PORT='high' is not a port"),
-        ("ALFLOW_DATABASE_START_TIMEOUT", "-1", "is not a number of seconds"),
+        (
+            "ALFLOW_DATABASE",
+            "mongo",
+            database_server.mode,
+            "ALFLOW_DATABASE='mongo' is not a mode; use managed or embedded",
+        ),
+        (
+            "ALFLOW_DATABASE_PORT",
+            "high",
+            database_server.SERVER.preferred_port,
+            "ALFLOW_DATABASE_PORT='high' is not a port; e.g. ALFLOW_DATABASE_PORT=27117",
+        ),
+        (
+            "ALFLOW_DATABASE_START_TIMEOUT",
+            "-1",
+            database_server.SERVER.start_timeout,
+            "ALFLOW_DATABASE_START_TIMEOUT='-1' is not a number of seconds",
+        ),
     ],
+    ids=["mode", "port", "start-timeout"],
 )
-def test_mistyped_settings_say_what_to_write(monkeypatch, name, value, message):
+def test_mistyped_settings_say_what_to_write(monkeypatch, name, value, read, message):
     monkeypatch.setenv(name, value)
     with pytest.raises(DatabaseServerError, match=message):
-        database_server.mode()
-        database_server._preferred_port()
-        database_server.seconds_from_env(
-            database_server.ENV_START_TIMEOUT, 1.0, DatabaseServerError
-        )
+        read()
+
+
+def test_a_mongod_is_known_by_its_data_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("FIFTYONE_DATABASE_DIR", str(tmp_path / "mongo"))
+    ours = ["/x/bin/mongod", "--dbpath", str(tmp_path / "mongo"), "--port", "1"]
+    assert database_server.SERVER.is_own(ours)
+    assert not database_server.SERVER.is_own([*ours[:2], str(tmp_path / "other")])
+    assert not database_server.SERVER.is_own(["python", "--dbpath", str(tmp_path / "mongo")])
 
 
 def test_an_inherited_managed_uri_is_checked_again(monkeypatch):

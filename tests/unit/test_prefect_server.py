@@ -1,4 +1,4 @@
-"""The pieces of alflow's managed Prefect server that need no server: ports, records, liveness.
+"""The pieces of alflow's Prefect servers that need no server: records, settings, commands.
 
 The server itself (a slow start, reuse, a shared start, a killed server, stop) is exercised
 end to end in tests/e2e/test_managed_server.py.
@@ -7,7 +7,6 @@ end to end in tests/e2e/test_managed_server.py.
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
@@ -21,20 +20,9 @@ def home(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_a_taken_port_is_not_chosen():
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        assert not prefect_server.port_free(port)
-        chosen = prefect_server.choose_port(port)
-        assert chosen != port and prefect_server.port_free(chosen)
-    assert prefect_server.choose_port(port) == port  # free again: the preferred one
-
-
 def test_a_record_survives_a_round_trip_and_garbage_reads_as_none(home):
     record = ServerRecord(pid=123, port=4321, started=1.0)
-    prefect_server._write_record(record)
+    prefect_server.SERVER.records.write(record)
     assert prefect_server.read_record() == record
     assert record.api_url == "http://127.0.0.1:4321/api"
     (home / "prefect-server" / "server.json").write_text("{not json")
@@ -42,24 +30,41 @@ def test_a_record_survives_a_round_trip_and_garbage_reads_as_none(home):
 
 
 def test_a_record_of_a_dead_server_is_not_running(home):
-    prefect_server._write_record(ServerRecord(pid=os.getpid(), port=1, started=0.0))
+    # this test's own pid: alive, but not a Prefect server (and not one started at time 0)
+    prefect_server.SERVER.records.write(ServerRecord(pid=os.getpid(), port=1, started=0.0))
     assert prefect_server.running() is None
     assert prefect_server.stop() is None  # nothing to stop, and the stale record is gone
     assert prefect_server.read_record() is None
 
 
 @pytest.mark.parametrize(
-    ("name", "value", "message"),
+    ("name", "value", "read", "message"),
     [
-        ("ALFLOW_PREFECT_PORT", "http", "ALFLOW_PREFECT_PORT='http' is not a port"),
-        ("ALFLOW_PREFECT_START_TIMEOUT", "soon", "is not a number of seconds"),
+        (
+            "ALFLOW_PREFECT_PORT",
+            "http",
+            prefect_server.preferred_port_from_env,
+            "ALFLOW_PREFECT_PORT='http' is not a port; e.g. ALFLOW_PREFECT_PORT=4200",
+        ),
+        (
+            "ALFLOW_PREFECT_START_TIMEOUT",
+            "soon",
+            prefect_server.start_timeout,
+            "ALFLOW_PREFECT_START_TIMEOUT='soon' is not a number of seconds",
+        ),
+        (
+            "ALFLOW_PREFECT_START_TIMEOUT",
+            "soon",
+            temporary_prefect.TemporaryPrefect().start_timeout,
+            "ALFLOW_PREFECT_START_TIMEOUT='soon' is not a number of seconds",
+        ),
     ],
+    ids=["port", "start-timeout", "temporary-start-timeout"],
 )
-def test_mistyped_settings_say_what_to_write(monkeypatch, name, value, message):
+def test_mistyped_settings_say_what_to_write(monkeypatch, name, value, read, message):
     monkeypatch.setenv(name, value)
     with pytest.raises(PrefectServerError, match=message):
-        prefect_server.preferred_port_from_env()
-        prefect_server.start_timeout()
+        read()
 
 
 def test_a_users_api_url_wins_and_ephemeral_starts_a_temporary_server(home, monkeypatch):

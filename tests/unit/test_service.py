@@ -1,40 +1,63 @@
-"""Processes starting together make their first database connection one at a time."""
+"""Which database service a process starts before its first connection: none where a MongoDB
+is already given, else FiftyOne's own, under the data directory's start lock.
+
+(Processes taking that lock one after another: tests/integration/test_fiftyone_database.py.)
+"""
 
 from __future__ import annotations
 
-import multiprocessing
-import time
+import os
 from pathlib import Path
+from unittest.mock import MagicMock
 
-from alflow.services import fiftyone_database
+import pytest
 
-
-def _start(lock: Path, log: Path) -> None:
-    def fake_service_start():
-        with open(log, "a") as fh:
-            fh.write(f"in {time.monotonic()}\n")
-        time.sleep(0.3)  # as long as a mongod takes to come up, or longer
-        with open(log, "a") as fh:
-            fh.write(f"out {time.monotonic()}\n")
-
-    fiftyone_database.serialised(lock, fake_service_start)
+from alflow.services import database_server, fiftyone_database
 
 
-def test_three_processes_start_the_service_one_after_another(tmp_path):
-    lock, log = tmp_path / "db" / fiftyone_database.LOCK_NAME, tmp_path / "log"
-    fork = multiprocessing.get_context("fork")
-    processes = [fork.Process(target=_start, args=(lock, log)) for _ in range(3)]
-    for p in processes:
-        p.start()
-    for p in processes:
-        p.join(timeout=30)
-    assert [p.exitcode for p in processes] == [0, 0, 0]
-    events = [line.split()[0] for line in log.read_text().splitlines()]
-    assert events == ["in", "out"] * 3  # never two inside at once
-
-
-def test_a_database_uri_needs_no_service(monkeypatch):
+@pytest.fixture
+def starts(monkeypatch):
+    """``connect`` run afresh, with fakes for what would start a database (none starts here)."""
     import fiftyone as fo
 
-    assert fo.config.database_uri  # the test session's own mongod
-    fiftyone_database.connect()  # returns at once, nothing to start
+    fiftyone_database.connect.cache_clear()
+    database_server.connect.cache_clear()
+    serialised = MagicMock(spec=fiftyone_database.serialised)
+    ensure_running = MagicMock(spec=database_server.ensure_running)
+    monkeypatch.setattr(fiftyone_database, "serialised", serialised)
+    monkeypatch.setattr(database_server, "ensure_running", ensure_running)
+    monkeypatch.delenv("FIFTYONE_PRIVATE_DATABASE_PORT", raising=False)
+    monkeypatch.setattr(fo.config, "database_uri", fo.config.database_uri)
+    yield {"service": serialised, "alflow's database": ensure_running}
+    fiftyone_database.connect.cache_clear()
+    database_server.connect.cache_clear()
+
+
+def test_a_database_uri_needs_no_service(starts):
+    import fiftyone as fo
+
+    assert fo.config.database_uri == os.environ["FIFTYONE_DATABASE_URI"]  # the session's
+    fiftyone_database.connect()
+    starts["service"].assert_not_called()
+    starts["alflow's database"].assert_not_called()  # the user's URI wins over alflow's
+
+
+def test_a_port_inherited_from_the_process_that_started_the_service_needs_none(starts, monkeypatch):
+    import fiftyone as fo
+
+    monkeypatch.setattr(fo.config, "database_uri", None)
+    monkeypatch.setenv("FIFTYONE_PRIVATE_DATABASE_PORT", "27999")
+    fiftyone_database.connect()
+    starts["service"].assert_not_called()
+
+
+def test_otherwise_the_service_starts_under_the_data_directorys_lock(starts, monkeypatch, tmp_path):
+    import fiftyone as fo
+
+    monkeypatch.setattr(fo.config, "database_uri", None)
+    monkeypatch.setattr(fo.config, "database_dir", str(tmp_path / "mongo"))
+    fiftyone_database.connect()
+    starts["service"].assert_called_once()
+    lock, start = starts["service"].call_args.args
+    assert lock == Path(os.path.realpath(tmp_path / "mongo")) / fiftyone_database.LOCK_NAME
+    assert callable(start)

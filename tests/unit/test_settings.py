@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from alflow.services import environment
 
 
@@ -13,3 +15,12 @@ def test_service_environment_lives_under_home(tmp_path):
         assert env[key].startswith(str(tmp_path)), key
     assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     assert env["FIFTYONE_DO_NOT_TRACK"] == "true"
+
+
+def test_without_alflow_home_state_lives_in_the_checkout(monkeypatch, tmp_path):
+    checkout = Path(__file__).resolve().parents[2]
+    monkeypatch.delenv("ALFLOW_HOME")
+    monkeypatch.chdir(tmp_path)  # not the working directory, wherever a command runs from
+    assert environment.state_path() == checkout / ".alflow"
+    monkeypatch.setenv("ALFLOW_HOME", str(tmp_path / "home"))
+    assert environment.state_path() == tmp_path / "home"
