@@ -98,11 +98,10 @@ def digits(fo_db):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    from alflow.cli import command_server
-    from alflow.services import prefect_server
+    from alflow.services import command_servers, prefect_server
 
     # a command that started alflow's own Prefect server (or a command server) in this
     # session's home: never leave it running after the session
-    command_server.stop_all()
+    command_servers.stop_all()
     prefect_server.stop()
     shutil.rmtree(_HOME / "checkpoints", ignore_errors=True)

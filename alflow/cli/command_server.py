@@ -26,7 +26,6 @@ process, as before.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import io
 import json
@@ -34,27 +33,21 @@ import os
 import signal
 import socket
 import sys
-import sysconfig
 import threading
 import time
 import traceback
-from functools import partial
 from pathlib import Path
 
-from alflow.errors import AlflowError
-from alflow.services import processes
-from alflow.services.environment import state_dir
-from alflow.services.processes import mode_from_env, seconds_from_env
-
-ENV_MODE = "ALFLOW_COMMAND_SERVER"
-ENV_IDLE = "ALFLOW_COMMAND_SERVER_IDLE"
-MODES = ("on", "off")
-IDLE_SECONDS = 900.0
-# variables that differ between two terminals of one user without changing what a command does
-TERMINAL_VARIABLES = frozenset(
-    {"PWD", "OLDPWD", "SHLVL", "_", "TERM", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR"}
+from alflow.services.command_servers import (
+    ENV_IDLE,
+    IDLE_SECONDS,
+    CommandServerError,
+    read_record,
+    record_path,
+    socket_path,
 )
-CODE_ROOTS = ("alflow", "flows", "tasks", "deployments")
+from alflow.services.processes import seconds_from_env
+
 # what a warm child finds imported (what a flow command imports before its first line of work)
 WARM_MODULES = (
     "fiftyone",
@@ -72,106 +65,6 @@ WARM_MODULES = (
     "flows.simulate",
 )
 MAX_MESSAGE = 1 << 22
-ENV_KEY_LENGTH = 10
-
-
-class CommandServerError(AlflowError):
-    """The command server could not be configured."""
-
-
-def mode() -> str:
-    return mode_from_env(ENV_MODE, MODES, CommandServerError)
-
-
-def directory() -> Path:
-    path = state_dir() / "command-server"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
-
-
-def key(environ: dict[str, str]) -> str:
-    """What a warm child inherits from its server, as a digest: the environment (less the
-    terminal's own variables) and the interpreter, then alflow's code (file sizes and times)."""
-    env = hashlib.sha256(sys.executable.encode())
-    for name in sorted(set(environ) - TERMINAL_VARIABLES):
-        env.update(f"\0{name}={environ[name]}".encode())
-    code = hashlib.sha256()
-    for path in _code_files():
-        stat = path.stat()
-        code.update(f"\0{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return env.hexdigest()[:ENV_KEY_LENGTH] + code.hexdigest()[:6]
-
-
-def out_of_date(server_key: str) -> list[dict]:
-    """Live servers of the same environment with older code: no client will use them again."""
-    return [
-        record
-        for record in running()
-        if record["key"][:ENV_KEY_LENGTH] == server_key[:ENV_KEY_LENGTH]
-        and record["key"] != server_key
-    ]
-
-
-def _code_files() -> list[Path]:
-    root = Path(__file__).resolve().parent.parent
-    files = [p for name in CODE_ROOTS for p in (root / name).rglob("*.py")]
-    site = Path(sysconfig.get_paths()["purelib"])  # a package installed or upgraded changes it
-    return [*sorted(files), site]
-
-
-def log_path() -> Path:
-    return directory() / "server.log"
-
-
-def start_lock_path() -> Path:
-    return directory() / "start.lock"
-
-
-def socket_path(server_key: str) -> Path:
-    return directory() / f"{server_key}.sock"
-
-
-def record_path(server_key: str) -> Path:
-    return directory() / f"{server_key}.json"
-
-
-def read_record(server_key: str) -> dict | None:
-    try:
-        return json.loads(record_path(server_key).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def running() -> list[dict]:
-    """The records of this state directory's live command servers."""
-    records = []
-    for path in sorted(directory().glob("*.json")):
-        record = read_record(path.stem)
-        if record and alive(record.get("pid", 0), started=record.get("started")):
-            records.append(record)
-    return records
-
-
-def stop_all() -> list[dict]:
-    """Stop every command server of this state directory (their running commands finish)."""
-    return stop(running())
-
-
-def stop(records: list[dict]) -> list[dict]:
-    for record in records:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(record["pid"], signal.SIGTERM)
-    return records
-
-
-def is_command_server(cmdline: list[str]) -> bool:
-    """Whether ``cmdline`` is a command server's (or a forked child's, which shares it)."""
-    return "alflow.cli.command_server" in cmdline
-
-
-# whether a pid is a live command server or child (given its record's start time, the recorded
-# server and not a process that reused its pid)
-alive = partial(processes.alive, is_own=is_command_server)
 
 
 def recv_message(conn: socket.socket, fds: int = 0) -> tuple[dict | None, list[int]]:

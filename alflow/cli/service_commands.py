@@ -166,9 +166,9 @@ def database(
 
 
 def _stop_command_servers() -> None:
-    from alflow.cli import command_server
+    from alflow.services import command_servers
 
-    for record in command_server.stop_all():
+    for record in command_servers.stop_all():
         typer.echo(f"stopped the command server (pid {record['pid']})")
 
 

@@ -18,6 +18,7 @@ import time
 
 from alflow.cli import command_server as server
 from alflow.errors import AlflowError
+from alflow.services import command_servers as records
 from alflow.services import file_locks
 from alflow.services.processes import seconds_from_env
 
@@ -38,16 +39,16 @@ def wanted(argv: list[str]) -> bool:
 
 def run(argv: list[str]) -> int | None:
     """Run ``argv`` in a warm child; its exit code, or None to run it in this process."""
-    if not wanted(argv[1:]) or server.mode() == "off" or os.environ.get("ALFLOW_VERBOSE"):
+    if not wanted(argv[1:]) or records.mode() == "off" or os.environ.get("ALFLOW_VERBOSE"):
         return None
     from alflow.services import prefect_server
 
     if prefect_server.temporary_only():
         return None  # a temporary server is this command's own: nothing to share
-    server_key = server.key(dict(os.environ))
-    if len(str(server.socket_path(server_key))) > SOCKET_PATH_LIMIT:
+    server_key = records.key(dict(os.environ))
+    if len(str(records.socket_path(server_key))) > SOCKET_PATH_LIMIT:
         return _run_here(
-            f"ALFLOW_HOME is too deep for the command server's socket ({server.directory()})"
+            f"ALFLOW_HOME is too deep for the command server's socket ({records.directory()})"
         )
     try:
         addresses = _addresses()
@@ -73,9 +74,9 @@ def _addresses() -> dict:
 
 def _connect(server_key: str, addresses: dict) -> socket.socket | None:
     """A connection to this key's server, started first if there is none (or a stale one)."""
-    with file_locks.held(server.start_lock_path()):  # commands started together share one
-        record = server.read_record(server_key)
-        if record and server.alive(record["pid"], started=record.get("started")):
+    with file_locks.held(records.start_lock_path()):  # commands started together share one
+        record = records.read_record(server_key)
+        if record and records.alive(record["pid"], started=record.get("started")):
             if all(record.get(k) == v for k, v in addresses.items()):
                 conn = _try_connect(server_key)
                 if conn is not None:
@@ -88,7 +89,7 @@ def _connect(server_key: str, addresses: dict) -> socket.socket | None:
 def _try_connect(server_key: str) -> socket.socket | None:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        conn.connect(str(server.socket_path(server_key)))
+        conn.connect(str(records.socket_path(server_key)))
     except OSError:
         conn.close()
         return None
@@ -97,10 +98,10 @@ def _try_connect(server_key: str) -> socket.socket | None:
 
 def _start(server_key: str) -> socket.socket | None:
     """Start this key's server and wait until it listens; None (run here) if it cannot."""
-    server.stop(server.out_of_date(server_key))
+    records.stop(records.out_of_date(server_key))
     with contextlib.suppress(FileNotFoundError):
-        server.record_path(server_key).unlink()
-    log_path = server.log_path()
+        records.record_path(server_key).unlink()
+    log_path = records.log_path()
     with log_path.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "alflow.cli.command_server", server_key],
@@ -109,10 +110,10 @@ def _start(server_key: str) -> socket.socket | None:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    timeout = seconds_from_env(ENV_START_TIMEOUT, START_TIMEOUT_SECONDS, server.CommandServerError)
+    timeout = seconds_from_env(ENV_START_TIMEOUT, START_TIMEOUT_SECONDS, records.CommandServerError)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
-        if server.read_record(server_key):
+        if records.read_record(server_key):
             conn = _try_connect(server_key)
             if conn is not None:
                 return conn
@@ -138,7 +139,7 @@ def _run_in_child(conn: socket.socket, argv: list[str]) -> int | None:
         started = None
     if not started:  # the server went away before a child took the command
         return _run_here(
-            f"the command server ended before it took the command ({server.log_path()})"
+            f"the command server ended before it took the command ({records.log_path()})"
         )
     child = started["pid"]
     forwarded = _forward_signals(child)
@@ -155,7 +156,7 @@ def _run_in_child(conn: socket.socket, argv: list[str]) -> int | None:
     if done is None:
         print(
             f"alflow: error: the command's process ({child}) ended without an exit status; "
-            f"its log may be in {server.directory()}",
+            f"its log may be in {records.directory()}",
             file=sys.stderr,
         )
         return 1

@@ -155,9 +155,9 @@ def _managed_database() -> str | None:
 
 
 def _command_servers() -> str | None:
-    from alflow.cli import command_server
+    from alflow.services import command_servers
 
-    pids = [f"pid {record['pid']}" for record in command_server.running()]
+    pids = [f"pid {record['pid']}" for record in command_servers.running()]
     return ", ".join(pids) or None
 
 

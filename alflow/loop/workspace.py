@@ -141,7 +141,7 @@ def open_workspace(*, ledger_only: bool = False, dask_workers: int | None = None
 @cache
 def git_revision() -> str | None:
     """Short git revision of the checkout alflow runs from, if it is one."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # alflow/loop/workspace.py -> the checkout
     if not (root / ".git").exists():
         return None
     try:

@@ -24,6 +24,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from alflow.errors import LedgerError, RoundInFlightError
+from alflow.services import processes
 from alflow.state.ledger import Ledger, format_time
 
 log = logging.getLogger(__name__)
@@ -41,16 +42,6 @@ def command_owner(command: str) -> str:
     return f"alflow {command} ({uuid.uuid4().hex[:12]})"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    return True
-
-
 def expired(lock: dict[str, Any], at: datetime | None = None) -> bool:
     until = lock["until"]
     if until.tzinfo is None:
@@ -62,7 +53,12 @@ def holder_alive(lock: dict[str, Any]) -> bool | None:
     """True or False when the holder runs on this host; None when that cannot be known here."""
     if lock.get("host") != socket.gethostname() or not lock.get("pid"):
         return None
-    return _pid_alive(int(lock["pid"]))
+    since = lock.get("since")
+    if isinstance(since, datetime) and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    # any process running since the lock was taken; a later one that reused the pid is not it
+    started = since.timestamp() if isinstance(since, datetime) else None
+    return processes.alive(int(lock["pid"]), is_own=lambda _: True, started=started)
 
 
 def live_lock(lock: dict[str, Any] | None) -> dict[str, Any] | None:

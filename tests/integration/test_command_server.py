@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from alflow.cli import command_server
+from alflow.services import command_servers
 from tests.helpers import loop_config, run_cli, unique_name
 
 COMPARED = ("round", "state", "queried", "labelled", "accuracy", "macro-F1")
@@ -23,7 +23,7 @@ def warm_env(digits):
     """One environment for the module's commands, so they share one server (its key)."""
     env = {**os.environ, "ALFLOW_COMMAND_SERVER": "on"}
     yield env
-    command_server.stop_all()
+    command_servers.stop_all()
 
 
 def _rows(output: str) -> list[dict[str, str]]:
@@ -49,7 +49,7 @@ def _create_and_step(tmp_path, env: dict[str, str]) -> tuple[str, list[dict[str,
 
 def _server(env: dict[str, str]) -> dict:
     """The one command server running (the other tests' commands run with it off)."""
-    (record,) = command_server.running()
+    (record,) = command_servers.running()
     return record
 
 
@@ -57,7 +57,7 @@ def test_commands_through_the_warm_server_give_what_they_give_in_their_own_proce
     warm_env, tmp_path
 ):
     _, cold = _create_and_step(tmp_path, {**warm_env, "ALFLOW_COMMAND_SERVER": "off"})
-    assert command_server.running() == []
+    assert command_servers.running() == []
     _, warm = _create_and_step(tmp_path, warm_env)
     assert warm == cold and [r["round"] for r in warm] == ["0", "1"]
     record = _server(warm_env)
@@ -92,14 +92,14 @@ def test_a_killed_command_takes_its_warm_child_with_it(warm_env, tmp_path):
     while _server(warm_env)["commands"] == before and time.monotonic() < deadline:
         time.sleep(0.1)
     child = _server(warm_env)["last_child"]
-    assert child and command_server.alive(child)
+    assert child and command_servers.alive(child)
     client.send_signal(signal.SIGKILL)
     client.wait()
     deadline = time.monotonic() + 30
-    while command_server.alive(child) and time.monotonic() < deadline:
+    while command_servers.alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not command_server.alive(child)
-    assert command_server.alive(_server(warm_env)["pid"])  # the server itself stays
+    assert not command_servers.alive(child)
+    assert command_servers.alive(_server(warm_env)["pid"])  # the server itself stays
 
 
 def test_status_names_the_server_and_server_stop_stops_it(warm_env, tmp_path):
@@ -110,9 +110,9 @@ def test_status_names_the_server_and_server_stop_stops_it(warm_env, tmp_path):
     stopped = run_cli("server", "--stop", env=warm_env)
     assert f"stopped the command server (pid {pid})" in stopped.stdout
     deadline = time.monotonic() + 30
-    while command_server.alive(pid) and time.monotonic() < deadline:
+    while command_servers.alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not command_server.alive(pid) and command_server.running() == []
+    assert not command_servers.alive(pid) and command_servers.running() == []
 
 
 def test_a_server_that_cannot_start_in_time_leaves_the_command_to_its_own_process(digits):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alflow.cli import command_server, warm
+from alflow.cli import warm
+from alflow.services import command_servers
 
 ENV = {"ALFLOW_HOME": "/somewhere", "PATH": "/usr/bin", "TERM": "xterm", "COLUMNS": "80"}
 
@@ -30,25 +31,25 @@ def test_only_flow_commands_go_to_a_warm_child(argv, expected):
 
 
 def test_the_key_ignores_the_terminal_but_not_the_environment():
-    key = command_server.key(ENV)
-    assert command_server.key({**ENV, "COLUMNS": "200", "OLDPWD": "/tmp", "SHLVL": "3"}) == key
-    assert command_server.key({**ENV, "FIFTYONE_DATABASE_URI": "mongodb://x"}) != key
-    assert command_server.key({**ENV, "PATH": "/bin"}) != key
+    key = command_servers.key(ENV)
+    assert command_servers.key({**ENV, "COLUMNS": "200", "OLDPWD": "/tmp", "SHLVL": "3"}) == key
+    assert command_servers.key({**ENV, "FIFTYONE_DATABASE_URI": "mongodb://x"}) != key
+    assert command_servers.key({**ENV, "PATH": "/bin"}) != key
 
 
 def test_an_edited_module_changes_the_code_part_of_the_key_only(tmp_path, monkeypatch):
     module = tmp_path / "alflow" / "m.py"
     module.parent.mkdir()
     module.write_text("x = 1\n")
-    monkeypatch.setattr(command_server, "_code_files", lambda: [module])
-    before = command_server.key(ENV)
+    monkeypatch.setattr(command_servers, "_code_files", lambda: [module])
+    before = command_servers.key(ENV)
     module.write_text("x = 22\n")
-    after = command_server.key(ENV)
-    env_part = command_server.ENV_KEY_LENGTH
+    after = command_servers.key(ENV)
+    env_part = command_servers.ENV_KEY_LENGTH
     assert after != before and after[:env_part] == before[:env_part]
 
 
 def test_a_mistyped_mode_is_one_clear_error(monkeypatch):
     monkeypatch.setenv("ALFLOW_COMMAND_SERVER", "yes")
-    with pytest.raises(command_server.CommandServerError, match="ALFLOW_COMMAND_SERVER='yes'"):
-        command_server.mode()
+    with pytest.raises(command_servers.CommandServerError, match="ALFLOW_COMMAND_SERVER='yes'"):
+        command_servers.mode()
