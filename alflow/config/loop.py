@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from alflow.config.estimators import EstimatorConfig, LogisticRegressionConfig
 from alflow.config.naming import LOOP_NAME_MAX, LOOP_NAME_PATTERN, validate_loop_name
+from alflow.config.strategy import StrategyConfig
+from alflow.config.strategy_names import COLD_START_STRATEGIES
 from alflow.errors import ConfigError
 from alflow.state.versions import CONFIG_VERSION
-from alflow.strategies import COLD_START_STRATEGIES, StrategyConfig
 
 SCHEMA_VERSION = CONFIG_VERSION  # stored with every loop; alflow.state.versions upgrades older ones
 
