@@ -4,7 +4,7 @@ Every property comes from a :class:`~alflow.app.fields.Spec` of the configuratio
 form offers exactly the options the code reads; only the choices that depend on the dataset
 (its feature fields, Classification fields and tags) and a few form defaults are added here.
 The form is dynamic: choosing another estimator, label source, strategy or backend re-renders
-the part below it with that choice's fields, as the seed plugin's form did.
+the part below it with that choice's fields.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ STRATEGIES: dict[str, Strategy] = {
 }
 # Learners checkpoint their bound strategy, and pickle records a function by module and name:
 # recording the public path keeps checkpoints loadable whichever room holds the code, and
-# checkpoints written when this was one module name exactly these paths. (Here, not in the
+# the checkpoints already saved name exactly these paths. (Here, not in the
 # package's __init__, which imports this module only when a strategy is asked for.)
 for _public in STRATEGIES.values():
     _public.__module__ = "alflow.strategies"

@@ -80,7 +80,7 @@ max_disagreement_sampling = _disagreement(max_disagreement_measure, "max_disagre
 def ranked_batch_sampling(
     classifier, X_pool, n_instances: int = 1, random_state: RandomState = None, **_
 ):
-    """modAL's ranked batch mode (Cardoso et al., 2017), the seed plugin's strategy.
+    """modAL's ranked batch mode (Cardoso et al., 2017).
 
     Least-confidence uncertainty traded against distance to the labelled samples and to the
     batch so far, with a weight that shifts toward uncertainty as the labelled set grows: the

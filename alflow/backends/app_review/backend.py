@@ -1,11 +1,11 @@
-"""Review in the FiftyOne App: the seed plugin's way of labelling, made safe.
+"""Review in the FiftyOne App: reviewers correct the learner's guesses on the dataset itself.
 
 Export puts the round's batch on a *review surface* in the dataset: every sample gets the round
 tag (``al:<loop>:round-NNN``), a loop-owned review field (``al_<slug>_review``) pre-filled with
 the learner's prediction, and the batch is saved as the view ``<loop>-round-NNN`` in query
 order. The reviewer corrects wrong predictions in the App, either way:
 
-* **tag** the sample with the right class name (the seed's way), or
+* **tag** the sample with the right class name, or
 * **edit** the review field's label in the App's annotation panel (its label schema offers the
   loop's classes).
 
