@@ -17,7 +17,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 # source in every process, about half the CPU of an `alflow step` and of each test subprocess
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup demo test test-fast ui lint format benchmark architecture clean
+.PHONY: setup demo test test-fast ui lint format docs benchmark architecture clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,10 @@ lint: setup
 format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# the configuration reference, generated from the configuration models (a unit test checks it)
+docs: setup
+	$(VENV)/bin/python -m alflow.config.reference > docs/configuration.md
 
 benchmark: setup
 	$(VENV)/bin/python benchmarks/label_efficiency.py

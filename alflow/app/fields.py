@@ -1,9 +1,8 @@
 """What a form shows for each field of a pydantic model, and how its answers become values.
 
 The App's forms are derived from the configuration models (``LoopConfig`` and its parts), never
-written by hand, so a form cannot offer an option the code ignores or misspell one (a form
-written by hand can offer ``criteria`` where the estimator reads ``criterion``). This module is
-pure: it reads type
+written by hand, so a form cannot offer an option the code ignores or misspell one (a
+hand-written ``criteria`` or ``svm`` would be dropped silently). This module is pure: it reads type
 annotations and turns form answers back into model input; :mod:`alflow.app.forms` renders the
 specs as FiftyOne operator properties.
 """

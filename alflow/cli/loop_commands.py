@@ -25,7 +25,10 @@ def loop_create(
     replace: Annotated[bool, typer.Option(help="Delete a loop of that name first")] = False,
     dask_workers: DaskWorkers = None,
 ) -> None:
-    """Create a loop from a JSON configuration file (every field: docs/configuration.md)."""
+    """Create a loop from a JSON configuration file (its fields: docs/configuration.md).
+
+    docs/configuration.md lists every field with its default, constraints and choices.
+    """
     from alflow.config.loop import parse_loop_config
 
     try:

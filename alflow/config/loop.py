@@ -163,7 +163,9 @@ class StopRules(_Model):
     plateau_rounds: int | None = Field(
         None, ge=2, description="Stop when accuracy gained < plateau_delta over this many rounds"
     )
-    plateau_delta: float = Field(0.002, ge=0)
+    plateau_delta: float = Field(
+        0.002, ge=0, description="Smallest gain in held-out accuracy that is not a plateau"
+    )
 
 
 class ScoringConfig(_Model):
@@ -196,7 +198,10 @@ class ScoringConfig(_Model):
 class LoopConfig(_Model):
     """Everything that defines an active-learning loop on one FiftyOne dataset."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = Field(
+        SCHEMA_VERSION,
+        description="Version of this configuration's schema; alflow upgrades older stored ones",
+    )
     name: str = Field(
         ...,
         pattern=LOOP_NAME_PATTERN,
@@ -204,7 +209,7 @@ class LoopConfig(_Model):
         description="Lowercase letters, digits and dashes; prefixes every field the loop writes",
     )
     dataset: str = Field(..., min_length=1, description="FiftyOne dataset name")
-    features: FeatureConfig
+    features: FeatureConfig = Field(..., description="The sample fields the learner reads")
     initial_labels: LabelSource | None = Field(
         None, description="Where the first labels come from; None only with a cold-start strategy"
     )
@@ -212,8 +217,13 @@ class LoopConfig(_Model):
         None,
         description="Read only by evaluation and the simulated annotator, never learned from",
     )
-    estimator: EstimatorConfig = Field(default_factory=LogisticRegressionConfig)
-    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    estimator: EstimatorConfig = Field(
+        default_factory=LogisticRegressionConfig,
+        description="The model the learner fits, with its hyperparameters",
+    )
+    strategy: StrategyConfig = Field(
+        default_factory=StrategyConfig, description="How each round picks its batch"
+    )
     batch_size: int = Field(20, ge=1, description="Samples queried per round")
     eval_fraction: float = Field(
         0.2, ge=0.0, lt=0.9, description="Share of samples held out for evaluation, never queried"
@@ -223,10 +233,15 @@ class LoopConfig(_Model):
         description="Hold out the samples with this tag (a predefined test split) instead of "
         "drawing eval_fraction at random",
     )
-    backend: BackendConfig = Field(default_factory=OracleBackendConfig)
-    stop: StopRules = Field(default_factory=StopRules)
+    backend: BackendConfig = Field(
+        default_factory=OracleBackendConfig, description="Who answers a round's batch"
+    )
+    stop: StopRules = Field(default_factory=StopRules, description="When the loop is done")
     random_state: int = Field(0, ge=0, description="Seeds the split, estimator and strategy")
-    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    scoring: ScoringConfig = Field(
+        default_factory=ScoringConfig,
+        description="How rounds score the pool and write predictions back",
+    )
 
     @field_validator("name", mode="before")
     @classmethod

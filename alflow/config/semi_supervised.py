@@ -29,7 +29,7 @@ class LabelSpreadingConfig(EstimatorBase):
     neighbours' every step. Neighbours are Euclidean on the loop's features: standardise
     (``features.standardize``) features whose scales differ, but not features that share one
     (pixels, embeddings), since standardising inflates rarely varying dimensions; on digits the
-    graph on raw pixels needed about 40% fewer labels (the README's benchmarks).
+    graph on raw pixels needs about 40% fewer labels (docs/benchmarks.md).
     """
 
     sklearn_class = "sklearn.semi_supervised.LabelSpreading"

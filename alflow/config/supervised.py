@@ -31,8 +31,7 @@ from pydantic import (
 if TYPE_CHECKING:
     from sklearn.base import ClassifierMixin
 
-# Names people write for these fields and estimators (the FiftyOne active-learning plugin's
-# among them), and what alflow calls them.
+# Names that other active-learning tools' configurations use, and what alflow calls them.
 _MISSPELLINGS = {"criteria": "criterion", "n_estimator": "n_estimators", "base": "base_estimator"}
 _KIND_ALIASES = {
     "svm": "svc",
@@ -49,6 +48,12 @@ _MAX_FEATURES_HELP = (
     "Features tried per split: 'sqrt', 'log2', a fraction in (0, 1], or null for all. "
     "A fraction, never a count, so 1 means all features"
 )
+
+
+_SPLIT_HELP = "Fewest samples a node needs to be split"
+_LEAF_HELP = "Fewest samples a leaf keeps"
+_LEAVES_HELP = "Most leaves per tree, grown best first; null for no limit"
+_CRITERION_HELP = "Impurity measure a split minimises"
 
 
 def _max_features(value: str | float | None) -> str | float | None:
@@ -117,10 +122,10 @@ class DecisionTreeConfig(EstimatorBase):
 
     kind: Literal["decision_tree"] = "decision_tree"
     max_depth: int | None = Field(None, ge=1, description="Maximum depth; null grows fully")
-    min_samples_split: int = Field(2, ge=2)
-    min_samples_leaf: int = Field(1, ge=1)
-    criterion: Literal["gini", "entropy", "log_loss"] = "gini"
-    max_leaf_nodes: int | None = Field(None, ge=2)
+    min_samples_split: int = Field(2, ge=2, description=_SPLIT_HELP)
+    min_samples_leaf: int = Field(1, ge=1, description=_LEAF_HELP)
+    criterion: Literal["gini", "entropy", "log_loss"] = Field("gini", description=_CRITERION_HELP)
+    max_leaf_nodes: int | None = Field(None, ge=2, description=_LEAVES_HELP)
     max_features: MaxFeatures = Field(None, description=_MAX_FEATURES_HELP)
 
 
@@ -152,8 +157,14 @@ class SVCConfig(EstimatorBase):
 
     kind: Literal["svc"] = "svc"
     C: float = Field(1.0, gt=0, description="Inverse regularisation strength")
-    kernel: Literal["rbf", "linear", "poly", "sigmoid"] = "rbf"
-    gamma: Literal["scale", "auto"] | Annotated[float, Field(gt=0)] = "scale"
+    kernel: Literal["rbf", "linear", "poly", "sigmoid"] = Field(
+        "rbf", description="Kernel function"
+    )
+    gamma: Literal["scale", "auto"] | Annotated[float, Field(gt=0)] = Field(
+        "scale",
+        description="Kernel coefficient of 'rbf', 'poly' and 'sigmoid': 'scale' (1 / (features "
+        "x variance)), 'auto' (1 / features) or a positive number",
+    )
 
 
 class LogisticRegressionConfig(EstimatorBase):
@@ -163,7 +174,7 @@ class LogisticRegressionConfig(EstimatorBase):
 
     kind: Literal["logistic_regression"] = "logistic_regression"
     C: float = Field(1.0, gt=0, description="Inverse regularisation strength")
-    max_iter: int = Field(1000, ge=10)
+    max_iter: int = Field(1000, ge=10, description="Solver iterations at most")
 
 
 def hint_kind(data: Any) -> Any:
@@ -194,12 +205,14 @@ class RandomForestConfig(EstimatorBase):
     sklearn_class = "sklearn.ensemble.RandomForestClassifier"
 
     kind: Literal["random_forest"] = "random_forest"
-    n_estimators: int = Field(100, ge=1, le=5000)
-    max_depth: int | None = Field(None, ge=1)
-    min_samples_split: int = Field(2, ge=2)
-    min_samples_leaf: int = Field(1, ge=1)
-    criterion: Literal["gini", "entropy", "log_loss"] = "gini"
-    max_leaf_nodes: int | None = Field(None, ge=2)
+    n_estimators: int = Field(100, ge=1, le=5000, description="Trees in the forest")
+    max_depth: int | None = Field(
+        None, ge=1, description="Maximum depth of a tree; null grows fully"
+    )
+    min_samples_split: int = Field(2, ge=2, description=_SPLIT_HELP)
+    min_samples_leaf: int = Field(1, ge=1, description=_LEAF_HELP)
+    criterion: Literal["gini", "entropy", "log_loss"] = Field("gini", description=_CRITERION_HELP)
+    max_leaf_nodes: int | None = Field(None, ge=2, description=_LEAVES_HELP)
     max_features: MaxFeatures = Field("sqrt", description=_MAX_FEATURES_HELP)
     bootstrap: bool = Field(True, description="Grow each tree on a bootstrap sample")
     max_samples: Fraction | None = Field(
@@ -230,10 +243,10 @@ class GradientBoostingConfig(EstimatorBase):
     n_estimators: int = Field(100, ge=1, le=5000, description="Boosting stages")
     learning_rate: float = Field(0.1, gt=0, description="Shrinks each stage's contribution")
     subsample: Fraction = Field(1.0, description="Share of samples per stage; <1 is stochastic")
-    max_depth: int | None = Field(3, ge=1)
-    min_samples_split: int = Field(2, ge=2)
-    min_samples_leaf: int = Field(1, ge=1)
-    max_leaf_nodes: int | None = Field(None, ge=2)
+    max_depth: int | None = Field(3, ge=1, description="Maximum depth of each stage's tree")
+    min_samples_split: int = Field(2, ge=2, description=_SPLIT_HELP)
+    min_samples_leaf: int = Field(1, ge=1, description=_LEAF_HELP)
+    max_leaf_nodes: int | None = Field(None, ge=2, description=_LEAVES_HELP)
     max_features: MaxFeatures = Field(None, description=_MAX_FEATURES_HELP)
     criterion: Literal["friedman_mse", "squared_error"] = Field(
         "friedman_mse",
@@ -261,8 +274,11 @@ class BaggingConfig(EstimatorBase):
     sklearn_class = "sklearn.ensemble.BaggingClassifier"
 
     kind: Literal["bagging"] = "bagging"
-    base_estimator: BaseEstimatorConfig = Field(default_factory=DecisionTreeConfig)
-    n_estimators: int = Field(10, ge=1, le=5000)
+    base_estimator: BaseEstimatorConfig = Field(
+        default_factory=DecisionTreeConfig,
+        description="The estimator each member is (a decision tree, kNN or an SVC)",
+    )
+    n_estimators: int = Field(10, ge=1, le=5000, description="Members of the ensemble")
     max_samples: Fraction = Field(1.0, description="Share of samples drawn per member")
     max_features: Fraction = Field(1.0, description="Share of features drawn per member")
     bootstrap: bool = Field(True, description="Draw samples with replacement")

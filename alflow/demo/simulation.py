@@ -24,7 +24,7 @@ Setup (fixed, so runs are comparable):
   Pixels share one scale, and standardising divides a rarely inked border pixel by its tiny
   deviation, so a stray stroke there moves a sample's Euclidean neighbours as much as the
   digit's shape does; on the tuning seeds the raw-pixel graph needed about 40% fewer labels to
-  reach 95% (:data:`RAW_PIXELS`; see the README's benchmarks).
+  reach 95% (:data:`RAW_PIXELS`; see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ ESTIMATOR_NAMES: tuple[str, ...] = EstimatorName.__args__
 THRESHOLDS = (0.90, 0.95)
 # The simulations that see the pixels as they are (0-16); every other one sees them standardised.
 RAW_PIXELS: frozenset[str] = frozenset({"rf", "lsr"})
-# Chosen on the benchmark's tuning seeds (benchmarks/label_efficiency.py; see the README).
+# Chosen on the benchmark's tuning seeds (benchmarks/label_efficiency.py; see docs/benchmarks.md).
 SEMI_SUPERVISED: dict[str, EstimatorConfig] = {
     "ls": LabelSpreadingConfig(n_neighbors=7, alpha=0.2),
     # 5, 6, 8 or 10 neighbours and alpha 0.5 or 0.8 did no better on raw pixels (tuning seeds)

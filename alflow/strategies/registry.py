@@ -34,8 +34,8 @@ STRATEGIES: dict[str, Strategy] = {
     "random": sampling.random_sampling,
 }
 # Learners checkpoint their bound strategy, and pickle records a function by module and name:
-# recording the public path keeps checkpoints loadable whichever room holds the code, and every
-# checkpoint names its strategy by exactly this path. (Here, not in the
+# recording the public path keeps checkpoints loadable whichever room holds the code, and
+# every checkpoint names its strategy by exactly this path. (Here, not in the
 # package's __init__, which imports this module only when a strategy is asked for.)
 for _public in STRATEGIES.values():
     _public.__module__ = "alflow.strategies"

@@ -503,11 +503,10 @@ def test_credentials_never_reach_logs_ledger_or_flow_runs(
         assert secret not in text, f"the CVAT {login} appears in the {where}"
 
 
-# ----------------------------------------------------------------------------- README
-def test_readme_cvat_settings_are_the_backend_defaults():
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = text[text.index("\n## CVAT\n") :]
-    (block,) = re.findall(r"```json\n(.*?)```", section, flags=re.S)
+# ----------------------------------------------------------------------------- docs
+def test_the_cvat_page_settings_are_the_backend_defaults():
+    page = Path(__file__).resolve().parents[2] / "docs" / "backends" / "cvat.md"
+    (block,) = re.findall(r"```json\n(.*?)```", page.read_text(), flags=re.S)
     documented = json.loads(block)
     config = CvatBackendConfig.model_validate(documented)
     assert config == CvatBackendConfig(url=documented["url"])  # every other value: the default

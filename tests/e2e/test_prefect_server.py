@@ -1,7 +1,7 @@
 """alflow's deployments on a real Prefect server, run by real process workers.
 
 One `prefect server start` on loopback (its own SQLite database) serves the module. The
-deployments are created exactly as the README says (`prefect work-pool create`, then
+deployments are created exactly as docs/operations.md says (`prefect work-pool create`, then
 `prefect --no-prompt deploy --all --prefect-file deployments/prefect.yaml` from the repository
 root), workers are `prefect worker start --pool alflow-process` subprocesses, and runs are
 triggered with `prefect deployment run ... --watch` (or, where the command line is not the

@@ -1,4 +1,4 @@
-"""Review in the FiftyOne App: labels corrected by tags or in the annotation panel, made safe.
+"""Review in the FiftyOne App: reviewers correct the learner's guesses on the dataset itself.
 
 Export puts the round's batch on a *review surface* in the dataset: every sample gets the round
 tag (``al:<loop>:round-NNN``), a loop-owned review field (``al_<slug>_review``) pre-filled with
