@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.app.conftest import errors_of, execute, resolve_input
+from tests.app.operators import errors_of, execute, resolve_input
 from tests.helpers import unique_name
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "plugin_dir")
