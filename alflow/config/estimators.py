@@ -103,4 +103,3 @@ def build_estimator(config: EstimatorConfig, random_state: int) -> ClassifierMix
 
         return build_semi_supervised(config, random_state)
     return build_supervised(config, random_state)
-

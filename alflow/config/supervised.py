@@ -350,4 +350,3 @@ def build_supervised(config: SupervisedEstimatorConfig, random_state: int) -> Cl
     if not isinstance(config, _SUPERVISED):
         raise TypeError(f"no builder for estimator configuration {type(config).__name__}")
     return config.build(random_state)
-
