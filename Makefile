@@ -42,6 +42,8 @@ PYTEST := $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 test: setup
 	$(PYTEST)
 
+# every test but the `slow` ones (those that start long-lived processes of their own: see
+# tests/README.md); the crash matrix and the CVAT stand-in rounds are in
 test-fast: setup
 	$(PYTEST) -m "not slow"
 

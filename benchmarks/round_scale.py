@@ -234,7 +234,7 @@ def run(args) -> dict:
     steps.time("register loop (split + labels)", lambda: rounds.register_loop(ws, config))
     steps.time("features cold (FiftyOne + cache)", lambda: ws.features(config, refresh=True))
     steps.time("features warm (cache)", lambda: open_workspace().features(config))
-    steps.time(
+    initial = steps.time(
         "round 0 fit + eval + predictions",
         lambda: rounds.fit_initial(open_workspace(dask_workers=args.dask_workers), loop),
     )
@@ -242,7 +242,7 @@ def run(args) -> dict:
     steps.time("query", lambda: rounds.query(open_workspace(), loop, number))
     steps.time("export (oracle)", lambda: rounds.export(open_workspace(), loop, number))
     steps.time("ingest", lambda: rounds.ingest(open_workspace(), loop, number))
-    steps.time(
+    taught = steps.time(
         "teach + eval + predictions",
         lambda: rounds.teach_round(open_workspace(dask_workers=args.dask_workers), loop, number),
     )
@@ -261,6 +261,8 @@ def run(args) -> dict:
         "strategy": args.strategy,
         "dask_workers": args.dask_workers,
         "write_back_threshold": config.scoring.write_back_threshold,
+        # what the two rounds did (state, queried, labelled, accuracy): the figures time them
+        "rounds": [_outcome(initial), _outcome(taught)],
         "one_time": {"seconds": build.seconds, "load_average": build.load},
         "seconds": steps.seconds,
         "step_peak_rss_mb": steps.peaks,
@@ -272,6 +274,11 @@ def run(args) -> dict:
         "rss_note": RSS_NOTE,
         "cpus": os.cpu_count(),
     }
+
+
+def _outcome(summary: dict) -> dict:
+    """A round's summary without its loop name and wall time (timed above, step by step)."""
+    return {k: v for k, v in summary.items() if k not in ("loop", "seconds")}
 
 
 def _estimator(args):

@@ -8,6 +8,14 @@ Tiers: ``tests/unit`` needs no database, no Prefect server and no subprocess (it
 enforces it), so a session that collects only unit tests starts no mongod: FiftyOne is pointed
 at a reserved loopback port where nothing listens. Any other test in the session makes it
 start the private mongod on that port once collection is done.
+
+``slow`` marks one thing: a test that starts a long-lived process of its own and waits on it (a
+Prefect server and its workers, the FiftyOne App's server, alflow's managed Prefect or database
+server, a whole benchmark, a step run killed with SIGKILL), 30 s or more each on 2 cores. It is
+given here, from :data:`SLOW`, and nowhere else; ``make test-fast`` leaves those tests out.
+
+Fixture modules shared between folders are registered in :data:`pytest_plugins`; a test asks
+for their fixtures by name and never imports a conftest or another test module.
 """
 
 from __future__ import annotations
@@ -48,6 +56,54 @@ _UNIT = Path(__file__).parent / "unit"
 _MONGOD = []
 
 import pytest  # noqa: E402
+
+# helpers that assert, outside test modules: rewritten so their failures show the values
+pytest.register_assert_rewrite("tests.app.operators", "tests.curves", "tests.cvat_stand_in")
+
+pytest_plugins = ["tests.cvat_stand_in.fixtures"]
+
+# Node id prefixes (a folder, a file, or a test with all its parameters) of the slow tests.
+SLOW = (
+    # a Prefect server and process workers of its own; alflow's managed Prefect server; the
+    # round-scale and label-efficiency benchmarks as subprocesses (alflow's database server)
+    "tests/e2e/test_prefect_server.py",
+    "tests/e2e/test_managed_server.py",
+    "tests/e2e/test_round_scale_smoke.py",
+    "tests/e2e/test_benchmark_smoke.py",
+    # the FiftyOne App's server as a subprocess
+    "tests/app/test_app_server.py",
+    "tests/integration/test_database_server.py::test_the_app_and_its_executor_use_alflows_database",
+    # a step run in a subprocess, killed with SIGKILL, then resumed
+    "tests/crash/test_sigkill_flow.py",
+    # process trees of `alflow` commands and the servers they start, killed and signalled
+    "tests/integration/test_no_orphans.py::test_the_foreground_server_stops_with_its_children_on_a_signal",
+    "tests/integration/test_no_orphans.py::test_a_killed_command_leaves_no_temporary_server_behind",
+    "tests/integration/test_no_orphans.py::test_a_killed_command_leaves_only_the_managed_server_which_status_shows",
+    "tests/integration/test_embedded_service.py",
+)
+
+
+def is_slow(nodeid: str) -> bool:
+    """Whether :data:`SLOW` names this test, its file or its folder."""
+    return any(
+        nodeid == prefix or nodeid.startswith((f"{prefix}/", f"{prefix}::", f"{prefix}["))
+        for prefix in SLOW
+    )
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark the tests :data:`SLOW` names ``slow``; refuse a ``slow`` mark given anywhere else."""
+    stray = []
+    for item in items:
+        if is_slow(item.nodeid):
+            item.add_marker(pytest.mark.slow)
+        elif item.get_closest_marker("slow") is not None:
+            stray.append(item.nodeid)
+    if stray:
+        raise pytest.UsageError(
+            "'slow' is given in tests/conftest.py (SLOW) and only there: add these tests to it if "
+            "they start long-lived processes of their own, or drop their mark: " + ", ".join(stray)
+        )
 
 
 def start_database() -> None:

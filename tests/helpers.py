@@ -1,4 +1,4 @@
-"""Shared builders for tests that need a loop on the digits dataset."""
+"""Shared builders for tests that need a loop on the digits dataset (or a CVAT backend)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from alflow.config.loop import LoopConfig
 from alflow.demo import data as demo_data
 
 _counter = itertools.count()
+
+# tiny retry waits and upload polling for a CVAT backend, so a test never sleeps for long
+CVAT_FAST = {"backoff_seconds": 0.01, "backoff_max_seconds": 0.05, "poll_seconds": 0.01}
 
 
 def unique_name(prefix: str = "t") -> str:

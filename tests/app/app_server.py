@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.app.operators import URI
 from tests.e2e.services import Service, free_port, start_service, wait_for
-
-URI = "@alflow/active-learning"
 
 
 def app_environment(prefect_api_url: str | None, base: dict[str, str] | None = None) -> dict:

@@ -6,15 +6,10 @@ import pytest
 
 from alflow.config import naming
 from alflow.loop.workspace import open_workspace
-from tests.app.conftest import execute
-from tests.app.test_operators import form_params
-from tests.cvat_stand_in.fixtures import cvat_server
-from tests.e2e.conftest import FAST, annotator, cvat_env
-from tests.helpers import unique_name
+from tests.app.operators import execute, form_params
+from tests.helpers import CVAT_FAST, unique_name
 
-__all__ = ["annotator", "cvat_env", "cvat_server"]
-
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server", "plugin_dir")]
+pytestmark = pytest.mark.usefixtures("prefect_server", "plugin_dir")
 
 
 def test_query_links_the_cvat_task_and_update_takes_the_finished_jobs(
@@ -23,7 +18,7 @@ def test_query_links_the_cvat_task_and_update_takes_the_finished_jobs(
     loop = unique_name("app-cvat")
     params = form_params(loop)
     params["batch_size"] = 8
-    params["backend"] = {"kind": "cvat", "url": cvat_server.url, "segment_size": 4, **FAST}
+    params["backend"] = {"kind": "cvat", "url": cvat_server.url, "segment_size": 4, **CVAT_FAST}
     created = execute("create_learner", digits, **params).result
     assert "error" not in created, created
     queried = execute("query_learner", digits, loop=loop).result

@@ -14,10 +14,8 @@ import pytest
 from alflow.config import naming
 from alflow.loop.workspace import open_workspace
 from tests.app.app_server import URI, app_environment, running_app
-from tests.app.test_operators import form_params
+from tests.app.operators import form_params
 from tests.helpers import unique_name
-
-pytestmark = pytest.mark.slow
 
 SEED_OPERATORS = ("create_learner", "query_learner", "update_learner_predictions")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.app.conftest import errors_of, execute, resolve_input
+from tests.app.operators import errors_of, execute, form_params, resolve_input
 from tests.helpers import unique_name
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "plugin_dir")
@@ -54,8 +54,6 @@ def test_nan_features_fail_with_one_line_naming_field_and_samples():
 
 
 def test_update_with_nothing_in_flight_and_query_with_a_round_out(digits):
-    from tests.app.test_operators import form_params
-
     loop = unique_name("nothing")
     execute("create_learner", digits, **form_params(loop))
     problems = errors_of(resolve_input("update_learner_predictions", digits, loop=loop))

@@ -1,8 +1,8 @@
 """The create form, resolved by FiftyOne's operator machinery, held to the configuration models.
 
-The seed plugin's form offered ``criteria`` where scikit-learn reads ``criterion`` and ``svm``
-where it reads ``svc``, so those choices were silently dropped. Here every property the form
-shows must be a field of the model it stands for, and every field must be shown.
+A property whose name is not the model's (``criteria`` where scikit-learn reads ``criterion``,
+``svm`` for ``svc``) would be dropped silently when the answers are validated, so every property
+the form shows must be a field of the model it stands for, and every field must be shown.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from alflow.config.loop import (
     TagLabels,
 )
 from alflow.strategies import StrategyConfig, strategy_options
-from tests.app.conftest import errors_of, resolve_input
+from tests.app.operators import errors_of, resolve_input
 
 pytestmark = pytest.mark.usefixtures("plugin_dir")
 

@@ -14,25 +14,10 @@ import pytest
 
 from alflow.config import naming
 from alflow.loop.workspace import open_workspace
-from tests.app.conftest import URI, errors_of, execute, resolve_input
+from tests.app.operators import URI, errors_of, execute, form_params, resolve_input
 from tests.helpers import unique_name
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "plugin_dir")
-
-
-def form_params(name: str) -> dict:
-    """The create form as a user fills it for the digits data (LR, margin, App review)."""
-    return {
-        "name": name,
-        "features": {"fields": ["pixels"], "standardize": True},
-        "initial_labels": {"kind": "field", "field": "seed_labels"},
-        "ground_truth_field": "ground_truth",
-        "estimator": {"kind": "logistic_regression", "max_iter": 300},
-        "strategy": {"name": "margin"},
-        "batch_size": 10,
-        "eval_fraction": 0.2,
-        "backend": {"kind": "app"},
-    }
 
 
 def review(dataset, loop: str, number: int) -> dict[str, str]:

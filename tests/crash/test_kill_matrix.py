@@ -13,8 +13,6 @@ from alflow.state.ledger import EXPORTED, INGESTED, TAUGHT, Ledger
 from tests.crash.harness import kill_at, play, snapshot
 from tests.helpers import loop_config, unique_name
 
-pytestmark = pytest.mark.slow
-
 ROUND = [("create", None), ("round", "kill"), ("round", None)]
 CREATE = [("create", "kill"), ("round", None)]
 ROLLBACK = [

@@ -14,7 +14,7 @@ from flows.loop import create_loop_flow, step_flow
 from tests.crash.harness import snapshot
 from tests.helpers import loop_config, unique_name
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
+pytestmark = pytest.mark.usefixtures("prefect_server")
 
 KILLED_AFTER_INGEST = """
 import os, signal, sys

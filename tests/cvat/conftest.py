@@ -1,4 +1,5 @@
-"""Fixtures for the CVAT backend tests: the stand-in server, images, batches and backends."""
+"""Fixtures for the CVAT backend tests: images, batches and backends against the stand-in
+(``cvat_server`` comes from ``tests/cvat_stand_in/fixtures.py``)."""
 
 from __future__ import annotations
 
@@ -11,22 +12,9 @@ from PIL import Image
 from alflow.backends.base import Batch, BatchItem
 from alflow.backends.cvat import CvatBackend
 from alflow.config.loop import CvatBackendConfig
+from tests.helpers import CVAT_FAST
 
-from ..cvat_stand_in.fixtures import cvat_server
-
-__all__ = ["cvat_server"]
-
-FAST = {"backoff_seconds": 0.01, "backoff_max_seconds": 0.05, "poll_seconds": 0.01}
-
-
-class Sleeps:
-    """A fake clock for retries: records each wait instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
+from .fakes import Refs, Sleeps
 
 
 @pytest.fixture
@@ -49,7 +37,7 @@ def make_backend(env, sleeps) -> Callable[..., CvatBackend]:
     """Backend factory: keyword arguments override CvatBackendConfig fields."""
 
     def make(environ: dict[str, str] | None = None, **fields) -> CvatBackend:
-        config = CvatBackendConfig(**{"segment_size": 2, **FAST, **fields})
+        config = CvatBackendConfig(**{"segment_size": 2, **CVAT_FAST, **fields})
         return CvatBackend(config, environ=env if environ is None else environ, sleep=sleeps)
 
     return make
@@ -82,20 +70,6 @@ def make_batch(tmp_path) -> Callable[..., Batch]:
         return Batch(loop, round_number, tuple(items), classes)
 
     return make
-
-
-class Refs:
-    """A save_ref that keeps every reference it is given (copies, as the ledger would)."""
-
-    def __init__(self) -> None:
-        self.saved: list[dict] = []
-
-    def __call__(self, ref: dict) -> None:
-        self.saved.append(dict(ref))
-
-    @property
-    def last(self) -> dict:
-        return self.saved[-1]
 
 
 @pytest.fixture

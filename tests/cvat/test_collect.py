@@ -8,7 +8,7 @@ from alflow.backends.base import Progress
 from alflow.backends.cvat import CvatTaskDeleted
 from alflow.errors import BackendError
 
-from .conftest import Refs
+from .fakes import Refs
 
 FILES = ["a.png", "b.png", "c.png", "d.png"]  # segment size 2: jobs (0, 1) and (2, 3)
 GUESSES = ["cat", "dog", "cat", "dog"]

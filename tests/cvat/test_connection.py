@@ -10,7 +10,7 @@ import pytest
 from alflow.backends.base import Progress
 from alflow.errors import BackendError
 
-from .conftest import Refs
+from .fakes import Refs
 
 
 def _full_text(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ import pytest
 from alflow.backends.cvat import CvatTaskDeleted
 from alflow.errors import BackendError
 
-from .conftest import Refs
+from .fakes import Refs
 
 
 def test_export_creates_project_task_jobs_and_prefills(cvat_server, backend, make_batch, refs):

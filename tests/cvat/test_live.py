@@ -15,7 +15,7 @@ from alflow.backends.base import Progress
 from alflow.backends.cvat import CvatBackend
 from alflow.config.loop import CvatBackendConfig
 
-from .conftest import Refs
+from .fakes import Refs
 
 pytestmark = [
     pytest.mark.cvat_live,

@@ -1,4 +1,5 @@
-"""Fixtures for the end-to-end CVAT rounds: the stand-in, credentials, an annotator, loops."""
+"""Fixtures for the end-to-end CVAT rounds: loops annotated in the stand-in (whose own fixtures,
+``cvat_server``, ``cvat_env`` and ``annotator``, come from ``tests/cvat_stand_in/fixtures.py``)."""
 
 from __future__ import annotations
 
@@ -9,45 +10,9 @@ from typing import Any
 import pytest
 
 import tasks
-from alflow.backends import cvat
 from alflow.config.loop import LoopConfig
 from flows.loop import create_loop_flow
-from tests.cvat_stand_in.fixtures import cvat_server
-from tests.helpers import loop_config, unique_name
-
-from .annotator import Annotator
-
-__all__ = ["annotator", "cvat_env", "cvat_loop", "cvat_server"]
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """Every end-to-end test is ``slow``: ``make test-fast`` leaves the whole tier out."""
-    here = str(config.rootpath / "tests" / "e2e")
-    for item in items:
-        if str(item.path).startswith(here):
-            item.add_marker(pytest.mark.slow)
-
-
-# tiny retry waits and upload polling, so a test never sleeps for long
-FAST = {"backoff_seconds": 0.01, "backoff_max_seconds": 0.05, "poll_seconds": 0.01}
-
-
-@pytest.fixture
-def cvat_env(cvat_server, monkeypatch) -> dict[str, str]:
-    """The stand-in's admin credentials in ALFLOW_CVAT_USERNAME/PASSWORD, nothing else set."""
-    for name in (cvat.ENV_URL, cvat.ENV_TOKEN, cvat.ENV_SECRET_BLOCK):
-        monkeypatch.delenv(name, raising=False)
-    values = {cvat.ENV_USERNAME: cvat_server.username, cvat.ENV_PASSWORD: cvat_server.password}
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
-
-
-@pytest.fixture
-def annotator(cvat_server) -> Annotator:
-    """A person in CVAT (a second user of the stand-in, working through cvat-sdk)."""
-    cvat_server.add_user("annotator", "annotator-password")
-    return Annotator(cvat_server.url, "annotator", "annotator-password")
+from tests.helpers import CVAT_FAST, loop_config, unique_name
 
 
 @pytest.fixture
@@ -62,7 +27,13 @@ def cvat_loop(digits, cvat_server, cvat_env, prefect_server) -> Callable[..., Lo
         config = loop_config(
             name,
             batch_size=8,
-            backend={"kind": "cvat", "url": cvat_server.url, "segment_size": 4, **FAST, **backend},
+            backend={
+                "kind": "cvat",
+                "url": cvat_server.url,
+                "segment_size": 4,
+                **CVAT_FAST,
+                **backend,
+            },
         )
         if flow:
             create_loop_flow(config)

@@ -1,9 +1,10 @@
 """CVAT rounds end to end: real flows, the real FiftyOne database, the CVAT stand-in.
 
 Each loop runs on the digits dataset with the ``cvat`` backend pointed at the stand-in, 8 samples
-a round in two jobs of 4 frames. Between steps a person (:class:`~tests.e2e.annotator.Annotator`)
-works in CVAT through cvat-sdk, as they would in the CVAT UI: corrects tags, adds a label,
-completes jobs, deletes a task. The stand-in's memory is read only to assert.
+a round in two jobs of 4 frames. Between steps a person
+(:class:`~tests.cvat_stand_in.annotator.Annotator`) works in CVAT through cvat-sdk, as they would
+in the CVAT UI: corrects tags, adds a label, completes jobs, deletes a task. The stand-in's memory
+is read only to assert.
 """
 
 from __future__ import annotations
@@ -174,7 +175,6 @@ def check_taught(digits, loop: str, number: int, ref, expected, changed, labelle
     assert [r["name"] for r in doc["flow_runs"]] == [naming.round_name(loop, number)] * 2
 
 
-@pytest.mark.slow
 def test_two_rounds_end_to_end(cvat_server, annotator, digits, cvat_loop):
     loop = cvat_loop().name
     truth_before = digits.values("ground_truth.label")

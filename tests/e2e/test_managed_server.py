@@ -24,10 +24,8 @@ from tasks import fit_initial_learner, load_features, register_loop
 from tests.e2e.services import free_port
 from tests.helpers import loop_config, unique_name
 
-pytestmark = pytest.mark.slow
-
 # runs the real entry point with the server's start delayed by 30 s, beyond Prefect's 20 s
-# default start-up timeout that used to fail the first command on a loaded machine
+# default start-up timeout, as a first start on a loaded machine can be
 SLOW_START = """
 import sys
 from alflow.services import prefect_server

@@ -22,11 +22,9 @@ from alflow.config import naming
 from alflow.loop.workspace import open_workspace
 from alflow.state.ledger import EXPORTED, TAUGHT, WAITING
 from tasks import fit_initial_learner, load_features, register_loop
-from tests.e2e.annotator import Annotator
+from tests.cvat_stand_in.annotator import Annotator
 from tests.e2e.services import ROOT, PrefectServer, start_prefect_server
 from tests.helpers import loop_config
-
-pytestmark = pytest.mark.slow
 
 ADVANCE_CRON = "*/10 * * * *"
 

@@ -24,12 +24,11 @@ from alflow.data import labels as lab
 from alflow.loop.workspace import open_workspace
 from flows.loop import step_flow
 from tasks import fit_initial_learner, register_loop
-from tests.helpers import loop_config
+from tests.helpers import CVAT_FAST, loop_config
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 CHOICES = ["wait", "accept_partial", "cancel"]
-FAST = {"backoff_seconds": 0.01, "backoff_max_seconds": 0.05, "poll_seconds": 0.01}
 runner = CliRunner()
 
 
@@ -72,7 +71,7 @@ def waiting(digits, cvat_server, cvat_env):
     config = loop_config(
         f"choice-{uuid.uuid4().hex[:8]}",
         batch_size=8,
-        backend={"kind": "cvat", "url": cvat_server.url, "segment_size": 4, **FAST},
+        backend={"kind": "cvat", "url": cvat_server.url, "segment_size": 4, **CVAT_FAST},
     )
     register_loop.fn(config)
     fit_initial_learner.fn(config.name)

@@ -9,7 +9,7 @@ from sklearn.ensemble import RandomForestClassifier
 from alflow.config.loop import ScoringConfig
 from alflow.errors import ClusterError
 from alflow.learning import dask_cluster, scoring
-from tests.unit.test_scoring import cached_matrix, fitted
+from tests.scoring_cases import cached_matrix, fitted
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def test_a_killed_holders_lease_expires_within_the_lease(ledger, loop):
         locks.take(ledger, loop, "next")
     time.sleep(0.4)
     assert locks.take(ledger, loop, "next")["owner"] == "killed"
-    assert locks.LEASE_SECONDS <= 600  # minutes, not the hour a killed step used to block
+    assert locks.LEASE_SECONDS <= 600  # a killed step blocks its loop for minutes, not an hour
 
 
 def test_a_dead_holder_on_this_host_is_taken_over_at_once(ledger, loop):

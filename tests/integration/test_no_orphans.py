@@ -102,7 +102,6 @@ def alflow_process(env, *args: str, script: str | None = None) -> subprocess.Pop
     )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_the_foreground_server_stops_with_its_children_on_a_signal(cli_env, sig):
     command = alflow_process(cli_env, "server", "--foreground")
@@ -143,7 +142,6 @@ def _held_creation(env, tmp_path) -> subprocess.Popen:
     return command
 
 
-@pytest.mark.slow
 def test_a_killed_command_leaves_no_temporary_server_behind(cli_env, tmp_path, digits):
     env = {**cli_env, "ALFLOW_PREFECT_SERVER": "ephemeral"}
     command = _held_creation(env, tmp_path)
@@ -165,7 +163,6 @@ def loop(digits):
     return config.name
 
 
-@pytest.mark.slow
 def test_a_killed_command_leaves_only_the_managed_server_which_status_shows(
     cli_env, tmp_path, loop
 ):

@@ -4,27 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 
-from alflow.data import features as feats
 from alflow.learning import predictions, scoring
-
-
-def cached_matrix(tmp_path, n=1_003, dim=12, seed=0) -> feats.FeatureMatrix:
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, dim)).astype(np.float32)
-    ids = [f"{i:024x}" for i in range(n)]
-    chunks = [(ids[a : a + 250], {"v": X[a : a + 250]}) for a in range(0, n, 250)]
-    return feats.build_cache(tmp_path / "cache", chunks, n, standardized=False)
-
-
-def fitted(kind: str, fm: feats.FeatureMatrix):
-    X = np.asarray(fm.X[:300])
-    y = np.where(X[:, 0] + X[:, 1] > 0, "a", np.where(X[:, 2] > 0, "b", "c"))
-    if kind == "rf":
-        return RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y)
-    return LogisticRegression(max_iter=500).fit(X, y)
+from tests.scoring_cases import cached_matrix, fitted
 
 
 @pytest.mark.parametrize("kind", ["rf", "lr"])

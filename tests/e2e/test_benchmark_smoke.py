@@ -7,9 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.integration.test_simulation import check_well_formed
+from tests.curves import check_well_formed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +23,6 @@ def _benchmark(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.slow
 def test_benchmark_smoke_mode_writes_results_and_plot(tmp_path):
     completed = _benchmark("--smoke", "--out", str(tmp_path))
     assert completed.returncode == 0, completed.stderr

@@ -1,3 +1,0 @@
-from .fixtures import cvat_server
-
-__all__ = ["cvat_server"]
