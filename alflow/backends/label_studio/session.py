@@ -180,7 +180,8 @@ class LabelStudioSession:
             ) from None
 
     def upload(self, project: Any, staged: Mapping[str, str]) -> dict[str, str]:
-        """Upload files (staged name -> path) without making tasks; returns name -> image URL.
+        """Upload files (staged name -> path) without making tasks; returns name -> image URL
+        (``/data/upload/<project>/<8 hex>-<name>``).
 
         The generated client has no multipart import, so the request goes through the SDK's own
         authenticated HTTP client (the same one its methods use, token refresh included).
@@ -202,17 +203,14 @@ class LabelStudioSession:
                 )
             _raise_for(response)
             ids = response.json()["file_upload_ids"]
-            names = [self.client.files.get(i, request_options=ONCE).file for i in ids]
-            urls: dict[str, str] = {}
-            for stored in names:  # Label Studio stores 'upload/<project>/<8 hex>-<name>'
-                name = Path(stored).name.split("-", 1)[-1]
-                urls[name] = "/data/" + stored.lstrip("/")
-            if set(urls) != set(staged):
+            if len(ids) != len(staged):
                 raise BackendError(
-                    f"Label Studio stored {len(urls)} files for {len(staged)} uploaded images: "
-                    "re-export the round with force_new=True"
+                    f"Label Studio stored {len(ids)} files for {len(staged)} uploaded images: "
+                    "run the export again"
                 )
-            return urls
+            # in the order of the request's parts (Label Studio cleans the names it stores)
+            stored = [self.client.files.get(i, request_options=ONCE).file for i in ids]
+            return {name: "/data/" + f.lstrip("/") for name, f in zip(staged, stored, strict=True)}
 
         return self._call(f"uploading {len(staged)} images", send)
 
