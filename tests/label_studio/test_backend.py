@@ -112,7 +112,8 @@ def test_done_means_submitted_skips_return_to_the_pool_drafts_wait(
     kept, changed = got.answers
     assert (kept.label, kept.provenance["changed"]) == ("cat", False)
     assert (changed.label, changed.provenance["changed"]) == ("dog", True)
-    assert kept.provenance["annotator"] == annotator.id and kept.provenance["annotated_at"]
+    assert kept.provenance["label_studio_annotator"] == annotator.id
+    assert kept.provenance["label_studio_annotated_at"]
     assert kept.provenance["label_studio_task_id"] == t[0]
     assert [(u.sample_id, "skipped" in u.reason) for u in got.unresolved] == [("s2", True)]
     assert got.pending == ("s3", "s4")
@@ -141,7 +142,11 @@ def test_ambiguous_and_deleted_tasks_are_unresolved(
     assert "2 choices (cat, dog)" in reasons["s0"] and "disagree (cat, dog)" in reasons["s1"]
     assert f"task {t[3]} was deleted" in reasons["s3"]
     (agreed,) = got.answers
-    assert (agreed.sample_id, agreed.label, agreed.provenance["annotations"]) == ("s2", "dog", 2)
+    assert (agreed.sample_id, agreed.label, agreed.provenance["label_studio_annotations"]) == (
+        "s2",
+        "dog",
+        2,
+    )
 
 
 def test_unknown_choice_stops_collect_unless_new_classes_are_welcome(

@@ -246,9 +246,9 @@ def _resolve_task(
         "label_studio_project_id": ref["project_id"],
         "label_studio_task_id": task.id,
         "label_studio_annotation_id": latest.id,
-        "annotator": latest.completed_by,
-        "annotated_at": latest.updated_at,
-        "annotations": len(task.submitted),
+        "label_studio_annotator": latest.completed_by,  # the user id
+        "label_studio_annotated_at": latest.updated_at,
+        "label_studio_annotations": len(task.submitted),
         "predicted": predicted,
         "changed": labels[0] != predicted,
     }
