@@ -65,13 +65,15 @@ def make_template(target: Path = TEMPLATE) -> Path:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     database = work / "label_studio.sqlite3"
-    subprocess.run(
+    done = subprocess.run(
         [str(BINARY), "version", "--data-dir", str(work), "--database", str(database)],
         env=_environment(),
-        check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
         timeout=START_TIMEOUT,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"Label Studio's migrations failed:\n{done.stderr[-3000:]}")
     database.replace(target)
     shutil.rmtree(work, ignore_errors=True)
     return target
