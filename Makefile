@@ -9,6 +9,11 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.alflow-synced
+# Label Studio, the server the tests in tests/label_studio start, in an environment of its own:
+# it pins Django and dozens of packages alflow's locked set does not need (alflow itself talks to
+# it through label-studio-sdk, locked in uv.lock); tools/label-studio.txt is its lock
+LS_ENV := $(TOOLS)/label-studio
+LS_STAMP := $(LS_ENV)/.alflow-ready
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
@@ -17,9 +22,9 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 # source in every process, about half the CPU of an `alflow step` and of each test subprocess
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup demo test test-fast ui lint format docs benchmark architecture clean
+.PHONY: setup demo test test-fast ui lint format docs benchmark architecture clean lock-label-studio
 
-setup: $(STAMP)
+setup: $(STAMP) $(LS_STAMP)
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -29,6 +34,20 @@ $(STAMP): pyproject.toml uv.lock Makefile | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	$(VENV)/bin/python -m compileall -q -j 0 alflow flows tasks deployments plugins tests
 	touch $@
+
+# the environment, then Label Studio's migrations on an empty SQLite database, kept as the
+# template every test session copies (a minute here instead of in every session)
+$(LS_STAMP): tools/label-studio.txt | $(UV) $(STAMP)
+	rm -rf $(LS_ENV)
+	$(UV) venv --quiet --python $(PYTHON) $(LS_ENV)
+	$(UV) pip sync --quiet --python $(LS_ENV)/bin/python tools/label-studio.txt
+	$(VENV)/bin/python -m tests.label_studio.server template
+	touch $@
+
+# after changing tools/label-studio.in (e.g. another label-studio version)
+lock-label-studio: | $(UV)
+	$(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+		tools/label-studio.in -o tools/label-studio.txt
 
 demo: setup
 	$(VENV)/bin/alflow demo

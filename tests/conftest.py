@@ -161,3 +161,24 @@ def pytest_sessionfinish(session, exitstatus):
     command_servers.stop_all()
     prefect_server.stop()
     shutil.rmtree(_HOME / "checkpoints", ignore_errors=True)
+
+
+# test folders whose files share a costly session service: under `--dist loadfile` all their
+# files go to one xdist worker, so the service starts once (tests/label_studio: a real Label
+# Studio server, about 15 s to start and 300 MB of memory)
+SHARED_SERVICE_DIRS = ("tests/label_studio/",)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class _Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            for folder in SHARED_SERVICE_DIRS:
+                if nodeid.startswith(folder):
+                    return folder
+            return super()._split_scope(nodeid)
+
+    return _Scheduling(config, log)

@@ -57,4 +57,8 @@ def make_backend(config: LoopConfig, dataset_opener) -> AnnotationBackend:
         from alflow.backends.cvat import CvatBackend
 
         return CvatBackend(config.backend)
+    if config.backend.kind == "label_studio":
+        from alflow.backends.label_studio import LabelStudioBackend
+
+        return LabelStudioBackend(config.backend)
     raise TypeError(f"no annotation backend for kind {config.backend.kind!r}")

@@ -139,6 +139,53 @@ class CvatBackendConfig(_Model):
         return refuse_credentials(value) if isinstance(value, str) else value
 
 
+class LabelStudioBackendConfig(_Model):
+    """Annotation in Label Studio; the API token comes from a Prefect Secret block or the
+    environment (see alflow.backends.label_studio)."""
+
+    kind: Literal["label_studio"] = "label_studio"
+    url: str | None = Field(
+        None,
+        pattern=URL_WITHOUT_CREDENTIALS,
+        description="Label Studio URL, without credentials; default: ALFLOW_LABEL_STUDIO_URL",
+    )
+    local_files_root: str | None = Field(
+        None,
+        description="The LOCAL_FILES_DOCUMENT_ROOT the Label Studio server was started with "
+        "(and LOCAL_FILES_SERVING_ENABLED=true): images under it are served in place through a "
+        "local-files storage, others are uploaded; unset: every image is uploaded",
+    )
+    unknown_labels: Literal["error", "new_class"] = Field(
+        "error", description="What a choice outside the class list does"
+    )
+    credentials_block: str | None = Field(
+        None,
+        description="Prefect Secret block holding the API token (a personal access token or a "
+        "legacy token, bare or as {'token': ...}); default: ALFLOW_LABEL_STUDIO_SECRET_BLOCK, "
+        "else the ALFLOW_LABEL_STUDIO_TOKEN variable",
+    )
+    retries: int = Field(
+        4, ge=0, le=20, description="Extra attempts after a connection error or a 5xx answer"
+    )
+    backoff_seconds: float = Field(
+        1.0, gt=0, description="Wait before the first retry; doubles with every further retry"
+    )
+    backoff_max_seconds: float = Field(30.0, gt=0, description="Longest wait between retries")
+    timeout_seconds: float = Field(120.0, gt=0, description="Timeout of one Label Studio request")
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        try:
+            return refuse_credentials(value) if isinstance(value, str) else value
+        except ValueError:
+            raise ValueError(
+                "the Label Studio URL contains a user name or password; remove them from the URL "
+                "(they would be stored with the loop) and give the API token by a Prefect Secret "
+                "block (credentials_block) or ALFLOW_LABEL_STUDIO_TOKEN"
+            ) from None
+
+
 class AppBackendConfig(_Model):
     """Review in the FiftyOne App: the batch is tagged and pre-filled; a reviewer corrects it."""
 
@@ -151,7 +198,8 @@ class AppBackendConfig(_Model):
 
 
 BackendConfig = Annotated[
-    AppBackendConfig | OracleBackendConfig | CvatBackendConfig, Field(discriminator="kind")
+    AppBackendConfig | OracleBackendConfig | CvatBackendConfig | LabelStudioBackendConfig,
+    Field(discriminator="kind"),
 ]
 
 

@@ -21,6 +21,7 @@ from alflow.state import locks
 from alflow.state.ledger import ACTIVE, DONE, EXPORTED, IN_FLIGHT, PAUSED, WAITING, format_time
 
 LIVE_TIMEOUT_SECONDS = 5.0
+UNITS = {"cvat": "annotation jobs", "label_studio": "Label Studio tasks"}  # what progress counts
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
 
 def quick_read(config: LoopConfig) -> LoopConfig:
     """The loop's configuration for a read someone waits on: one try, a short timeout."""
-    if config.backend.kind != "cvat":
+    if config.backend.kind not in ("cvat", "label_studio"):
         return config
     backend = config.backend.model_copy(
         update={"retries": 0, "timeout_seconds": LIVE_TIMEOUT_SECONDS}
@@ -118,7 +119,7 @@ def waiting_for(st: LoopStatus) -> str:
             return f"done: 'alflow loop stop-rules {st.loop} --max-rounds N' raises its limits"
         return f"loop is {st.status}"
     head = f"round {st.round} is {st.state!r}"
-    unit = "annotation jobs" if st.backend == "cvat" else "samples"
+    unit = UNITS.get(st.backend, "samples")
     if st.progress_error:
         stored = (
             f"; at the last step {st.done}/{st.total} {unit} were finished"

@@ -88,11 +88,24 @@ Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
 
 CONFIG_VERSION = 1  # alflow.config.loop.SCHEMA_VERSION
 REF_VERSION = 1  # the CVAT backend's reference
-CURRENT = {"loop configuration": CONFIG_VERSION, "CVAT reference": REF_VERSION}
+LS_REF_VERSION = 1  # the Label Studio backend's reference
+CURRENT = {
+    "loop configuration": CONFIG_VERSION,
+    "CVAT reference": REF_VERSION,
+    "Label Studio reference": LS_REF_VERSION,
+}
 # UPGRADES[kind][n] turns a record of version n into version n + 1; every version before the
 # current one must have its step here (version 1 is the first: nothing to upgrade yet)
-UPGRADES: dict[str, dict[int, Upgrade]] = {"loop configuration": {}, "CVAT reference": {}}
-VERSION_KEY = {"loop configuration": "schema_version", "CVAT reference": "version"}
+UPGRADES: dict[str, dict[int, Upgrade]] = {
+    "loop configuration": {},
+    "CVAT reference": {},
+    "Label Studio reference": {},
+}
+VERSION_KEY = {
+    "loop configuration": "schema_version",
+    "CVAT reference": "version",
+    "Label Studio reference": "version",
+}
 
 
 def upgrade(kind: str, record: dict[str, Any], where: str) -> dict[str, Any]:

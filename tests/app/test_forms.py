@@ -18,6 +18,7 @@ from alflow.config.loop import (
     CvatBackendConfig,
     FeatureConfig,
     FieldLabels,
+    LabelStudioBackendConfig,
     LoopConfig,
     OracleBackendConfig,
     StopRules,
@@ -90,13 +91,35 @@ def test_each_label_source_shows_exactly_its_fields(digits, kind, model):
 
 @pytest.mark.parametrize(
     ("kind", "model"),
-    [("app", AppBackendConfig), ("oracle", OracleBackendConfig), ("cvat", CvatBackendConfig)],
+    [
+        ("app", AppBackendConfig),
+        ("oracle", OracleBackendConfig),
+        ("cvat", CvatBackendConfig),
+        ("label_studio", LabelStudioBackendConfig),
+    ],
 )
 def test_each_backend_shows_exactly_its_fields_and_app_is_the_default(digits, kind, model):
     shown = base(digits, backend={"kind": kind})["backend"]
     assert set(props(shown)) == fields(model)
     assert props(base(digits)["backend"])["kind"].default == "app"
     assert "password" not in repr(props(shown)).lower()
+
+
+def test_the_form_offers_label_studio_and_makes_its_configuration(digits):
+    shown = props(base(digits, backend={"kind": "label_studio"})["backend"])
+    assert "label_studio" in shown["kind"].type.values
+    assert "token" not in {name.lower() for name in shown}  # the token is never a form field
+    answers = {"name": "form-ls", "features": {"fields": ["pixels"]}}
+    answers["initial_labels"] = {"kind": "field", "field": "seed_labels"}
+    answers["backend"] = {
+        "kind": "label_studio",
+        "url": "http://localhost:8080",
+        "local_files_root": "/srv/media",
+    }
+    config = config_from_answers(answers, digits.name)
+    assert config.backend == LabelStudioBackendConfig(
+        url="http://localhost:8080", local_files_root="/srv/media"
+    )
 
 
 @pytest.mark.parametrize("name", ["margin", "typiclust_margin", "vote_entropy", "random"])
