@@ -80,6 +80,8 @@ SLOW = (
     "tests/integration/test_no_orphans.py::test_a_killed_command_leaves_no_temporary_server_behind",
     "tests/integration/test_no_orphans.py::test_a_killed_command_leaves_only_the_managed_server_which_status_shows",
     "tests/integration/test_embedded_service.py",
+    # whole rounds through the real flows and a real Label Studio server
+    "tests/label_studio/test_rounds.py",
 )
 
 

@@ -23,7 +23,7 @@ from alflow.loop.workspace import open_workspace
 from flows.advance import advance_flow
 from flows.loop import step_flow
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
+pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
 def ledger_round(loop: str, number: int) -> dict[str, Any]:
