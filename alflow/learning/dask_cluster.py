@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 ADDRESS_ENV = "ALFLOW_DASK_ADDRESS"
 WORKERS_ENV = "ALFLOW_DASK_WORKERS"
+WORKERS_TIMEOUT = 600.0  # seconds for a local cluster's workers to register, on a loaded machine
 CONNECT_TIMEOUT = "5s"
 
 
@@ -118,6 +119,16 @@ def client_for(target: Target) -> Iterator[object | None]:
             silence_logs=logging.WARNING,
         )
     with cluster, Client(cluster) as client:
+        # the workers are processes still starting: scattering the learner before one has
+        # registered fails ("No valid workers found"), so the block starts once all have
+        try:
+            client.wait_for_workers(target.workers, timeout=WORKERS_TIMEOUT)
+        except TimeoutError:
+            raise ClusterError(
+                f"the local Dask cluster's {target.workers} workers did not start within "
+                f"{WORKERS_TIMEOUT:.0f} s; lower --dask-workers, or score in the task's own "
+                "process (no --dask-workers)"
+            ) from None
         yield client
 
 

@@ -5,9 +5,9 @@ import sys
 from alflow.services import environment
 
 
-def test_import_configures_defaults_but_respects_user_settings(tmp_path):
+def test_an_entry_points_import_configures_defaults_but_respects_user_settings(tmp_path):
     code = (
-        "import os, alflow; "
+        "import os, alflow.services.configured; "
         "print(os.environ['PREFECT_HOME']); print(os.environ['FIFTYONE_DATABASE_DIR'])"
     )
     env = {
@@ -29,7 +29,7 @@ def test_nothing_is_written_to_the_home_directory(tmp_path):
         if k not in environment.service_environment(tmp_path) and k != "ALFLOW_HOME"
     }
     env.update(HOME=str(home), ALFLOW_HOME=str(tmp_path / "state"))
-    code = "import alflow, prefect, fiftyone, matplotlib.pyplot, cvat_sdk"
+    code = "import alflow.services.configured, prefect, fiftyone, matplotlib.pyplot, cvat_sdk"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     assert sorted(p.name for p in home.iterdir()) == []
     assert (tmp_path / "state" / "prefect").is_dir()
