@@ -236,7 +236,7 @@ def run(args) -> dict:
     steps.time("features warm (cache)", lambda: open_workspace().features(config))
     initial = steps.time(
         "round 0 fit + eval + predictions",
-        lambda: rounds.fit_initial(open_workspace(dask_workers=args.dask_workers), loop),
+        lambda: rounds.fit_initial(open_workspace(dask_workers=args.dask_workers or None), loop),
     )
     number = rounds.open_round(ws, loop)
     steps.time("query", lambda: rounds.query(open_workspace(), loop, number))
@@ -244,7 +244,9 @@ def run(args) -> dict:
     steps.time("ingest", lambda: rounds.ingest(open_workspace(), loop, number))
     taught = steps.time(
         "teach + eval + predictions",
-        lambda: rounds.teach_round(open_workspace(dask_workers=args.dask_workers), loop, number),
+        lambda: rounds.teach_round(
+            open_workspace(dask_workers=args.dask_workers or None), loop, number
+        ),
     )
     steps.add("round (query + teach)", ["query", "teach + eval + predictions"])
     if args.dask_workers:
