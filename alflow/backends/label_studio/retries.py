@@ -1,4 +1,5 @@
-"""The one retry layer for Label Studio calls: connection errors and 5xx answers, backed off.
+"""Which Label Studio failures are retried and how they read: connection errors and 5xx answers
+(the backed-off loop itself is :mod:`alflow.backends.retries`).
 
 label-studio-sdk retries 408, 409, 429 and 5xx answers twice by itself; every call alflow makes
 passes ``request_options={"max_retries": 0}`` (:data:`ONCE`) so retries do not multiply. 4xx
@@ -7,37 +8,14 @@ answers are never retried.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from alflow.config.loop import LabelStudioBackendConfig
+from alflow.backends.retries import RetryPolicy
+from alflow.backends.retries import call_with_retries as retry_loop
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 ONCE: dict[str, Any] = {"max_retries": 0}  # the SDK's request_options: no retries of its own
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently to retry a transient failure."""
-
-    retries: int = 4
-    backoff: float = 1.0
-    max_backoff: float = 30.0
-
-    @classmethod
-    def from_config(cls, config: LabelStudioBackendConfig) -> RetryPolicy:
-        return cls(config.retries, config.backoff_seconds, config.backoff_max_seconds)
-
-    @property
-    def attempts(self) -> int:
-        return self.retries + 1
-
-    def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (1-based): exponential, capped."""
-        return min(self.backoff * 2 ** (retry - 1), self.max_backoff)
 
 
 def http_status(exc: BaseException) -> int | None:
@@ -60,25 +38,17 @@ def is_transient(exc: BaseException) -> bool:
 def call_with_retries(
     what: str, func: Callable[[], T], policy: RetryPolicy, sleep: Callable[[float], None]
 ) -> T:
-    """Call ``func``, retrying transient failures with exponential backoff.
-
-    Each retried unit must be safe to repeat (see the ``LabelStudioSession`` methods): a read,
-    an idempotent write, or a write that first looks for its own earlier effect.
-    """
-    attempt = 1
-    while True:
-        try:
-            return func()
-        except Exception as exc:
-            if not is_transient(exc) or attempt >= policy.attempts:
-                raise
-            delay = policy.delay(attempt)
-            log.warning(
-                "Label Studio: %s failed (%s); retry %d of %d in %.2g s",
-                what, describe(exc), attempt, policy.retries, delay,
-            )  # fmt: skip
-            sleep(delay)
-            attempt += 1
+    """Call ``func``, retrying its transient failures (:func:`is_transient`); each retried
+    unit is safe to repeat (see the session's methods)."""
+    return retry_loop(
+        what,
+        func,
+        policy,
+        sleep,
+        service="Label Studio",
+        is_transient=is_transient,
+        describe=describe,
+    )
 
 
 def describe(exc: BaseException) -> str:
@@ -97,3 +67,6 @@ def api_detail(exc: BaseException) -> str:
         body = body.get("detail") or body.get("validation_errors") or body
     text = " ".join(str(body or "").split())
     return text[:300]
+
+
+__all__ = ["RetryPolicy", "call_with_retries", "describe", "http_status", "is_transient"]
