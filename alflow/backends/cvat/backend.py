@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from alflow.backends.base import Batch, Collected, Progress, Reference
-from alflow.backends.cvat.credentials import Connection, load_prefect_secret, resolve_connection
+from alflow.backends.cvat.credentials import Connection, resolve_connection
 from alflow.backends.cvat.mapping import (
     JobSpan,
     frame_map,
@@ -35,6 +35,7 @@ from alflow.backends.cvat.references import (
 )
 from alflow.backends.cvat.retries import describe, is_transient
 from alflow.backends.cvat.session import CvatSession, open_session
+from alflow.backends.secrets import load_prefect_secret
 from alflow.config import naming
 from alflow.config.loop import CvatBackendConfig
 from alflow.errors import BackendError, preview_ids

@@ -7,12 +7,12 @@ URL from the config or ``ALFLOW_CVAT_URL``; credentials from a Prefect Secret bl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from alflow.backends.secrets import load_prefect_secret, secret_value
 from alflow.config.loop import CvatBackendConfig
 from alflow.errors import BackendError
 
@@ -61,14 +61,9 @@ def clean_url(url: str) -> str:
 
 def parse_secret(value: Any, block: str) -> dict[str, str]:
     """Credentials from a Prefect Secret value: a dict, its JSON text, or a bare access token."""
-    if isinstance(value, str) and value.strip().startswith("{"):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise BackendError(
-                f"Prefect Secret block {block!r} holds text that starts like JSON but is not: "
-                "store {'username': ..., 'password': ...}, {'token': ...} or a bare token"
-            ) from None
+    value = secret_value(
+        value, block, "{'username': ..., 'password': ...}, {'token': ...} or a bare token"
+    )
     if isinstance(value, str) and value.strip():
         return {"token": value.strip()}
     if isinstance(value, Mapping):
@@ -80,13 +75,6 @@ def parse_secret(value: Any, block: str) -> dict[str, str]:
         f"Prefect Secret block {block!r} holds no CVAT credentials: store "
         "{'username': ..., 'password': ...}, {'token': ...} or a bare access token"
     )
-
-
-def load_prefect_secret(name: str) -> Any:
-    """The value of a Prefect Secret block (imported only when a block is configured)."""
-    from prefect.blocks.system import Secret
-
-    return Secret.load(name).get()
 
 
 def resolve_connection(

@@ -14,11 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from alflow.backends.base import Batch, Collected, Progress, Reference
-from alflow.backends.label_studio.credentials import (
-    Connection,
-    load_prefect_secret,
-    resolve_connection,
-)
+from alflow.backends.label_studio.credentials import Connection, resolve_connection
 from alflow.backends.label_studio.errors import LabelStudioTasksDeleted, reexport_hint
 from alflow.backends.label_studio.mapping import (
     local_files_url,
@@ -37,6 +33,7 @@ from alflow.backends.label_studio.references import (
     require,
 )
 from alflow.backends.label_studio.session import LabelStudioSession, open_session
+from alflow.backends.secrets import load_prefect_secret
 from alflow.config.loop import LabelStudioBackendConfig
 from alflow.errors import BackendError, preview_ids
 

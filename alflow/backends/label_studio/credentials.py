@@ -19,12 +19,12 @@ same rule so messages can name the kind that was refused.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from alflow.backends.secrets import load_prefect_secret, secret_value
 from alflow.config.loop import LabelStudioBackendConfig
 from alflow.errors import BackendError
 
@@ -84,14 +84,7 @@ def clean_url(url: str) -> str:
 
 def parse_secret(value: Any, block: str) -> str:
     """The token in a Prefect Secret value: a bare token, ``{'token': ...}`` or its JSON text."""
-    if isinstance(value, str) and value.strip().startswith("{"):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise BackendError(
-                f"Prefect Secret block {block!r} holds text that starts like JSON but is not: "
-                "store {'token': ...} or the bare token"
-            ) from None
+    value = secret_value(value, block, "{'token': ...} or the bare token")
     if isinstance(value, str) and value.strip():
         return value.strip()
     if isinstance(value, Mapping) and value.get("token"):
@@ -100,13 +93,6 @@ def parse_secret(value: Any, block: str) -> str:
         f"Prefect Secret block {block!r} holds no Label Studio token: store {{'token': ...}} or "
         "the bare token (a personal access token or a legacy token)"
     )
-
-
-def load_prefect_secret(name: str) -> Any:
-    """The value of a Prefect Secret block (imported only when a block is configured)."""
-    from prefect.blocks.system import Secret
-
-    return Secret.load(name).get()
 
 
 def resolve_connection(
