@@ -160,14 +160,18 @@ def update(loop: str, when_unfinished: str = "wait") -> dict[str, Any]:
 def fail(loop: str, reason: str | None = None) -> dict[str, Any]:
     """Mark the round in flight failed (as ``alflow round fail``): its batch returns to the pool,
     ingested labels are kept; the loop's lock is held meanwhile."""
-    from alflow.loop import recovery
+    from alflow.loop import prefect_crashes, recovery
     from alflow.state import locks
 
     ws = open_workspace()
     current = in_flight(loop, ws)
     if current is None:
         raise LedgerError(f"loop {loop!r} has no round in flight to fail")
-    with locks.holding(ws.ledger, loop, locks.command_owner("app round fail")):
+    owner = locks.command_owner("app round fail")
+    with locks.holding(ws.ledger, loop, owner) as replaced:
+        if replaced:
+            by = f"{owner} in the FiftyOne App took the loop over"
+            prefect_crashes.mark_dead_step(ws.ledger, loop, replaced, by)
         recovery.end_round(ws, loop, current["round"], "failed", reason or "failed in the App")
     return {"ran": None, "run_url": None, "round": _summary(ws, loop, current["round"])}
 
