@@ -63,51 +63,30 @@ def dead_runs(loop: str, root: str, runs: Iterable[Run], spare: Iterable[str] = 
     """
     runs = list(runs)
     flows = {r.id: r for r in runs if r.kind == FLOW}
+    above = {i: _ancestors(i, flows) for i in flows}
     spared = set(spare)
     tag = naming.loop_run_tag(loop)
     owners = {
-        r.id
-        for r in flows.values()
-        if (r.id == root or _depth_below(r.id, root, flows) is not None or tag in r.tags)
-        and not _below_any(r.id, spared, flows)
+        i
+        for i, r in flows.items()
+        if (i == root or root in above[i] or tag in r.tags) and not spared & {i, *above[i]}
     }
     if root not in spared:
         owners.add(root)
-    tasks = [
-        r
-        for r in runs
-        if r.kind == TASK and r.unfinished and r.parent in owners and r.parent not in spared
-    ]
+    tasks = [r for r in runs if r.kind == TASK and r.unfinished and r.parent in owners]
     chosen = [flows[i] for i in owners if i in flows and flows[i].unfinished]
-    chosen.sort(key=lambda r: (-_depth(r.id, flows), r.name, r.id))
+    chosen.sort(key=lambda r: (-len(above[r.id]), r.name, r.id))
     return sorted(tasks, key=lambda r: (r.name, r.id)) + chosen
 
 
-def _depth(run_id: str, flows: dict[str, Run]) -> int:
-    depth, seen = 0, {run_id}
+def _ancestors(run_id: str, flows: dict[str, Run]) -> list[str]:
+    """The flow runs above ``run_id``, nearest first (as far as ``flows`` knows them)."""
+    chain: list[str] = []
     parent = flows[run_id].parent
-    while parent in flows and parent not in seen:
-        seen.add(parent)
-        depth += 1
-        parent = flows[parent].parent
-    return depth
-
-
-def _depth_below(run_id: str, ancestor: str, flows: dict[str, Run]) -> int | None:
-    """How many levels ``run_id`` is below ``ancestor`` (None when it is not below it)."""
-    depth, seen = 0, {run_id}
-    parent = flows[run_id].parent if run_id in flows else None
-    while parent is not None and parent not in seen:
-        depth += 1
-        if parent == ancestor:
-            return depth
-        seen.add(parent)
+    while parent is not None and parent not in chain and parent != run_id:
+        chain.append(parent)
         parent = flows[parent].parent if parent in flows else None
-    return None
-
-
-def _below_any(run_id: str, ancestors: set[str], flows: dict[str, Run]) -> bool:
-    return run_id in ancestors or any(_depth_below(run_id, a, flows) for a in ancestors)
+    return chain
 
 
 def round_of(loop: str, run: Run) -> int | None:
