@@ -113,12 +113,14 @@ def read_runs(client, loop: str, root: str) -> list[Run]:
 
 def set_crashed(client, run: Run, why: str) -> None:
     """Force the run into a Crashed state saying ``why``."""
+    from uuid import UUID
+
     from prefect.states import Crashed
 
     if run.kind == FLOW:
-        client.set_flow_run_state(run.id, Crashed(message=why), force=True)
+        client.set_flow_run_state(UUID(run.id), Crashed(message=why), force=True)
     else:
-        client.set_task_run_state(run.id, Crashed(message=why), force=True)
+        client.set_task_run_state(UUID(run.id), Crashed(message=why), force=True)
 
 
 def _flow(found, parent: str | None) -> Run:

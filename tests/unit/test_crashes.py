@@ -172,18 +172,16 @@ def client(ids, monkeypatch):
     return fake
 
 
-def test_marking_a_dead_step_sets_each_run_crashed_with_the_reason_and_notes_its_round(
-    ids, client
-):
+def test_marking_a_dead_step_sets_each_run_crashed_with_the_reason_and_notes_its_round(ids, client):
     ledger = MagicMock(spec=Ledger)
     lock = {**LOCK, "owner": ids.step, "host": "elsewhere"}
     marked = prefect_crashes.mark_dead_step(ledger, LOOP, lock, "run 'me' took the loop over")
     assert [r.id for r in marked] == [ids.task, ids.round, ids.step]
     task_call = client.set_task_run_state.call_args
-    assert task_call.args[0] == ids.task and task_call.kwargs == {"force": True}
+    assert str(task_call.args[0]) == ids.task and task_call.kwargs == {"force": True}
     state = task_call.args[1]
     assert state.type.value == "CRASHED" and "run 'me' took the loop over" in state.message
-    flows = [c.args[0] for c in client.set_flow_run_state.call_args_list]
+    flows = [str(c.args[0]) for c in client.set_flow_run_state.call_args_list]
     assert flows == [ids.round, ids.step]
     note = ledger.note_crashed_run.call_args
     assert note.args[:2] == (LOOP, 3)
