@@ -47,11 +47,10 @@ def mark_dead_step(
                 set_crashed(client, run, why)
     except httpx.HTTPError as exc:
         log.warning(
-            "loop %r: could not mark the dead step's Prefect runs crashed (%s); they show as "
-            "running until the next step or 'alflow unlock %s' reaches the Prefect API",
+            "loop %r: could not mark the dead step's Prefect runs crashed (%s); Prefect "
+            "still shows them running, while the loop itself goes on from its ledger",
             loop,
             exc,
-            loop,
         )
         return None
     base = _ui_base()
