@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from prefect import flow, tags
 from pydantic import Field
 
+from alflow.config import naming
 from alflow.config.loop import LoopConfig, StepOptions
 from alflow.loop.workspace import open_workspace, version_string
 from alflow.state import locks
@@ -28,7 +29,7 @@ from tasks import (
 
 
 def _run_round(loop: str, number: int, options: StepOptions) -> dict[str, Any]:
-    with tags(f"loop:{loop}", f"round:{number}"):
+    with tags(*naming.round_run_tags(loop, number)):
         return round_flow(loop, number, options)
 
 

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from alflow import rounds
 from alflow.config.loop import LoopConfig
 from alflow.errors import AlflowError
+from alflow.loop import prefect_crashes
 from alflow.loop.workspace import open_workspace
 from alflow.state import locks
 
@@ -143,39 +144,17 @@ def acquire_loop(loop: str, ttl_seconds: float = locks.LEASE_SECONDS) -> str:
     """Take the loop's lock for this flow run (one round in flight per loop).
 
     The lock is a lease the flow renews with a heartbeat; taking over a dead run's lock marks
-    that run crashed, so Prefect stops showing it as running.
+    every run that step left unfinished (its own, its round runs, their tasks) crashed.
     """
     from prefect.runtime import flow_run
 
     owner = str(flow_run.id or "local")
-    replaced = locks.take(open_workspace().ledger, loop, owner, ttl_seconds)
+    ws = open_workspace()
+    replaced = locks.take(ws.ledger, loop, owner, ttl_seconds)
     if replaced:
-        mark_crashed(replaced["owner"], f"its lock on loop {loop!r} expired; {owner} took over")
+        by = f"run {flow_run.name or owner!r} took the loop over"
+        prefect_crashes.mark_dead_step(ws.ledger, loop, replaced, by, spare=[owner])
     return owner
-
-
-def mark_crashed(run_id: str, why: str) -> bool:
-    """Mark a dead holder's flow run crashed if Prefect still shows it running; best effort."""
-    from uuid import UUID
-
-    from prefect import get_client
-    from prefect.exceptions import ObjectNotFound
-    from prefect.states import Crashed
-
-    try:
-        run_uuid = UUID(run_id)
-    except ValueError:  # not a flow run (a CLI command's lock)
-        return False
-    with get_client(sync_client=True) as client:
-        try:
-            run = client.read_flow_run(run_uuid)
-        except ObjectNotFound:
-            return False
-        if run.state is None or run.state.is_final():
-            return False
-        client.set_flow_run_state(run_uuid, Crashed(message=why), force=True)
-    _log().warning("flow run %s marked crashed: %s", run_id, why)
-    return True
 
 
 @task(name="release-loop", cache_policy=NO_CACHE)

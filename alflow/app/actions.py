@@ -6,7 +6,8 @@ App restart, a second App or ``alflow step`` all continue where the ledger says 
 
 Where a flow runs is decided by :func:`execution_target`: as a run of alflow's deployment when
 a Prefect API is configured, the deployment exists there and a worker polls its work pool;
-otherwise in the App's own process, and the result says why.
+otherwise in the App's own process. The result records where and why; the App shows it only to
+a user whose own Prefect API was expected to run the deployments (:mod:`alflow.app.runs`).
 """
 
 from __future__ import annotations
@@ -130,6 +131,8 @@ def query(loop: str, batch_size: int | None = None) -> dict[str, Any]:
         **_shown(ws, loop, number),
         "ran": ran["ran"],
         "run_url": ran["run_url"],
+        "deployment_run": ran["deployment_run"],
+        "deployments_expected": ran["deployments_expected"],
         "already_in_flight": False,
     }
 
@@ -154,22 +157,41 @@ def update(loop: str, when_unfinished: str = "wait") -> dict[str, Any]:
     target = execution_target(STEP_DEPLOYMENT)
     opts = options.model_dump(mode="json") if target.mode == "deployment" else options
     ran = _run(target, step_flow, {"loop": loop, "options": opts})
-    return {**ran, "result": None, "round": _summary(ws, loop, current["round"])}
+    return {
+        **ran,
+        "result": None,
+        "round": _summary(ws, loop, current["round"]),
+        **_loop_state(ws, loop),
+    }
 
 
 def fail(loop: str, reason: str | None = None) -> dict[str, Any]:
     """Mark the round in flight failed (as ``alflow round fail``): its batch returns to the pool,
     ingested labels are kept; the loop's lock is held meanwhile."""
-    from alflow.loop import recovery
+    from alflow.loop import prefect_crashes, recovery
     from alflow.state import locks
 
     ws = open_workspace()
     current = in_flight(loop, ws)
     if current is None:
         raise LedgerError(f"loop {loop!r} has no round in flight to fail")
-    with locks.holding(ws.ledger, loop, locks.command_owner("app round fail")):
+    owner = locks.command_owner("app round fail")
+    with locks.holding(ws.ledger, loop, owner) as replaced:
+        if replaced:
+            by = f"{owner} in the FiftyOne App took the loop over"
+            prefect_crashes.mark_dead_step(ws.ledger, loop, replaced, by)
         recovery.end_round(ws, loop, current["round"], "failed", reason or "failed in the App")
-    return {"ran": None, "run_url": None, "round": _summary(ws, loop, current["round"])}
+    return {
+        "ran": None,
+        "run_url": None,
+        "round": _summary(ws, loop, current["round"]),
+        **_loop_state(ws, loop),
+    }
+
+
+def _loop_state(ws: Workspace, loop: str) -> dict[str, Any]:
+    doc = ws.ledger.loop(loop)
+    return {"loop_status": doc["status"], "done_reason": doc.get("done_reason")}
 
 
 def _summary(ws: Workspace, loop: str, number: int) -> dict[str, Any]:

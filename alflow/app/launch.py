@@ -140,13 +140,17 @@ def open_app(
     timeout: float = 600.0,
 ) -> None:
     """Serve the App with the plugin (and, if asked, the executor) until interrupted."""
+    from alflow.app.runs import OWN_API_ENV
     from alflow.data import store
     from alflow.services import fiftyone_database, prefect_server
     from alflow.services.environment import state_dir
 
     os.environ.update(app_environment())
     install_plugin(Path(os.environ["FIFTYONE_PLUGINS_DIR"]))
+    users_api = os.environ.get("PREFECT_API_URL")
     prefect_server.connect()  # the App's flows use the CLI's Prefect server (inherited env)
+    if not users_api:  # alflow's own server: the App's results need not say where they ran
+        os.environ[OWN_API_ENV] = os.environ.get("PREFECT_API_URL", "")
     # and its database: the App's server and executor inherit the URI of alflow's (they would
     # otherwise start FiftyOne's own service on the directory that alflow's mongod holds)
     fiftyone_database.connect()

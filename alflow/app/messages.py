@@ -29,14 +29,20 @@ NO_LOOP = (
 )
 
 
+QUERY = "'Active Learning: query learner'"
+UPDATE = "'Active Learning: update learner predictions'"
+
+
 def where_it_ran(result: dict[str, Any]) -> list[str]:
-    """Where the flow ran (a deployment run, or why in-process) and the flow run's link."""
-    lines = []
-    if result.get("ran"):
-        lines.append(f"Ran {result['ran']}.")
-    if result.get("run_url"):
-        lines.append(f"Prefect flow run: [{result['run_url']}]({result['run_url']})")
-    return lines
+    """Where the operation ran, as one small detail line, for a user whose own Prefect API
+    (``PREFECT_API_URL``) was expected to run alflow's deployments; nothing on alflow's own
+    servers, where the App's process is simply where alflow runs."""
+    if not result.get("deployments_expected") or not result.get("ran"):
+        return []
+    if result.get("deployment_run"):
+        link = f": [Prefect flow run]({result['run_url']})" if result.get("run_url") else ""
+        return [f"*Ran as {result['ran']}{link}.*"]
+    return [f"*Ran {result['ran']}.*"]
 
 
 def _accuracy(record: dict[str, Any]) -> str:
@@ -44,10 +50,12 @@ def _accuracy(record: dict[str, Any]) -> str:
 
 
 def created(loop: str, result: dict[str, Any]) -> list[str]:
-    """The result of 'create learner': round 0's labels and accuracy, the names it writes."""
+    """The result of 'create learner': round 0's labels and accuracy, what to do next, the
+    names it writes."""
     r0 = result["round_0"]
     return [
-        f"Loop `{loop}` created: round 0 learned from {r0['labelled']} labels{_accuracy(r0)}",
+        f"Loop `{loop}` is ready: round 0 learned from {r0['labelled']} labels{_accuracy(r0)}.",
+        f"Next: run {QUERY} to pick the first batch for review.",
         naming_notice(loop),
         *where_it_ran(result),
     ]
@@ -55,29 +63,61 @@ def created(loop: str, result: dict[str, Any]) -> list[str]:
 
 def queried(loop: str, result: dict[str, Any]) -> list[str]:
     """The result of 'query learner': the batch, where to review it, what to run next."""
-    ids = result["sample_ids"]
-    lines = [f"Round {result['round']['round']} of `{loop}`: {len(ids)} samples, in query order."]
+    number, count = result["round"]["round"], len(result["sample_ids"])
+    if result.get("already_in_flight"):
+        lines = [
+            f"Round {number} of `{loop}` is already out for review ({count} samples); "
+            "nothing new was queried."
+        ]
+    else:
+        lines = [
+            f"Round {number} of `{loop}`: the learner picked {count} samples for review, "
+            "shown in the order it ranks them."
+        ]
     if result.get("view"):
         lines.append(
-            f"Saved as the view `{result['view']}`. Tag wrong predictions with the right class "
-            f"name, or edit `{naming.review_field(loop)}` in the annotation panel; then run "
-            "'Active Learning: update learner predictions'."
+            f"They are saved as the view `{result['view']}`. Tag each wrong prediction with the "
+            f"right class name, or edit `{naming.review_field(loop)}` in the annotation panel; "
+            f"then run {UPDATE}."
         )
-    if result.get("task_url"):
-        lines.append(f"CVAT task: [{result['task_url']}]({result['task_url']})")
-    if result.get("already_in_flight"):
-        lines.append("This round was already out for review; nothing new was queried.")
+    elif result.get("task_url"):
+        lines.append(
+            f"Annotate them in the CVAT task [{result['task_url']}]({result['task_url']}); when "
+            f"its jobs are done, run {UPDATE}."
+        )
+    else:
+        lines.append(f"When they are labelled, run {UPDATE} to teach the learner.")
     return lines + where_it_ran(result)
 
 
 def updated(loop: str, result: dict[str, Any]) -> list[str]:
-    """The result of 'update learner predictions': the round's state, labels and accuracy."""
+    """The result of 'update learner predictions': what happened to the round, and what next."""
     r = result["round"]
-    return [
-        f"Round {r['round']} of `{loop}` is {r['state']}: {r['labelled'] or '-'} labels"
-        + _accuracy(r),
-        *where_it_ran(result),
-    ]
+    head = f"Round {r['round']} of `{loop}`"
+    next_batch = f"Next: run {QUERY} for a new batch."
+    if r["state"] == "taught":
+        lines = [f"{head} is done: the learner now knows {r['labelled']} labels{_accuracy(r)}."]
+    elif r["state"] in ("cancelled", "failed"):
+        ended = "cancelled" if r["state"] == "cancelled" else "marked failed"
+        lines = [
+            f"{head} is {ended}: its unlabelled samples are back in the pool, and labels "
+            "already taken are kept for the next teach."
+        ]
+    elif r["state"] in ("exported", "waiting"):
+        return [
+            f"{head} is still out for annotation, so nothing was taught yet. Run this again "
+            "when the annotators are done, or choose to take only the finished samples or to "
+            "cancel the round.",
+            *where_it_ran(result),
+        ]
+    else:
+        return [f"{head} is {r['state']}.", *where_it_ran(result)]
+    if result.get("loop_status") == "done":
+        reason = f" ({result['done_reason']})" if result.get("done_reason") else ""
+        lines.append(f"The loop has reached its stop rule{reason} and queries no more batches.")
+    else:
+        lines.append(next_batch)
+    return lines + where_it_ran(result)
 
 
 def in_flight_warning(current: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ import typer
 
 from alflow.cli.dask_option import DaskWorkers
 from alflow.cli.output import ROUND_COLUMNS, print_table
+from alflow.cli.prefect_setup import took_over
 
 
 def history(loop: str) -> None:
@@ -44,7 +45,9 @@ def rollback(
     from alflow.state import locks
 
     ws = open_workspace(dask_workers=dask_workers)
-    with locks.holding(ws.ledger, loop, locks.command_owner("rollback")):
+    owner = locks.command_owner("rollback")
+    with locks.holding(ws.ledger, loop, owner) as replaced:
+        took_over(ws.ledger, loop, replaced, owner)
         result = rounds.rollback(ws, loop, to_round)
     typer.echo(
         f"round {result['round']} continues from round {to_round}'s learner; "
@@ -63,5 +66,7 @@ def reinclude(
     from alflow.state import locks
 
     ws = open_workspace(dask_workers=dask_workers)
-    with locks.holding(ws.ledger, loop, locks.command_owner("reinclude")):
+    owner = locks.command_owner("reinclude")
+    with locks.holding(ws.ledger, loop, owner) as replaced:
+        took_over(ws.ledger, loop, replaced, owner)
         print_table([rounds.reinclude(ws, loop, rounds_)], ROUND_COLUMNS)

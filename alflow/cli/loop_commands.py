@@ -10,7 +10,7 @@ import typer
 
 from alflow.cli.dask_option import DaskWorkers
 from alflow.cli.output import ROUND_COLUMNS, print_table
-from alflow.cli.prefect_setup import use_prefect
+from alflow.cli.prefect_setup import mark_dead_holder, use_prefect
 from alflow.errors import AlflowError
 
 loop_app = typer.Typer(
@@ -140,12 +140,18 @@ def unlock(
     loop: str,
     force: Annotated[bool, typer.Option(help="Free it even if its holder may be alive")] = False,
 ) -> None:
-    """Free a loop's lock left by a step that died (refused while the holder lives)."""
+    """Free a loop's lock left by a step that died (refused while the holder lives); the
+    Prefect runs that step left running are marked Crashed."""
     from alflow.loop.workspace import open_workspace
     from alflow.state import locks
 
-    freed = locks.unlock(open_workspace().ledger, loop, force)
+    ledger = open_workspace().ledger
+    freed = locks.unlock(ledger, loop, force)
     if freed is None:
         typer.echo(f"loop {loop!r} is not locked")
-    else:
-        typer.echo(f"freed the lock of loop {loop!r} held by {locks.describe_holder(freed)}")
+        return
+    typer.echo(f"freed the lock of loop {loop!r} held by {locks.describe_holder(freed)}")
+    by = "'alflow unlock --force' freed its lock" if force else "'alflow unlock' freed its lock"
+    marked = mark_dead_holder(ledger, loop, freed, by)
+    if marked:
+        typer.echo(marked)

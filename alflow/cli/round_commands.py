@@ -9,7 +9,7 @@ import typer
 
 from alflow.cli.dask_option import DaskWorkers
 from alflow.cli.output import ROUND_COLUMNS, print_table
-from alflow.cli.prefect_setup import use_prefect
+from alflow.cli.prefect_setup import took_over, use_prefect
 from alflow.config.loop import StepOptions
 from alflow.errors import plural
 
@@ -83,7 +83,9 @@ def _end_round(loop: str, round_number: int, outcome: str, reason: str | None) -
     from alflow.state import locks
 
     ws = open_workspace()
-    with locks.holding(ws.ledger, loop, locks.command_owner(f"round {outcome}")):
+    owner = locks.command_owner(f"round {outcome}")
+    with locks.holding(ws.ledger, loop, owner) as replaced:
+        took_over(ws.ledger, loop, replaced, owner)
         doc = recovery.end_round(ws, loop, round_number, outcome, reason)
     ended = doc.get("ended") or {}
     back, kept = ended.get("returned_to_pool", 0), ended.get("labels_kept", 0)

@@ -104,6 +104,16 @@ def round_name(loop: str, round_number: int) -> str:
     return f"{validate_loop_name(loop)}-round-{round_number:03d}"
 
 
+def loop_run_tag(loop: str) -> str:
+    """Prefect tag on every run a step starts for the loop's rounds (round runs and their tasks)."""
+    return f"loop:{validate_loop_name(loop)}"
+
+
+def round_run_tags(loop: str, round_number: int) -> tuple[str, str]:
+    """Prefect tags of a round's runs: the loop's tag and ``round:<n>``."""
+    return loop_run_tag(loop), f"round:{round_number}"
+
+
 def cvat_project_name(loop: str) -> str:
     """Name of the CVAT project holding every round task of a loop."""
     return f"alflow-{validate_loop_name(loop)}"

@@ -94,7 +94,15 @@ def round_markdown(doc: dict[str, Any], task_url: str | None = None) -> str:
     notes = [n["note"] for n in doc.get("notes", [])]
     if notes:
         lines += ["", "## Notes", "", *(f"* {note}" for note in notes)]
+    crashed = doc.get("crashed_runs", [])
+    if crashed:
+        lines += ["", "## Runs of this round that crashed", ""]
+        lines += [f"* {_run_link(run)}: {run['why']}" for run in crashed]
     return "\n".join(lines) + "\n"
+
+
+def _run_link(run: dict[str, Any]) -> str:
+    return f"[{run['name']}]({run['url']})" if run.get("url") else f"`{run['name']}`"
 
 
 def curve_png(rows: list[dict[str, Any]], title: str) -> bytes:

@@ -300,3 +300,9 @@ class Ledger:
             {"_id": round_id(loop, round_number)},
             {"$addToSet": {"flow_runs": {"id": run_id, "name": name}}},
         )
+
+    def note_crashed_run(self, loop: str, round_number: int, run: dict[str, Any]) -> None:
+        """Remember a flow run of a round that crashed (id, name, why, link), for its report."""
+        self._rounds.update_one(
+            {"_id": round_id(loop, round_number)}, {"$addToSet": {"crashed_runs": run}}
+        )

@@ -36,3 +36,15 @@ def test_without_a_prefect_api_flows_run_in_process_saying_why():
     assert target == Target(
         "in_process", "no Prefect API is configured (PREFECT_API_URL is not set)"
     )
+
+
+def test_the_api_alflow_app_set_up_is_alflows_own_and_an_exported_one_the_users(monkeypatch):
+    from alflow.app.runs import OWN_API_ENV, deployments_expected
+
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4311/api")
+    monkeypatch.setenv(OWN_API_ENV, "http://127.0.0.1:4311/api")
+    assert not deployments_expected()
+    monkeypatch.delenv(OWN_API_ENV)
+    assert deployments_expected()
+    monkeypatch.delenv("PREFECT_API_URL")
+    assert not deployments_expected()
