@@ -75,6 +75,7 @@ SLOW = (
     "tests/integration/test_database_server.py::test_the_app_and_its_executor_use_alflows_database",
     # a step run in a subprocess, killed with SIGKILL, then resumed
     "tests/crash/test_sigkill_flow.py",
+    "tests/crash/test_sigkill_runs.py",
     # process trees of `alflow` commands and the servers they start, killed and signalled
     "tests/integration/test_no_orphans.py::test_the_foreground_server_stops_with_its_children_on_a_signal",
     "tests/integration/test_no_orphans.py::test_a_killed_command_leaves_no_temporary_server_behind",

@@ -14,36 +14,10 @@ import pytest
 
 from alflow.config import naming
 from alflow.loop.workspace import open_workspace
-from tests.app.operators import URI, errors_of, execute, form_params, resolve_input
+from tests.app.operators import URI, errors_of, execute, form_params, resolve_input, review
 from tests.helpers import unique_name
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "plugin_dir")
-
-
-def review(dataset, loop: str, number: int) -> dict[str, str]:
-    """A reviewer's work on a round: fix 2 by tag, 1 by editing, double-tag 1; returns truth."""
-    ws = open_workspace()
-    ids = ws.ledger.round(loop, number)["queried_ids"]
-    view = dataset.select(ids, ordered=True)
-    truth = dict(zip(ids, view.values("ground_truth.label"), strict=True))
-    field = naming.review_field(loop)
-    predicted = dict(zip(ids, view.values(f"{field}.label"), strict=True))
-    wrong = [i for i in ids if predicted[i] != truth[i]]
-    right = [i for i in ids if predicted[i] == truth[i]]
-    for sid in wrong[2:3]:
-        sample = dataset[sid]
-        sample[field].label = truth[sid]
-        sample.save()
-    for sid in wrong[:2]:
-        sample = dataset[sid]
-        sample.tags.append(truth[sid])
-        sample.save()
-    double = right[0]
-    sample = dataset[double]
-    other = "0" if truth[double] != "0" else "1"
-    sample.tags.extend([truth[double], other])
-    sample.save()
-    return {"double": double, "tagged": wrong[:2], "edited": wrong[2:3]}
 
 
 def state_of(dataset, loop: str) -> dict:

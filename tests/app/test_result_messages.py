@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app.conftest import execute
-from tests.app.test_operators import form_params, review
+from tests.app.operators import execute, form_params, review
 from tests.helpers import unique_name
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "plugin_dir")

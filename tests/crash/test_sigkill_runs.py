@@ -15,7 +15,7 @@ from alflow.loop.workspace import open_workspace
 from flows.loop import create_loop_flow, step_flow
 from tests.helpers import loop_config, unique_name
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
+pytestmark = pytest.mark.usefixtures("prefect_server")
 
 # killed inside the round's ingest-labels task: the step run, the round run, the step's task
 # run for the round subflow and the ingest task run are all left running
