@@ -26,16 +26,37 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 Reference = dict[str, Any]
+Box = tuple[float, float, float, float]  # FiftyOne's relative [x, y, w, h]
+
+CLASSIFICATION = "classification"
+DETECTION = "detection"
+
+
+@dataclass(frozen=True)
+class BoxGuess:
+    """A predicted box to pre-fill for the annotator (a detection batch)."""
+
+    box: Box
+    label: str
+    confidence: float
 
 
 @dataclass(frozen=True)
 class BatchItem:
-    """One queried sample as the annotator should see it."""
+    """One queried sample as the annotator should see it.
+
+    A classification item carries the predicted class; a detection item carries the predicted
+    boxes (``boxes``, empty for an image the learner sees nothing in, None before the first
+    learner) and the image's pixel ``size`` ``(width, height)`` from FiftyOne's metadata, which
+    pixel-based tools (CVAT) need to place relative boxes.
+    """
 
     sample_id: str
     filepath: str
     predicted: str | None = None
     confidence: float | None = None
+    boxes: tuple[BoxGuess, ...] | None = None
+    size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +67,7 @@ class Batch:
     round_number: int
     items: tuple[BatchItem, ...]
     classes: tuple[str, ...]
+    task: str = CLASSIFICATION
 
     @property
     def sample_ids(self) -> list[str]:
@@ -65,12 +87,29 @@ class Progress:
 
 
 @dataclass(frozen=True)
-class Answer:
-    """A label for one sample, with backend-specific provenance (job id, changed, ...)."""
+class AnsweredBox:
+    """One box of a detection answer, with what the annotator did to it (``change``: kept,
+    moved, relabelled or added, matched to the pre-fill by IoU) and backend provenance."""
 
-    sample_id: str
+    box: Box
     label: str
     provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A label for one sample, with backend-specific provenance (job id, changed, ...).
+
+    A classification answer is its ``label``; a detection answer is its ``boxes`` (empty: the
+    image holds no object) with ``label`` None, and ``deleted`` lists the pre-filled boxes the
+    annotator removed (each ``{"box": [...], "predicted": class, ...}``) for the record.
+    """
+
+    sample_id: str
+    label: str | None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    boxes: tuple[AnsweredBox, ...] | None = None
+    deleted: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,10 @@ class DetectionConfig(BaseModel):
     """How a detection loop scores images from the boxes it predicts."""
 
     model_config = ConfigDict(extra="forbid")
-    proposals: ProposalConfig
-    box_features: BoxFeatureConfig = Field(default_factory=BoxFeatureConfig)
+    proposals: ProposalConfig = Field(..., description="Where the candidate boxes come from")
+    box_features: BoxFeatureConfig = Field(
+        default_factory=BoxFeatureConfig, description="What each box's classifier sees"
+    )
     measure: BoxMeasure = Field(
         "margin",
         description="Per-box uncertainty; one_minus_confidence where a box has no class "

@@ -11,6 +11,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from alflow.config.backends import (
+    BackendConfig,
+    OracleBackendConfig,
+)
+from alflow.config.detection import DetectionConfig, TaskKind
 from alflow.config.estimators import EstimatorConfig, LogisticRegressionConfig
 from alflow.config.naming import LOOP_NAME_MAX, LOOP_NAME_PATTERN, validate_loop_name
 from alflow.config.strategy import StrategyConfig
@@ -47,160 +52,6 @@ class TagLabels(_Model):
 
 
 LabelSource = Annotated[FieldLabels | TagLabels, Field(discriminator="kind")]
-
-
-class OracleBackendConfig(_Model):
-    """Simulated annotator: answers at once from the loop's ground-truth field."""
-
-    kind: Literal["oracle"] = "oracle"
-
-
-# a URL whose authority (between the scheme and the first '/', '?' or '#') holds no '@': the
-# same rule as the validator below, published in the parameter schema so Prefect refuses a run
-# with credentials in the URL before it stores the run's parameters
-URL_WITHOUT_CREDENTIALS = (
-    r"^(?:[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*|[^/?#@:]*(?::[0-9]+)?)(?:[/?#].*)?$"
-)
-
-
-def refuse_credentials(url: str | None) -> str | None:
-    """The URL unchanged, or a ValueError if it carries a user name or password.
-
-    A loop's configuration is stored in the ledger and in Prefect's run parameters, and the URL
-    is logged: a secret inside it would be kept in all three.
-    """
-    if url is None:
-        return None
-    rest = url.strip().split("://", 1)[-1]
-    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    if "@" in authority:
-        raise ValueError(
-            "the CVAT URL contains a user name or password; remove them from the URL (they would "
-            "be stored with the loop) and give the credentials by a Prefect Secret block "
-            "(credentials_block) or ALFLOW_CVAT_TOKEN or ALFLOW_CVAT_USERNAME/ALFLOW_CVAT_PASSWORD"
-        )
-    return url
-
-
-class CvatBackendConfig(_Model):
-    """Annotation in CVAT; credentials come from a Prefect Secret block or the environment."""
-
-    kind: Literal["cvat"] = "cvat"
-    url: str | None = Field(
-        None,
-        pattern=URL_WITHOUT_CREDENTIALS,
-        description="CVAT URL, without credentials; default: ALFLOW_CVAT_URL",
-    )
-    segment_size: int = Field(50, ge=1, description="Frames per CVAT job")
-    assignee: str | None = Field(
-        None, description="CVAT user name (or numeric user id) to assign the jobs to"
-    )
-    organization: str | None = Field(
-        None,
-        description="Slug of the CVAT organization the loop's project and tasks belong to "
-        "(default: the account's personal workspace)",
-    )
-    accept_stage_acceptance: bool = Field(
-        True,
-        description="Also count jobs in stage 'acceptance' as finished (CVAT resets a job's "
-        "state to 'new' when a reviewer moves it to another stage)",
-    )
-    unknown_labels: Literal["error", "new_class"] = Field(
-        "error", description="What a label outside the class list does"
-    )
-    credentials_block: str | None = Field(
-        None,
-        description=(
-            "Prefect Secret block holding the CVAT credentials ({'username', 'password'} or "
-            "{'token'}, or a bare access token); default: ALFLOW_CVAT_SECRET_BLOCK, else the "
-            "ALFLOW_CVAT_TOKEN or ALFLOW_CVAT_USERNAME/ALFLOW_CVAT_PASSWORD variables"
-        ),
-    )
-    retries: int = Field(
-        4, ge=0, le=20, description="Extra attempts after a connection error or a 5xx answer"
-    )
-    backoff_seconds: float = Field(
-        1.0, gt=0, description="Wait before the first retry; doubles with every further retry"
-    )
-    backoff_max_seconds: float = Field(30.0, gt=0, description="Longest wait between retries")
-    timeout_seconds: float = Field(120.0, gt=0, description="Socket timeout of one CVAT request")
-    poll_seconds: float = Field(
-        2.0, gt=0, description="How often to ask CVAT whether uploaded images are processed"
-    )
-    processing_timeout_seconds: float = Field(
-        1800.0,
-        gt=0,
-        description="Longest wait for CVAT to process a round's images; a later step goes on",
-    )
-
-    @field_validator("url", mode="before")
-    @classmethod
-    def _no_credentials(cls, value: str | None) -> str | None:
-        return refuse_credentials(value) if isinstance(value, str) else value
-
-
-class LabelStudioBackendConfig(_Model):
-    """Annotation in Label Studio; the API token comes from a Prefect Secret block or the
-    environment (see alflow.backends.label_studio)."""
-
-    kind: Literal["label_studio"] = "label_studio"
-    url: str | None = Field(
-        None,
-        pattern=URL_WITHOUT_CREDENTIALS,
-        description="Label Studio URL, without credentials; default: ALFLOW_LABEL_STUDIO_URL",
-    )
-    local_files_root: str | None = Field(
-        None,
-        description="The LOCAL_FILES_DOCUMENT_ROOT the Label Studio server was started with "
-        "(and LOCAL_FILES_SERVING_ENABLED=true): images under it are served in place through a "
-        "local-files storage, others are uploaded; unset: every image is uploaded",
-    )
-    unknown_labels: Literal["error", "new_class"] = Field(
-        "error", description="What a choice outside the class list does"
-    )
-    credentials_block: str | None = Field(
-        None,
-        description="Prefect Secret block holding the API token (a personal access token or a "
-        "legacy token, bare or as {'token': ...}); default: ALFLOW_LABEL_STUDIO_SECRET_BLOCK, "
-        "else the ALFLOW_LABEL_STUDIO_TOKEN variable",
-    )
-    retries: int = Field(
-        4, ge=0, le=20, description="Extra attempts after a connection error or a 5xx answer"
-    )
-    backoff_seconds: float = Field(
-        1.0, gt=0, description="Wait before the first retry; doubles with every further retry"
-    )
-    backoff_max_seconds: float = Field(30.0, gt=0, description="Longest wait between retries")
-    timeout_seconds: float = Field(120.0, gt=0, description="Timeout of one Label Studio request")
-
-    @field_validator("url", mode="before")
-    @classmethod
-    def _no_credentials(cls, value: str | None) -> str | None:
-        try:
-            return refuse_credentials(value) if isinstance(value, str) else value
-        except ValueError:
-            raise ValueError(
-                "the Label Studio URL contains a user name or password; remove them from the URL "
-                "(they would be stored with the loop) and give the API token by a Prefect Secret "
-                "block (credentials_block) or ALFLOW_LABEL_STUDIO_TOKEN"
-            ) from None
-
-
-class AppBackendConfig(_Model):
-    """Review in the FiftyOne App: the batch is tagged and pre-filled; a reviewer corrects it."""
-
-    kind: Literal["app"] = "app"
-    unknown_labels: Literal["error", "new_class"] = Field(
-        "error",
-        description="What a review label outside the class list does (class-name tags are "
-        "only read for known classes)",
-    )
-
-
-BackendConfig = Annotated[
-    AppBackendConfig | OracleBackendConfig | CvatBackendConfig | LabelStudioBackendConfig,
-    Field(discriminator="kind"),
-]
 
 
 class StopRules(_Model):
@@ -257,7 +108,21 @@ class LoopConfig(_Model):
         description="Lowercase letters, digits and dashes; prefixes every field the loop writes",
     )
     dataset: str = Field(..., min_length=1, description="FiftyOne dataset name")
-    features: FeatureConfig = Field(..., description="The sample fields the learner reads")
+    task: TaskKind = Field(
+        "classification",
+        description="classification: one class per sample (Classification fields); detection: "
+        "boxes with classes (Detections fields)",
+    )
+    detection: DetectionConfig | None = Field(
+        None,
+        description="How a detection loop proposes, classifies and scores boxes (task "
+        "'detection' only)",
+    )
+    features: FeatureConfig = Field(
+        ...,
+        description="The sample fields the learner reads (a detection loop: the image-level "
+        "feature its batches are spread over and its pool is read from)",
+    )
     initial_labels: LabelSource | None = Field(
         None, description="Where the first labels come from; None only with a cold-start strategy"
     )
@@ -300,6 +165,41 @@ class LoopConfig(_Model):
             raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
+    def _task(self) -> LoopConfig:
+        if self.task == "classification" and self.detection is not None:
+            raise ValueError("detection settings are for task 'detection': set task or drop them")
+        if self.task != "detection":
+            return self
+        if self.detection is None:
+            raise ValueError(
+                "a detection loop needs detection settings: at least detection.proposals.field "
+                "(a Detections field of candidate boxes)"
+            )
+        if isinstance(self.initial_labels, TagLabels):
+            raise ValueError(
+                "a detection loop's initial labels are boxes: use initial_labels of kind "
+                "'field' naming a Detections field, not class tags"
+            )
+        if self.backend.kind == "label_studio":
+            raise ValueError(
+                "Label Studio rounds are classification only: use backend 'cvat', 'app' or "
+                "'oracle' for a detection loop"
+            )
+        name, measure = self.strategy.name, self.detection.measure
+        if name not in DETECTION_STRATEGIES:
+            raise ValueError(
+                f"strategy {name!r} is not one for boxes; a detection loop takes "
+                f"{', '.join(sorted(DETECTION_STRATEGIES))} (the per-box measure is "
+                "detection.measure)"
+            )
+        if name in ("least_confident", "margin", "entropy") and name != measure:
+            raise ValueError(
+                f"strategy {name!r} and detection.measure {measure!r} disagree: set one to "
+                "the other (diverse_margin spreads detection.measure's picks over the features)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _consistent(self) -> LoopConfig:
         if self.initial_labels is None and self.strategy.name not in COLD_START_STRATEGIES:
             cold_start = ", ".join(sorted(COLD_START_STRATEGIES)) or "none available yet"
@@ -318,6 +218,13 @@ class LoopConfig(_Model):
                 "score it; set ground_truth_field, or eval_fraction=0 and no eval_tag"
             )
         return self
+
+
+# The strategies a detection loop takes: random images, or box uncertainty (by
+# detection.measure), spread over the image feature's k-means clusters for diverse_margin.
+DETECTION_STRATEGIES = frozenset(
+    {"random", "least_confident", "margin", "entropy", "diverse_margin"}
+)
 
 
 def parse_loop_config(data: dict) -> LoopConfig:

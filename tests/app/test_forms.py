@@ -12,18 +12,14 @@ from pydantic import BaseModel
 
 from alflow.app.forms import config_from_answers
 from alflow.config import naming
-from alflow.config.estimators import AdaBoostConfig, BaggingConfig
-from alflow.config.loop import (
+from alflow.config.backends import (
     AppBackendConfig,
     CvatBackendConfig,
-    FeatureConfig,
-    FieldLabels,
     LabelStudioBackendConfig,
-    LoopConfig,
     OracleBackendConfig,
-    StopRules,
-    TagLabels,
 )
+from alflow.config.estimators import AdaBoostConfig, BaggingConfig
+from alflow.config.loop import FeatureConfig, FieldLabels, LoopConfig, StopRules, TagLabels
 from alflow.strategies import StrategyConfig, strategy_options
 from tests.app.operators import errors_of, resolve_input
 

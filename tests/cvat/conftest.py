@@ -11,7 +11,7 @@ from PIL import Image
 
 from alflow.backends.base import Batch, BatchItem
 from alflow.backends.cvat import CvatBackend
-from alflow.config.loop import CvatBackendConfig
+from alflow.config.backends import CvatBackendConfig
 from tests.helpers import CVAT_FAST
 
 from .fakes import Refs, Sleeps

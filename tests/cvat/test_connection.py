@@ -51,7 +51,7 @@ def test_bad_access_token_is_a_clear_error(cvat_server, make_backend):
 
 def test_credentials_from_a_secret_block(cvat_server, make_batch, sleeps):
     from alflow.backends.cvat import CvatBackend
-    from alflow.config.loop import CvatBackendConfig
+    from alflow.config.backends import CvatBackendConfig
 
     def loader(name: str) -> dict:
         assert name == "cvat-login"

@@ -13,7 +13,7 @@ import pytest
 
 from alflow.backends.base import Progress
 from alflow.backends.cvat import CvatBackend
-from alflow.config.loop import CvatBackendConfig
+from alflow.config.backends import CvatBackendConfig
 
 from .fakes import Refs
 

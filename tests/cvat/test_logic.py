@@ -19,7 +19,7 @@ from alflow.backends.cvat.mapping import (
 )
 from alflow.backends.cvat.references import check_batch
 from alflow.backends.cvat.retries import RetryPolicy, call_with_retries, is_transient
-from alflow.config.loop import CvatBackendConfig
+from alflow.config.backends import CvatBackendConfig
 from alflow.errors import BackendError
 
 # ------------------------------------------------------------------------- frame mapping

@@ -31,7 +31,8 @@ import tasks
 from alflow import rounds
 from alflow.backends.cvat import CvatTaskDeleted
 from alflow.config import naming
-from alflow.config.loop import CvatBackendConfig, StepOptions
+from alflow.config.backends import CvatBackendConfig
+from alflow.config.loop import StepOptions
 from alflow.errors import BackendError
 from alflow.learning import learners
 from alflow.loop.workspace import open_workspace

@@ -82,7 +82,7 @@ def test_readme_names_the_two_commands_and_ci_runs_the_test_one():
 
 def test_the_cvat_page_settings_are_the_backend_defaults():
     """The CVAT page's settings block lists every setting with its default (url is an example)."""
-    from alflow.config.loop import CvatBackendConfig
+    from alflow.config.backends import CvatBackendConfig
 
     page = ROOT / "docs" / "backends" / "cvat.md"
     (block,) = [json.loads(b) for b in blocks("json", page) if b.startswith('{\n  "kind": "cvat"')]
@@ -92,7 +92,7 @@ def test_the_cvat_page_settings_are_the_backend_defaults():
 
 
 def test_the_app_review_page_settings_are_the_defaults():
-    from alflow.config.loop import AppBackendConfig
+    from alflow.config.backends import AppBackendConfig
 
     page = (ROOT / "docs" / "backends" / "app-review.md").read_text()
     (line,) = re.findall(r"`(\{\"kind\": \"app\".*?\})`", page)

@@ -21,7 +21,8 @@ from PIL import Image
 import tasks
 from alflow.backends.base import Batch, BatchItem
 from alflow.backends.label_studio import ENV_SECRET_BLOCK, ENV_TOKEN, ENV_URL, LabelStudioBackend
-from alflow.config.loop import LabelStudioBackendConfig, LoopConfig
+from alflow.config.backends import LabelStudioBackendConfig
+from alflow.config.loop import LoopConfig
 from flows.loop import create_loop_flow
 from tests.helpers import loop_config, unique_name
 

@@ -210,7 +210,7 @@ def test_legacy_token_and_personal_access_token_both_work(label_studio, make_bac
         return {"token": label_studio.pat}
 
     from alflow.backends.label_studio import LabelStudioBackend
-    from alflow.config.loop import LabelStudioBackendConfig
+    from alflow.config.backends import LabelStudioBackendConfig
 
     config = LabelStudioBackendConfig(url=label_studio.url, credentials_block="ls-token")
     assert LabelStudioBackend(config, environ={}, secret_loader=loader).progress(ref).total == 1

@@ -19,7 +19,7 @@ from alflow.backends.label_studio.credentials import Connection, resolve_connect
 from alflow.backends.label_studio.errors import translate
 from alflow.backends.label_studio.mapping import Annotation, TaskState
 from alflow.backends.label_studio.retries import RetryPolicy, call_with_retries
-from alflow.config.loop import LabelStudioBackendConfig
+from alflow.config.backends import LabelStudioBackendConfig
 from alflow.errors import BackendError
 
 PAT = jwt.encode({"token_type": "refresh", "exp": int(time.time()) + 3600}, "k" * 32)

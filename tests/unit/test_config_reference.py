@@ -15,11 +15,19 @@ import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from alflow.config import loop, reference, semi_supervised, strategy, supervised
+from alflow.config import (
+    backends,
+    detection,
+    loop,
+    reference,
+    semi_supervised,
+    strategy,
+    supervised,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "configuration.md"
-MODULES = (loop, supervised, semi_supervised, strategy)
+MODULES = (loop, backends, detection, supervised, semi_supervised, strategy)
 
 
 def configuration_models() -> list[type[BaseModel]]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alflow.config.loop import CvatBackendConfig, parse_loop_config
+from alflow.config.backends import CvatBackendConfig
+from alflow.config.loop import parse_loop_config
 from alflow.errors import ConfigError
 from tests.helpers import SECRET_URLS, cvat_config
 

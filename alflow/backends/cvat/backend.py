@@ -37,7 +37,7 @@ from alflow.backends.cvat.retries import describe, is_transient
 from alflow.backends.cvat.session import CvatSession, open_session
 from alflow.backends.secrets import load_prefect_secret
 from alflow.config import naming
-from alflow.config.loop import CvatBackendConfig
+from alflow.config.backends import CvatBackendConfig
 from alflow.errors import BackendError, preview_ids
 
 log = logging.getLogger(__name__)

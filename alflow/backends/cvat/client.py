@@ -7,7 +7,7 @@ from typing import Any
 
 from alflow import progress
 from alflow.backends.cvat.credentials import Connection
-from alflow.config.loop import CvatBackendConfig
+from alflow.config.backends import CvatBackendConfig
 from alflow.services.environment import state_dir
 
 _sdk_log = logging.getLogger("alflow.backends.cvat.sdk")

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from alflow.backends.secrets import load_prefect_secret, secret_value
-from alflow.config.loop import CvatBackendConfig
+from alflow.config.backends import CvatBackendConfig
 from alflow.errors import BackendError
 
 ENV_URL = "ALFLOW_CVAT_URL"

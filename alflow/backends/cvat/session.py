@@ -20,7 +20,7 @@ from alflow.backends.cvat.errors import CvatTaskDeleted, reexport_hint, translat
 from alflow.backends.cvat.mapping import Tag
 from alflow.backends.cvat.retries import RetryPolicy, call_with_retries
 from alflow.config import naming
-from alflow.config.loop import CvatBackendConfig
+from alflow.config.backends import CvatBackendConfig
 from alflow.errors import BackendError
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from alflow.backends.label_studio.references import (
 )
 from alflow.backends.label_studio.session import LabelStudioSession, open_session
 from alflow.backends.secrets import load_prefect_secret
-from alflow.config.loop import LabelStudioBackendConfig
+from alflow.config.backends import LabelStudioBackendConfig
 from alflow.errors import BackendError, preview_ids
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from alflow.backends.secrets import load_prefect_secret, secret_value
-from alflow.config.loop import LabelStudioBackendConfig
+from alflow.config.backends import LabelStudioBackendConfig
 from alflow.errors import BackendError
 
 ENV_URL = "ALFLOW_LABEL_STUDIO_URL"

@@ -31,7 +31,7 @@ from alflow.backends.label_studio.retries import (
     call_with_retries,
     http_status,
 )
-from alflow.config.loop import LabelStudioBackendConfig
+from alflow.config.backends import LabelStudioBackendConfig
 from alflow.errors import BackendError
 
 log = logging.getLogger(__name__)
