@@ -60,7 +60,7 @@ import pytest  # noqa: E402
 # helpers that assert, outside test modules: rewritten so their failures show the values
 pytest.register_assert_rewrite("tests.app.operators", "tests.curves", "tests.cvat_stand_in")
 
-pytest_plugins = ["tests.cvat_stand_in.fixtures"]
+pytest_plugins = ["tests.cvat_stand_in.fixtures", "tests.detection.fixtures"]
 
 # Node id prefixes (a folder, a file, or a test with all its parameters) of the slow tests.
 SLOW = (

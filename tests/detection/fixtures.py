@@ -1,5 +1,6 @@
-"""A small detection dataset (digits pasted on canvases, as the detection demo builds it) and a
-loop configuration over it, shared by the detection round tests."""
+"""Shared fixtures (registered by ``pytest_plugins`` in tests/conftest.py): a small detection
+dataset, digits pasted on canvases as the detection demo builds them, and loop configurations
+over it, for the detection round tests and the crash matrix."""
 
 from __future__ import annotations
 
