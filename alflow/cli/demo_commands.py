@@ -82,28 +82,42 @@ def demo_cmd(
 
 
 def detection_demo(rounds: int, batch: int) -> None:
-    """Digits on canvases, box queries answered by the ground truth, mAP by FiftyOne."""
-    from alflow.demo import detection_demo as demo
+    """Digits on canvases as a detection loop through Prefect: box queries answered by the
+    ground truth, the box learner refitted each round, mAP by FiftyOne."""
+    api_url = use_prefect()
+    from alflow.demo import detection_data
+    from alflow.demo.configs import DETECTION_LOOP, detection_loop_config
+    from flows.loop import create_loop_flow, step_flow
 
     started = time.monotonic()
-    typer.echo(
-        "building the detection dataset (600 canvases of 1-4 digits) and running the rounds "
-        "in this process (box learner over classical proposals; ground truth as annotator) ..."
-    )
-    rows = demo.run(rounds, batch)
+    typer.echo("building the detection dataset (600 canvases of 1-4 digits) ...")
+    dataset = detection_data.build_detection_dataset()
+    detection_data.seed_initial_boxes(dataset, batch)
+    typer.echo(f"creating loop {DETECTION_LOOP!r} ({batch} canvases with their boxes) ...")
+    rows = [create_loop_flow(detection_loop_config(batch), replace=True)["round_0"]]
+    for _ in range(rounds):
+        t = time.monotonic()
+        summary = step_flow(DETECTION_LOOP)
+        summary["seconds"] = time.monotonic() - t
+        rows.append(summary)
+    typer.echo("")
     print_table(
         rows,
         [
             ("round", "round", ""),
-            ("images", "images labelled", ""),
-            ("boxes", "boxes labelled", ""),
+            ("labelled", "images labelled", ""),
+            ("labelled_boxes", "boxes labelled", ""),
             ("mAP", "mAP@[.5:.95]", ".3f"),
             ("mAP50", "mAP@.5", ".3f"),
+            ("seconds", "step-seconds", ".1f"),
         ],
     )
     typer.echo(
         f"\ndone in {time.monotonic() - started:.0f} s (mAP: FiftyOne's evaluate_detections)"
     )
+    typer.echo(f"See the runs in the Prefect UI:   {ui_url(api_url)}")
+    typer.echo(f"See the boxes in FiftyOne:       .venv/bin/alflow app {DETECTION_LOOP}")
+    typer.echo(f"Round history:                   .venv/bin/alflow history {DETECTION_LOOP}")
 
 
 def simulate(

@@ -28,8 +28,10 @@ def mean_average_precision(view, pred_field: str, gt_field: str) -> tuple[float,
     if not len(view):
         return 0.0, 0.0
     with _quiet_fiftyone():
-        coco = view.evaluate_detections(pred_field, gt_field=gt_field, compute_mAP=True)
+        coco = view.evaluate_detections(
+            pred_field, gt_field=gt_field, compute_mAP=True, progress=False
+        )
         at_half = view.evaluate_detections(
-            pred_field, gt_field=gt_field, compute_mAP=True, iou_threshs=[0.5]
+            pred_field, gt_field=gt_field, compute_mAP=True, iou_threshs=[0.5], progress=False
         )
     return max(float(coco.mAP()), 0.0), max(float(at_half.mAP()), 0.0)
