@@ -70,6 +70,7 @@ SLOW = (
     "tests/e2e/test_managed_server.py",
     "tests/e2e/test_round_scale_smoke.py",
     "tests/e2e/test_benchmark_smoke.py",
+    "tests/e2e/test_detection_benchmark_smoke.py",
     # the FiftyOne App's server as a subprocess
     "tests/app/test_app_server.py",
     "tests/integration/test_database_server.py::test_the_app_and_its_executor_use_alflows_database",
