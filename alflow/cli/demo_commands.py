@@ -93,6 +93,7 @@ def detection_demo(rounds: int, batch: int) -> None:
     api_url = use_prefect()
     from alflow.demo import detection_data
     from alflow.demo.configs import DETECTION_LOOP, detection_loop_config
+
     started = time.monotonic()
     typer.echo("building the detection dataset (600 canvases of 1-4 digits) ...")
     dataset = detection_data.build_detection_dataset()

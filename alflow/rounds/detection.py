@@ -19,6 +19,7 @@ from alflow.backends.base import DETECTION, BoxGuess
 from alflow.boxes.geometry import as_boxes
 from alflow.boxes.image_scores import image_scores, select_images
 from alflow.boxes.pool import BoxPool, read_box_pool
+from alflow.boxes.predictions import BoxPredictions
 from alflow.config import naming
 from alflow.config.loop import FieldLabels, LoopConfig
 from alflow.data import detections as dets
@@ -99,7 +100,7 @@ def select(
         picked = rng.permutation(candidates)[:n]
         return [str(fm.ids[i]) for i in picked], None
     d = config.detection
-    pred = pool_predictions(state, box_pool(ws, config))
+    pred = pool_box_predictions(ws, config, state)
     scores = image_scores(
         pred, d.measure, d.aggregation, d.top_k, d.nms_iou, d.class_balance, d.min_score
     )
@@ -114,6 +115,12 @@ def select(
         )
         picked = candidates[spread]
     return [str(fm.ids[i]) for i in picked], [float(scores.scores[i]) for i in picked]
+
+
+def pool_box_predictions(ws: Workspace, config: LoopConfig, state: BoxState) -> BoxPredictions:
+    """Every image's boxes with class probabilities, in feature-row order: the one record the
+    image scores read, whoever predicted the boxes (here alflow's box learner)."""
+    return pool_predictions(state, box_pool(ws, config))
 
 
 def image_sizes(dataset, ids: list[str]) -> dict[str, tuple[int, int]]:
