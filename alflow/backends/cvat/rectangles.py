@@ -4,7 +4,7 @@ annotators' shapes back as boxes with provenance.
 FiftyOne boxes are relative ``[x, y, w, h]``; CVAT rectangles are pixel corners
 ``[xtl, ytl, xbr, ybr]`` (cvat-sdk's ``LabeledShapeRequest``, type ``rectangle``), so every
 conversion takes the image's size. What an annotator did to each box is named by matching the
-frame's rectangles to its pre-filled ones (:func:`alflow.boxes.matching.changes`). A frame
+frame's rectangles to its pre-filled ones (:func:`alflow.backends.box_answers.box_answer`). A frame
 with a shape other than a rectangle, or a track, goes back to the pool with one line saying
 so: nothing of it is half-taken.
 """
@@ -15,24 +15,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from alflow.backends.base import (
     DETECTION,
     Answer,
-    AnsweredBox,
     BatchItem,
     Collected,
     Reference,
     Unresolved,
 )
+from alflow.backends.box_answers import MATCH_IOU, box_answer
 from alflow.backends.cvat.mapping import JobSpan, group_by_frame, split_frames
 from alflow.boxes.geometry import from_pixels, to_pixels
-from alflow.boxes.matching import DELETED, changes
 from alflow.errors import BackendError
 
 PREFILL_SOURCE = "auto"  # CVAT's own name for shapes not drawn by a person
-MATCH_IOU = 0.5  # a corrected box is its pre-fill's correction at this overlap or more
 
 
 @dataclass(frozen=True)
@@ -126,36 +122,15 @@ def frame_answer(
             sample_id, f"{where} has a box of label id {unnamed[0]}, unknown to the task"
         )
     width, height = size
-    boxes = [from_pixels(s.points, width, height) for s in shapes]
-    labels = [str(s.label) for s in shapes]
-    found = changes(
-        np.asarray([b for b, _ in prefilled], dtype=np.float64).reshape(-1, 4),
-        [label for _, label in prefilled],
-        np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
-        labels,
-        match_iou,
+    corrected = [(from_pixels(s.points, width, height), str(s.label)) for s in shapes]
+    return box_answer(
+        sample_id,
+        prefilled,
+        corrected,
+        {"source": "cvat", "cvat_task_id": task_id, "cvat_job_id": job_id, "cvat_frame": frame},
+        match_iou=match_iou,
+        per_box=[{"cvat_source": s.source} for s in shapes],
     )
-    base = {"source": "cvat", "cvat_task_id": task_id, "cvat_job_id": job_id, "cvat_frame": frame}
-    provenance: list[dict[str, Any]] = [{} for _ in shapes]
-    deleted = []
-    for change in found:
-        record = {
-            **base,
-            "change": change.change,
-            "predicted": None if change.prefill is None else prefilled[change.prefill][1],
-        }
-        if change.change == DELETED:
-            deleted.append({**record, "box": [float(v) for v in prefilled[change.prefill][0]]})
-        else:
-            provenance[change.corrected] = {
-                **record,
-                "cvat_source": shapes[change.corrected].source,
-            }
-    answered = tuple(
-        AnsweredBox(tuple(float(v) for v in box), label, record)
-        for box, label, record in zip(boxes, labels, provenance, strict=True)
-    )
-    return Answer(sample_id, None, dict(base), boxes=answered, deleted=tuple(deleted))
 
 
 def resolve_shapes(
