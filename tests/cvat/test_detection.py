@@ -98,17 +98,20 @@ def test_moved_relabelled_deleted_and_drawn_boxes_come_back_with_their_provenanc
     assert drawn.box == pytest.approx((0.25, 0.25, 0.5, 0.5))
 
 
-def test_a_polygon_or_a_track_sends_only_its_frame_back_to_the_pool(backend, annotator, exported):
+def test_a_polygon_or_a_track_sends_only_the_frames_it_is_on_back_to_the_pool(
+    backend, annotator, exported
+):
     task_id = exported["task_id"]
     annotator.draw(task_id, 2, "5", [1, 1, 30, 1, 30, 30], kind="polygon")
-    annotator.track(task_id, 3, "1", [2, 2, 20, 20])
+    annotator.track(task_id, 0, "1", [2, 2, 20, 20])  # never ends: on frames 0 and 1
     _complete(annotator, exported)
     collected = backend.collect(exported)
     reasons = {u.sample_id: u.reason for u in collected.unresolved}
-    assert sorted(reasons) == ["s2", "s3"]
+    assert sorted(reasons) == ["s0", "s1", "s2"]
     assert "job" in reasons["s2"] and "frame 2 (sample s2) has polygon shapes" in reasons["s2"]
-    assert "frame 3 (sample s3) has a track" in reasons["s3"]
-    assert sorted(a.sample_id for a in collected.answers) == ["s0", "s1"]
+    assert "frame 0 (sample s0) has a track" in reasons["s0"]
+    assert "frame 1 (sample s1) has a track" in reasons["s1"]
+    assert [a.sample_id for a in collected.answers] == ["s3"]
 
 
 def test_a_box_of_a_class_the_loop_lacks_follows_the_unknown_labels_rule(

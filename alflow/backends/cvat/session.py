@@ -353,7 +353,7 @@ class CvatSession:
         ]
 
     def job_shapes(self, job: Any, labels: Mapping[int, str]) -> tuple[list[Shape], set[int]]:
-        """The job's shapes, and the frames of its own that a track touches."""
+        """The job's shapes, and the frames of its own that a track shows a box on."""
         annotations = self._call(f"reading job {job.id}", job.get_annotations)
         mine = range(job.start_frame, job.stop_frame + 1)
         shapes = [
@@ -368,12 +368,7 @@ class CvatSession:
             for s in annotations.shapes
             if s.frame in mine
         ]
-        tracked = {
-            frame
-            for track in annotations.tracks
-            for frame in (track.frame, *(shape.frame for shape in track.shapes))
-            if frame in mine
-        }
+        tracked = {frame for track in annotations.tracks for frame in _track_frames(track, mine)}
         return shapes, tracked
 
     def delete_task(self, task_id: int) -> None:
@@ -386,3 +381,12 @@ class CvatSession:
                 log.info("CVAT task %s is already gone", task_id)
 
         self._call(f"deleting task {task_id}", remove)
+
+
+def _track_frames(track: Any, frames: range) -> set[int]:
+    """The frames of ``frames`` a track is visible on: from its start to its last keyframe,
+    and on to the end when that keyframe is not ``outside`` (CVAT then interpolates on)."""
+    keys = sorted(track.shapes, key=lambda shape: shape.frame)
+    last = keys[-1].frame if keys else track.frame
+    end = last if keys and keys[-1].outside else frames.stop - 1
+    return set(range(max(track.frame, frames.start), min(end, frames.stop - 1) + 1))
