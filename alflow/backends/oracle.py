@@ -15,7 +15,6 @@ from alflow.backends.base import (
     DETECTION,
     Answer,
     Batch,
-    BoxGuess,
     Collected,
     Progress,
     Reference,
@@ -67,8 +66,8 @@ class OracleBackend:
             if label is None:
                 unresolved.append(Unresolved(sid, f"no ground truth in field {self._field!r}"))
             elif ref.get("task") == DETECTION:
-                guesses = [BoxGuess(tuple(b), c, s) for b, c, s in predicted.get(sid, [])]
-                answers.append(box_answer(sid, guesses, label, self._match_iou))
+                shown = [(b, c) for b, c, _ in predicted.get(sid, [])]
+                answers.append(box_answer(sid, shown, label, {}, match_iou=self._match_iou))
             else:
                 answers.append(Answer(sid, label, {"changed": label != predicted.get(sid)}))
         return Collected(answers=tuple(answers), unresolved=tuple(unresolved))

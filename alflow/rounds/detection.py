@@ -165,7 +165,14 @@ def make_batch(
         BatchItem(sid, path, boxes=g, size=sizes[sid])
         for sid, path, g in zip(ids, paths, guesses, strict=True)
     )
-    return Batch(config.name, number, items, tuple(sorted(classes)), task=DETECTION)
+    return Batch(
+        config.name,
+        number,
+        items,
+        tuple(sorted(classes)),
+        task=DETECTION,
+        match_iou=config.detection.match_iou,
+    )
 
 
 def answer_values(collected: Collected, number: int, kind: str) -> dict[str, Any]:
