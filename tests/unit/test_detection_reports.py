@@ -44,4 +44,3 @@ def test_a_detection_rounds_summary_counts_what_the_annotators_did_to_the_boxes(
 def test_tables_choose_the_detection_columns_only_for_rows_that_count_boxes():
     assert columns_for([{"round": 1, **DETECTION}]) is DETECTION_COLUMNS
     assert columns_for([{"round": 1, **CLASSIFICATION}]) is ROUND_COLUMNS
-
