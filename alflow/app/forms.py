@@ -84,7 +84,10 @@ def visible_specs(model: type[BaseModel], answers: Mapping[str, Any]) -> list[Sp
         name = answers.get("name") or StrategyConfig().name
         return specs(model, only=("name", *strategy_options(name)))
     if model is LoopConfig:
-        return [s for s in specs(model) if s.name not in HIDDEN]
+        detecting = answers.get("task") == "detection"
+        return [
+            s for s in specs(model) if s.name not in HIDDEN and (s.name != "detection" or detecting)
+        ]
     return specs(model)
 
 
@@ -199,6 +202,8 @@ def config_from_answers(answers: Mapping[str, Any], dataset: str) -> LoopConfig:
     if unknown:
         raise ConfigError(f"the form sent fields the loop configuration does not have: {unknown}")
     answers = {k: v for k, v in answers.items() if k not in FORM_ONLY}
+    if answers.get("task") != "detection":  # the App keeps a hidden group's earlier answers
+        answers.pop("detection", None)
     data = model_input(LoopConfig, {**answers, **_visible_strategy(answers)})
     data.setdefault("backend", {"kind": FORM_DEFAULTS["backend"]})
     if "eval_fraction" not in data and not data.get("ground_truth_field"):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from alflow.backends.base import Answer, AnsweredBox
-from alflow.boxes.matching import DELETED, changes
+from alflow.boxes.matching import DELETED, KEPT, changes
 
 MATCH_IOU = 0.5  # a corrected box is its pre-fill's correction at this overlap or more
 Pair = tuple[Sequence[float], str]  # a relative [x, y, w, h] box and its class
@@ -65,10 +65,12 @@ def box_answer(
             boxes[change.corrected] = AnsweredBox(
                 tuple(float(v) for v in box), label, {**record, **extra[change.corrected]}
             )
+    # the image counts as changed by the annotator when any box was not kept as shown
+    changed = bool(deleted) or any(b.provenance["change"] != KEPT for b in boxes if b)
     return Answer(
         sample_id,
         None,
-        dict(provenance),
+        {**provenance, "changed": changed},
         boxes=tuple(b for b in boxes if b),
         deleted=tuple(deleted),
     )

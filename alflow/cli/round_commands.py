@@ -8,7 +8,7 @@ from typing import Annotated, get_args
 import typer
 
 from alflow.cli.dask_option import DaskWorkers
-from alflow.cli.output import ROUND_COLUMNS, print_table
+from alflow.cli.output import columns_for, print_table
 from alflow.cli.prefect_setup import took_over, use_prefect
 from alflow.config.loop import StepOptions
 from alflow.errors import plural
@@ -37,7 +37,8 @@ def step(
     options = StepOptions(
         when_unfinished=when_unfinished.value, batch_size=batch_size, dask_workers=dask_workers
     )
-    print_table([step_flow(loop, options)], ROUND_COLUMNS)
+    rows = [step_flow(loop, options)]
+    print_table(rows, columns_for(rows))
 
 
 def reexport(loop: str, round_number: Annotated[int, typer.Argument(metavar="ROUND")]) -> None:

@@ -52,6 +52,7 @@ def test_a_moved_a_relabelled_a_deleted_and_an_added_box_are_named_with_their_pr
         "cvat_task_id": 7,
         "cvat_job_id": 70,
         "cvat_frame": 0,
+        "changed": True,
     }
     assert [(d["change"], d["predicted"]) for d in answer.deleted] == [("deleted", "8")]
     assert answer.deleted[0]["box"] == pytest.approx([0.0, 0.0, 0.1, 0.1])

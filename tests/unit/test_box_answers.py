@@ -19,7 +19,7 @@ def test_every_box_is_named_with_the_backend_s_provenance_and_its_own_record():
         "s1", SHOWN, corrected, {"via": "x"}, per_box=[{"n": 0}, {"n": 1}, {"n": 2}]
     )
     assert answer.sample_id == "s1" and answer.label is None
-    assert answer.provenance == {"via": "x"} and answer.deleted == ()
+    assert answer.provenance == {"via": "x", "changed": True} and answer.deleted == ()
     assert [(b.label, b.provenance) for b in answer.boxes] == [
         ("cat", {"via": "x", "change": "kept", "predicted": "cat", "n": 0}),
         ("fox", {"via": "x", "change": "relabelled", "predicted": "dog", "n": 1}),
@@ -40,3 +40,4 @@ def test_a_box_moved_past_the_match_overlap_is_a_deletion_and_an_addition():
 def test_an_image_shown_nothing_and_left_empty_is_an_answer_of_no_objects():
     answer = box_answer("s1", [], [], {"via": "x"})
     assert answer.boxes == () and answer.deleted == ()
+    assert answer.provenance["changed"] is False

@@ -36,7 +36,6 @@ from alflow.backends.base import (
     Reference,
     Unresolved,
 )
-from alflow.backends.box_answers import MATCH_IOU
 from alflow.errors import LabelError
 
 REF_VERSION = 1
@@ -166,7 +165,7 @@ def _detection_record(batch: Batch) -> dict[str, Any]:
         return {}
     return {
         "task": DETECTION,
-        "match_iou": MATCH_IOU,
+        "match_iou": batch.match_iou,
         "prefill": {i.sample_id: prefill_record(i.boxes) for i in batch.items},
     }
 

@@ -196,7 +196,7 @@ class CvatBackend:
             items = {item.sample_id: item for item in batch.items}
             ref.update(frames=frames, predicted=[items[sid].predicted for sid in frames])
             if batch.task == DETECTION:
-                ref.update(detection_reference([items[sid] for sid in frames]))
+                ref.update(detection_reference([items[sid] for sid in frames], batch.match_iou))
             save_ref(dict(ref))
         if "jobs" not in ref:
             jobs = sorted(cvat.jobs(task), key=lambda j: j.start_frame)

@@ -43,12 +43,12 @@ class Shape:
     source: str = "manual"
 
 
-def detection_reference(items: Sequence[BatchItem]) -> Reference:
+def detection_reference(items: Sequence[BatchItem], match_iou: float = MATCH_IOU) -> Reference:
     """What a detection round's reference adds, by frame: image sizes and pre-filled boxes
     (``[[x, y, w, h], class]`` pairs; None before the first learner)."""
     return {
         "task": DETECTION,
-        "match_iou": MATCH_IOU,
+        "match_iou": match_iou,
         "sizes": [list(item.size or ()) for item in items],
         "prefill": [
             None if item.boxes is None else [[list(b.box), b.label] for b in item.boxes]
