@@ -97,7 +97,7 @@ def test_moved_relabelled_deleted_and_drawn_boxes_come_back_with_their_provenanc
     assert sorted(answers) == sorted(ids) and not collected.unresolved
 
     first = answers[ids[0]]
-    assert first.label is None and first.provenance == {"via": "review_field"}
+    assert first.label is None and first.provenance == {"via": "review_field", "changed": True}
     assert [(b.label, b.provenance["change"], b.provenance["predicted"]) for b in first.boxes] == [
         ("3", "moved", "3"),
         ("8", "relabelled", "5"),
