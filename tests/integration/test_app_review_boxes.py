@@ -97,7 +97,7 @@ def test_moved_relabelled_deleted_and_drawn_boxes_come_back_with_their_provenanc
     assert sorted(answers) == sorted(ids) and not collected.unresolved
 
     first = answers[ids[0]]
-    assert first.label is None and first.provenance == {"via": "review_field"}
+    assert first.label is None and first.provenance == {"via": "review_field", "changed": True}
     assert [(b.label, b.provenance["change"], b.provenance["predicted"]) for b in first.boxes] == [
         ("3", "moved", "3"),
         ("8", "relabelled", "5"),
@@ -156,3 +156,27 @@ def test_cancelling_takes_the_boxes_off_and_deleting_the_loop_its_label_schema(r
     assert not dataset.has_saved_view(ref["view"])
     clear_loop(dataset, dataset.name)
     assert ref["review_field"] not in dataset.label_schemas
+
+
+def test_a_classification_review_on_the_same_surface_still_reads_labels_and_tags(fo_db, tmp_path):
+    name = unique_name("labels")
+    dataset = fo.Dataset(name)
+    try:
+        paths = [tmp_path / f"c{i}.png" for i in range(3)]
+        for path in paths:
+            Image.new("RGB", (8, 8)).save(path)
+        ids = dataset.add_samples([fo.Sample(filepath=str(p)) for p in paths])
+        items = tuple(BatchItem(sid, str(p), "3", 0.5) for sid, p in zip(ids, paths, strict=True))
+        backend = AppReviewBackend(DatasetReviewSurface(lambda: dataset, name))
+        ref = backend.export(Batch(name, 1, items, CLASSES), lambda _: None)
+        assert dataset.get_field(ref["review_field"]).document_type is fo.Classification
+        sample = dataset[ids[0]]
+        sample[ref["review_field"]].label = "5"
+        sample.save()
+        dataset.select(ids[1]).tag_samples("8")
+        dataset.delete_samples(ids[2])
+        collected = backend.collect(_finished(ref))
+        assert {a.sample_id: a.label for a in collected.answers} == {ids[0]: "5", ids[1]: "8"}
+        assert [u.sample_id for u in collected.unresolved] == [ids[2]]
+    finally:
+        dataset.delete()

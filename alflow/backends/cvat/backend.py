@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 
 
 class CvatBackend:
-    """Annotation backend that sends each round to CVAT as one task of image tags.
+    """Annotation backend that sends each round to CVAT as one task of image tags (or, for a
+    detection batch, of rectangles).
 
     Args:
         config: the loop's CVAT settings.
