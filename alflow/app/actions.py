@@ -44,7 +44,7 @@ def check_environment() -> None:
     if expected and in_use != expected:
         raise AlflowError(
             f"this FiftyOne App uses the database {in_use}, alflow's CLI uses {expected}: "
-            "start the App with 'alflow app', or set FIFTYONE_DATABASE_DIR (or "
+            "start the App through alflow's App launcher, or set FIFTYONE_DATABASE_DIR (or "
             "FIFTYONE_DATABASE_URI) to the same database before starting FiftyOne"
         )
 
@@ -249,10 +249,3 @@ def initial_field_problem(dataset, field: str | None) -> str | None:
         return None
     found = dataset.distinct(f"{field}.label")
     return None if len(found) >= 2 else too_few_classes(field, len(found))
-
-
-def round_line(loop: str) -> str:
-    """What the loop's round in flight waits for, as `alflow status` says it."""
-    from alflow.loop.status import loop_status, waiting_for
-
-    return waiting_for(loop_status(open_workspace(), loop))

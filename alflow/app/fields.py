@@ -92,7 +92,9 @@ def spec_of(name: str, info: FieldInfo) -> Spec:
     args = [a for a in args if a is not type(None)]
     models = tuple(a for a in args if isinstance(a, type) and issubclass(a, BaseModel))
     if models and len(models) == len(args):
-        kind = "choice" if len(models) > 1 or common["optional"] else "model"
+        # an optional model with no ``kind`` (e.g. ``detection``) is a plain nested form
+        kinded = all("kind" in m.model_fields for m in models)
+        kind = "choice" if len(models) > 1 or (common["optional"] and kinded) else "model"
         return Spec(kind=kind, models=models, **common)
     if len(args) == 1:
         return _single(args[0], metadata, common)
