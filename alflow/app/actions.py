@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from alflow.app.forms import DatasetChoices
@@ -67,9 +67,13 @@ def dataset_choices(dataset, ws: Workspace | None = None) -> DatasetChoices:
     ]
     counts = dataset.count_sample_tags()
     tags = [t for t in sorted(counts, key=lambda t: (-counts[t], t)) if not t.startswith("al:")]
-    return DatasetChoices(
+    choices = DatasetChoices(
         dataset.name, sorted(features), sorted(classifications), tags, loops_of(dataset.name, ws)
     )
+    truth = choices.ground_truth()
+    seeds = [f for f in choices.classification_fields if f != truth]
+    seed = next((f for f in seeds if len(dataset.distinct(f"{f}.label")) >= 2), None)
+    return replace(choices, seed=seed)
 
 
 def _numeric(fld) -> bool:

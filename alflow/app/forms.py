@@ -53,6 +53,7 @@ class DatasetChoices:
     classification_fields: list[str]
     tags: list[str]
     loops: list[str] = field(default_factory=list)
+    seed: str | None = None  # a Classification field of two classes or more, for the seed
 
     def default_kind(self, path: str) -> str | None:
         """The kind preselected for a group that depends on the dataset (its label source)."""
@@ -67,6 +68,8 @@ class DatasetChoices:
 
     def seed_field(self) -> str | None:
         """The Classification field preselected for the initial labels: not the ground truth."""
+        if self.seed:
+            return self.seed
         others = [f for f in self.classification_fields if f != self.ground_truth()]
         return (others or self.classification_fields or [None])[0]
 
@@ -185,7 +188,7 @@ def render_field(
             values,
             # a required choice starts empty (the App would flag a default outside the choices)
             default=spec.default or ("" if spec.optional else None),
-            required=required,
+            required=not spec.optional,
             view=_choices_view(values, labels),
             **common,
         )
@@ -280,9 +283,11 @@ def _located(err: Mapping[str, Any]) -> tuple[str, str, str]:
 def _named_field(message: str) -> str:
     """The form field a message names first (``loop`` when it names none)."""
     found = [
-        (message.find(s.name), s.name)
+        (hit.start(), s.name)
         for s in visible_specs(LoopConfig, {})
-        if re.search(rf"\b{s.name}\b", message)
+        for words in {s.name, s.name.replace("_", " ")}
+        for hit in [re.search(rf"\b{words}\b", message)]
+        if hit
     ]
     return min(found)[1] if found else "loop"
 
