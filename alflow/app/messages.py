@@ -216,6 +216,8 @@ def status_lines(st: dict[str, Any]) -> list[str]:
             if st.get("lock")
             else f"No round out for review: run {QUERY} for the next batch."
             if st["status"] == "active"
+            else "Paused: it queries no batch until it is resumed."
+            if st["status"] == "paused"
             else "It queries no more batches."
         )
     elif st.get("backend") == "app" and st.get("state") in ("exported", "waiting"):
