@@ -65,8 +65,14 @@ def where_it_ran(result: dict[str, Any]) -> list[str]:
         return []
     if result.get("deployment_run"):
         link = f": [Prefect flow run]({result['run_url']})" if result.get("run_url") else ""
-        return [f"*Ran as {result['ran']}{link}.*"]
-    return [f"*Ran {result['ran']}.*"]
+        return [f"*Ran as a deployment on your Prefect server{link}.*"]
+    # in a person's words: the command and the address stay in the result's "ran"
+    why = (
+        "no worker is running alflow's deployment on your Prefect server"
+        if "no worker" in result["ran"]
+        else "alflow's flows are not deployed on your Prefect server"
+    )
+    return [f"*Ran in the App's process: {why}.*"]
 
 
 def _accuracy(record: dict[str, Any]) -> str:

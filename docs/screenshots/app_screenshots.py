@@ -54,6 +54,7 @@ SHOTS = (  # in docs/
     "app-queried-batch.png",
     "app-update-form.png",
     "app-after-update.png",
+    "app-create-blocked.png",  # the feature removed: Execute disabled, the reason beside it
 )
 VIEWPORT = {"width": 1400, "height": 900}
 FORM_VIEWPORT = {"width": 1400, "height": 2000}  # the form from its name down to the backend
@@ -211,7 +212,10 @@ def check_feature_removal(page, dialog, features) -> None:
     features.press("Backspace")  # an empty autocomplete drops its last chip
     expect(dialog.get_by_text("feature fields: choose at least one")).to_be_visible(timeout=30_000)
     expect(execute_button).to_be_disabled()
+    dialog.get_by_text("feature fields: choose at least one").scroll_into_view_if_needed()
+    page.screenshot(path=DOCS / SHOTS[4])
     features.click()
+    features.press_sequentially("pix")  # typing opens the filtered choices
     page.get_by_role("option", name="pixels", exact=True).click()
     expect(dialog.get_by_text("feature fields: choose at least one")).to_have_count(0)
     expect(execute_button).to_be_enabled(timeout=30_000)

@@ -209,10 +209,7 @@ class QueryLearner(foo.Operator):
             loop = actions.chosen_loop(ctx.dataset.name, ctx.params)
             result = actions.query(loop, ctx.params.get("batch_size"))
             ctx.ops.reload_dataset()
-            if result.get("view"):  # the round's saved view: the view picker names it
-                ctx.ops.set_view(name=result["view"])
-            else:
-                ctx.ops.set_view(view=ctx.dataset.select(result["sample_ids"], ordered=True))
+            ctx.ops.set_view(view=ctx.dataset.select(result["sample_ids"], ordered=True))
             return {**result, "loop": loop, "lines": messages.queried(loop, result)}
 
         return _guarded(ctx, work)
