@@ -335,13 +335,16 @@ def query_step(page, dataset, loop: str) -> list[str]:
 
 
 def update_step(page, sent: list[dict[str, Any]], dataset, ids: list[str]) -> None:
-    """Update; the shot keeps the result over the reloaded batch (learned labels, tags)."""
+    """Update; the shots: the form counting the review, then the result over the batch."""
+    from playwright.sync_api import expect
+
     # sample tags on the tiles show the reviewer's corrections; turned on only now, because
     # once the sidebar's choice is the person's, fields added later (the loop's) stay hidden
     page.locator('[data-cy="checkbox-tags"]').click()
     form = open_operator(page, "Active Learning: update learner predictions")
     check_view(sent, dataset, ids)
     form.get_by_text("review so far:").wait_for()
+    expect(form.get_by_role("button", name="Execute")).to_be_enabled(timeout=60_000)
     page.screenshot(path=DOCS / SHOTS[2])
     text = execute(page, form, "Learner updated")
     print(text, flush=True)
