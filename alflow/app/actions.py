@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from alflow.app.forms import DatasetChoices
@@ -44,7 +44,7 @@ def check_environment() -> None:
     if expected and in_use != expected:
         raise AlflowError(
             f"this FiftyOne App uses the database {in_use}, alflow's CLI uses {expected}: "
-            "start the App with 'alflow app', or set FIFTYONE_DATABASE_DIR (or "
+            "start the App through alflow's App launcher, or set FIFTYONE_DATABASE_DIR (or "
             "FIFTYONE_DATABASE_URI) to the same database before starting FiftyOne"
         )
 
@@ -60,7 +60,7 @@ def dataset_choices(dataset, ws: Workspace | None = None) -> DatasetChoices:
     ]
     counts = dataset.count_sample_tags()
     tags = [t for t in sorted(counts, key=lambda t: (-counts[t], t)) if not t.startswith("al:")]
-    return DatasetChoices(
+    choices = DatasetChoices(
         dataset.name,
         sorted(features),
         _label_fields(schema, fo.Classification),
@@ -68,6 +68,10 @@ def dataset_choices(dataset, ws: Workspace | None = None) -> DatasetChoices:
         loops_of(dataset.name, ws),
         detection_fields=_label_fields(schema, fo.Detections),
     )
+    truth = choices.ground_truth()
+    seeds = [f for f in choices.classification_fields if f != truth]
+    seed = next((f for f in seeds if len(dataset.distinct(f"{f}.label")) >= 2), None)
+    return replace(choices, seed=seed)
 
 
 def _label_fields(schema, label_type) -> list[str]:
@@ -257,10 +261,3 @@ def initial_field_problem(dataset, field: str | None) -> str | None:
         return None
     found = dataset.distinct(f"{field}.label")
     return None if len(found) >= 2 else too_few_classes(field, len(found))
-
-
-def round_line(loop: str) -> str:
-    """What the loop's round in flight waits for, as `alflow status` says it."""
-    from alflow.loop.status import loop_status, waiting_for
-
-    return waiting_for(loop_status(open_workspace(), loop))

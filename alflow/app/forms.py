@@ -38,7 +38,10 @@ LABELS = {
     "base_estimator": "Base estimator",
     "strategy": "Query strategy",
     "backend": "Annotation backend",
+    "scoring": "Advanced: scoring (Dask cluster, chunk size)",
 }
+ADVANCED = ("scoring",)  # engineering settings, shown last under "Advanced"
+GROUND_TRUTH_NAMES = ("ground_truth", "gt", "groundtruth", "truth")  # preselected when present
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,38 @@ class DatasetChoices:
         """The fields that can hold the loop's labels: Detections for a detection loop."""
         return self.detection_fields if self.task == "detection" else self.classification_fields
 
+    seed: str | None = None  # a Classification field of two classes or more, for the seed
+
     def default_kind(self, path: str) -> str | None:
         """The kind preselected for a group that depends on the dataset (its label source)."""
         if path != "initial_labels":
             return FORM_DEFAULTS.get(path)
         return "field" if self.label_fields else "tags" if self.tags else NONE
+
+    def ground_truth(self) -> str | None:
+        """A label field whose name says it is ground truth, preselected; else none."""
+        named = [f for f in self.label_fields if f.lower() in GROUND_TRUTH_NAMES]
+        return named[0] if named else None
+
+    def seed_field(self) -> str | None:
+        """The label field preselected for the initial labels: not the ground truth."""
+        if self.seed and self.task != "detection":
+            return self.seed
+        others = [f for f in self.label_fields if f != self.ground_truth()]
+        return (others or self.label_fields or [None])[0]
+
+    def form_defaults(self, answers: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults that depend on the dataset and the answers so far, by property path.
+
+        Without a ground-truth field a held-out split has nothing to be scored against, so the
+        held-out share starts at 0 then: the untouched form is valid on any dataset.
+        """
+        truth = answers.get("ground_truth_field", self.ground_truth())
+        return {
+            "ground_truth_field": self.ground_truth(),
+            "initial_labels.field": self.seed_field(),
+            "eval_fraction": LoopConfig.model_fields["eval_fraction"].default if truth else 0.0,
+        }
 
     def for_path(self, path: str) -> list[str] | None:
         return {
@@ -92,10 +122,9 @@ def visible_specs(model: type[BaseModel], answers: Mapping[str, Any]) -> list[Sp
         name = answers.get("name") or StrategyConfig().name
         return specs(model, only=("name", *strategy_options(name)))
     if model is LoopConfig:
-        detecting = answers.get("task") == "detection"
-        return [
-            s for s in specs(model) if s.name not in HIDDEN and (s.name != "detection" or detecting)
-        ]
+        hidden = HIDDEN if answers.get("task") == "detection" else (*HIDDEN, "detection")
+        shown = [s for s in specs(model) if s.name not in hidden]
+        return sorted(shown, key=lambda s: s.name in ADVANCED)
     return specs(model)
 
 
@@ -124,23 +153,37 @@ def render_model(
     choices: DatasetChoices,
     path: str = "",
     skip: tuple[str, ...] = (),
+    defaults: Mapping[str, Any] | None = None,
 ) -> None:
-    """Add one property per visible field of ``model`` to the FiftyOne ``obj``."""
+    """Add one property per visible field of ``model`` to the FiftyOne ``obj``.
+
+    ``defaults`` overrides the models' defaults by property path (see
+    :meth:`DatasetChoices.form_defaults`).
+    """
     for spec in visible_specs(model, answers):
         if spec.name in skip:
             continue
         where = f"{path}{spec.name}"
-        render_field(obj, spec, answers.get(spec.name), choices, where)
+        if defaults and where in defaults:
+            spec = replace(spec, default=defaults[where])
+        render_field(obj, spec, answers.get(spec.name), choices, where, defaults)
 
 
-def render_field(obj, spec: Spec, answer: Any, choices: DatasetChoices, path: str) -> None:
+def render_field(
+    obj,
+    spec: Spec,
+    answer: Any,
+    choices: DatasetChoices,
+    path: str,
+    defaults: Mapping[str, Any] | None = None,
+) -> None:
     """Add the property for one field, with its default, bounds and description."""
     types = _types()
     common = {"label": _label(spec), "description": spec.description}
     required = not spec.optional and spec.default is None
     options = choices.for_path(path)
     if spec.kind in ("model", "choice"):
-        _render_group(obj, spec, answer or {}, choices, path, common)
+        _render_group(obj, spec, answer or {}, choices, path, common, defaults)
     elif options is not None and spec.kind == "list":
         view = types.AutocompleteView(allow_user_input=False, allow_duplicates=False)
         for value in options:
@@ -154,7 +197,7 @@ def render_field(obj, spec: Spec, answer: Any, choices: DatasetChoices, path: st
             values,
             # a required choice starts empty (the App would flag a default outside the choices)
             default=spec.default or ("" if spec.optional else None),
-            required=required,
+            required=not spec.optional,
             view=_choices_view(values, labels),
             **common,
         )
@@ -184,12 +227,12 @@ def render_field(obj, spec: Spec, answer: Any, choices: DatasetChoices, path: st
         )
 
 
-def _render_group(obj, spec: Spec, answer, choices: DatasetChoices, path: str, common) -> None:
+def _render_group(obj, spec: Spec, answer, choices, path: str, common, defaults=None) -> None:
     """A nested form; for a union, a kind picker first and the chosen kind's fields below."""
     types = _types()
     sub = types.Object()
     if spec.kind == "model":
-        render_model(sub, spec.models[0], answer, choices, f"{path}.")
+        render_model(sub, spec.models[0], answer, choices, f"{path}.", defaults=defaults)
         obj.define_property(spec.name, sub, **common)
         return
     kinds = [kind_of(m) for m in spec.models] + ([NONE] if spec.optional else [])
@@ -198,7 +241,7 @@ def _render_group(obj, spec: Spec, answer, choices: DatasetChoices, path: str, c
     sub.enum("kind", kinds, default=default, required=True, view=_choices_view(kinds), label="kind")
     model = branch(spec, chosen)
     if model is not None:
-        render_model(sub, model, answer, choices, f"{path}.", skip=("kind",))
+        render_model(sub, model, answer, choices, f"{path}.", skip=("kind",), defaults=defaults)
     obj.define_property(spec.name, sub, **common)
 
 
@@ -206,6 +249,11 @@ def config_from_answers(answers: Mapping[str, Any], dataset: str) -> LoopConfig:
     """The loop configuration a filled-in form describes (raises ConfigError if invalid)."""
     from alflow.config.loop import parse_loop_config
 
+    return parse_loop_config(_config_input(answers, dataset))
+
+
+def _config_input(answers: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """The form's answers as ``LoopConfig`` input (raises ConfigError for unknown fields)."""
     unknown = sorted(set(answers) - {s.name for s in specs(LoopConfig)} - set(FORM_ONLY))
     if unknown:
         raise ConfigError(f"the form sent fields the loop configuration does not have: {unknown}")
@@ -216,7 +264,43 @@ def config_from_answers(answers: Mapping[str, Any], dataset: str) -> LoopConfig:
     data.setdefault("backend", {"kind": FORM_DEFAULTS["backend"]})
     if "eval_fraction" not in data and not data.get("ground_truth_field"):
         data["eval_fraction"] = 0.0  # nothing to score a held-out split against
-    return parse_loop_config({**data, "dataset": dataset})
+    return {**data, "dataset": dataset}
+
+
+def config_problems(answers: Mapping[str, Any], dataset: str) -> list[tuple[str, str, str]]:
+    """Every problem of a filled-in form as ``(top-level field, location, message)``.
+
+    The top-level field is the property the form shows the problem beside: the error's own
+    location, or for a rule across fields (a model validator) the first field its message names.
+    """
+    from pydantic import ValidationError
+
+    try:
+        LoopConfig.model_validate(_config_input(answers, dataset))
+    except ConfigError as exc:
+        return [(_named_field(str(exc)), "", str(exc))]
+    except ValidationError as exc:
+        return [_located(err) for err in exc.errors()]
+    return []
+
+
+def _located(err: Mapping[str, Any]) -> tuple[str, str, str]:
+    loc = ".".join(str(p) for p in err["loc"])
+    message = str(err["msg"]).removeprefix("Value error, ")
+    top = str(err["loc"][0]) if err["loc"] else _named_field(message)
+    return top, loc, message
+
+
+def _named_field(message: str) -> str:
+    """The form field a message names first (``loop`` when it names none)."""
+    found = [
+        (hit.start(), s.name)
+        for s in visible_specs(LoopConfig, {})
+        for words in {s.name, s.name.replace("_", " ")}
+        for hit in [re.search(rf"\b{words}\b", message)]
+        if hit
+    ]
+    return min(found)[1] if found else "loop"
 
 
 def _visible_strategy(answers: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,12 +339,13 @@ def render_loop_form(obj, answers: Mapping[str, Any], choices: DatasetChoices) -
     """The loop configuration's properties on ``obj``, as :func:`render_model` renders them
     (label fields of the type the chosen task needs)."""
     chosen = replace(choices, task=answers.get("task") or "classification")
-    render_model(obj, LoopConfig, answers, chosen)
+    render_model(obj, LoopConfig, answers, chosen, defaults=chosen.form_defaults(answers))
 
 
 __all__ = [
     "DatasetChoices",
     "config_from_answers",
+    "config_problems",
     "name_problem",
     "naming_notice",
     "render_loop_form",

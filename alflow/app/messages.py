@@ -29,6 +29,30 @@ NO_LOOP = (
 )
 
 
+NO_GROUND_TRUTH = (
+    "No ground-truth field: nothing is held out for evaluation (held-out share 0), so rounds "
+    "report no accuracy. Choose a ground-truth field to hold out a share and score it."
+)
+DELEGATE = "Run long fits in FiftyOne's background executor; follow them in the App's runs"
+TITLES = {  # an operator's result title, and the title when it failed
+    "create": ("Learner created", "Learner not created"),
+    "query": ("Batch queried", "No batch queried"),
+    "update": ("Learner updated", "Learner not updated"),
+    "status": ("Loop status", "Loop status unavailable"),
+}
+FORM_WORDS = {  # pydantic's words, as the form says them beside the field
+    "List should have at least 1 item after validation, not 0": "choose at least one",
+    "Field required": "required: choose or enter a value",
+}
+
+
+def form_problem(loc: str, message: str) -> str:
+    """One problem of the create form, as shown beside the field at fault."""
+    words = FORM_WORDS.get(message, message)
+    field = {"features.fields": "feature fields"}.get(loc, loc.replace("_", " "))
+    return f"{field}: {words}" if loc else words
+
+
 QUERY = "'Active Learning: query learner'"
 UPDATE = "'Active Learning: update learner predictions'"
 
@@ -41,8 +65,14 @@ def where_it_ran(result: dict[str, Any]) -> list[str]:
         return []
     if result.get("deployment_run"):
         link = f": [Prefect flow run]({result['run_url']})" if result.get("run_url") else ""
-        return [f"*Ran as {result['ran']}{link}.*"]
-    return [f"*Ran {result['ran']}.*"]
+        return [f"*Ran as a deployment on your Prefect server{link}.*"]
+    # in a person's words: the command and the address stay in the result's "ran"
+    why = (
+        "no worker is running alflow's deployment on your Prefect server"
+        if "no worker" in result["ran"]
+        else "alflow's flows are not deployed on your Prefect server"
+    )
+    return [f"*Ran in the App's process: {why}.*"]
 
 
 def _accuracy(record: dict[str, Any]) -> str:
@@ -120,6 +150,93 @@ def updated(loop: str, result: dict[str, Any]) -> list[str]:
     return lines + where_it_ran(result)
 
 
+def review_counts(c: dict[str, Any]) -> str:
+    """The live count of the round's review, for the update form."""
+    marked = c["tagged"] + c["edited"]
+    parts = [
+        f"{marked} of {c['total']} marked ({c['tagged']} by tag, {c['edited']} edited)",
+        f"{len(c['unresolved'])} unresolved",
+        f"{c['skipped']} skipped",
+        f"{c['unmarked']} unmarked",
+    ]
+    return f"Round {c['round']} review so far: " + ", ".join(parts) + "."
+
+
+def update_warning(choice: str, c: dict[str, Any] | None) -> str | None:
+    """Why the chosen action may not be what the reviewer means, or None."""
+    if c is None:
+        return None
+    marked = c["tagged"] + c["edited"]
+    if choice == "wait" and c["unmarked"]:
+        every = "every sample" if c["unmarked"] == c["total"] else f"{c['unmarked']} samples"
+        return (
+            f"Nothing is marked on {every}: they will be learned as the model predicted them. "
+            "Tag or edit the wrong ones first, or take only the marked samples."
+        )
+    if choice == "accept_partial" and not marked:
+        return (
+            f"No sample is marked yet: the learner learns nothing, and the {c['total']} "
+            "samples go back to the pool unlabelled."
+        )
+    return None
+
+
+def _delta(o: dict[str, Any]) -> str:
+    now, before = o.get("accuracy"), o.get("accuracy_before")
+    if now is None:
+        return ""
+    if before is None:
+        return f" Held-out accuracy: {now:.3f}."
+    return f" Held-out accuracy: {before:.3f} → {now:.3f} ({now - before:+.3f})."
+
+
+def review_lines(o: dict[str, Any] | None, dataset: str) -> list[str]:
+    """What the review of a round did: corrected, accepted, skipped, unresolved, learned."""
+    if o is None:
+        return []
+    lines = [
+        f"Review of round {o['round']}: {o['corrected']} corrected, {o['accepted']} accepted, "
+        f"{o['skipped']} skipped, {len(o['unresolved'])} unresolved; {o['learned']} labels "
+        f"learned.{_delta(o)}"
+    ]
+    if o["pending"]:
+        lines.append(f"{o['pending']} unmarked samples went back to the pool unlabelled.")
+    if o["unresolved"]:
+        lines += [f"- unresolved: {reason}" for reason in o["unresolved"][:5]]
+    if o.get("view"):
+        link = f"/datasets/{dataset}?view={o['view']}"
+        lines.append(
+            f"Unresolved and skipped samples are back in the pool; see them in the view "
+            f"[{o['view']}]({link})."
+        )
+    return lines
+
+
+def status_lines(st: dict[str, Any]) -> list[str]:
+    """Where a loop stands, in the App's words (no commands, processes or addresses)."""
+    head = f"Loop `{st['loop']}` on dataset `{st['dataset']}`: {st['status']}"
+    lines = [head + (f" ({st['done_reason']})" if st.get("done_reason") else "")]
+    if st.get("round") is None:
+        lines.append(
+            "A step is working on it now; try again in a minute."
+            if st.get("lock")
+            else f"No round out for review: run {QUERY} for the next batch."
+            if st["status"] == "active"
+            else "Paused: it queries no batch until it is resumed."
+            if st["status"] == "paused"
+            else "It queries no more batches."
+        )
+    elif st.get("backend") == "app" and st.get("state") in ("exported", "waiting"):
+        lines.append(f"Round {st['round']} is under review in the App: then run {UPDATE}.")
+    elif st.get("total") is not None:
+        lines.append(f"Round {st['round']}: {st['done']} of {st['total']} finished.")
+    else:
+        lines.append(f"Round {st['round']} is {st['state']}: run {UPDATE} to continue.")
+    if st.get("labelled") is not None:
+        lines.append(f"Labelled: {st['labelled']}.")
+    return lines
+
+
 def in_flight_warning(current: dict[str, Any]) -> str:
     """Why 'query learner' will show a batch already out instead of querying a new one."""
     return (
@@ -143,9 +260,11 @@ def too_few_classes(field: str, found: int) -> str:
     )
 
 
-def status_markdown(st: dict[str, Any]) -> str:
-    """The status lines, then the learning curve as a table when there is one."""
-    lines = [f"- {line}" for line in st["lines"]]
+def status_markdown(st: dict[str, Any], dataset: str = "") -> str:
+    """The status lines, what the last review did, then the learning curve as a table."""
+    lines = [f"- {line}" for line in status_lines(st)]
+    review = review_lines(st.get("review"), dataset or st["dataset"])
+    lines += ["", *review] if review else []
     if st["curve"]:
         lines += ["", "| round | labelled | held-out accuracy |", "|---:|---:|---:|"]
         for row in st["curve"]:

@@ -7,8 +7,10 @@ Run from the checkout (``make setup`` first; Chromium from ``apt-get install chr
 Everything runs in a temporary ALFLOW_HOME with its own mongod and Prefect server, so the
 developer's ``.alflow/`` is never touched: the digits demo data is built, ``alflow app`` serves
 the App with the plugin, and a person's clicks are replayed (the operator browser, the create
-form, query, update). It writes ``docs/app-create-learner.png``, ``docs/app-queried-batch.png`` and
-``docs/app-after-update.png`` and prints the parameters the browser sent to ``create_learner``.
+form, query, update). It writes ``docs/app-create-learner.png``, ``docs/app-queried-batch.png``,
+``docs/app-update-form.png`` (the review counted live) and ``docs/app-after-update.png`` (what
+the review did) and prints the parameters the browser sent to ``create_learner``. On the way it
+adds and removes the feature field and checks that Execute is disabled meanwhile.
 
 The script fails when the App does not do what the pictures claim: the loop the browser created
 must have the configuration typed into the form (the form nests ``features``, ``estimator``,
@@ -47,7 +49,13 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SHOTS = ("app-create-learner.png", "app-queried-batch.png", "app-after-update.png")  # in docs/
+SHOTS = (  # in docs/
+    "app-create-learner.png",
+    "app-queried-batch.png",
+    "app-update-form.png",
+    "app-after-update.png",
+    "app-create-blocked.png",  # the feature removed: Execute disabled, the reason beside it
+)
 VIEWPORT = {"width": 1400, "height": 900}
 FORM_VIEWPORT = {"width": 1400, "height": 2000}  # the form from its name down to the backend
 FORM = {  # what the script types into the create form, and what the ledger must then hold
@@ -176,8 +184,10 @@ def fill_create_form(page, dialog) -> None:
     """
     from playwright.sync_api import expect
 
-    dialog.get_by_placeholder("Type and press enter to add a value").click()
+    features = dialog.get_by_placeholder("Type and press enter to add a value")
+    features.click()
     page.get_by_role("option", name="pixels", exact=True).click()
+    check_feature_removal(page, dialog, features)
     dialog.get_by_text("standardize", exact=True).click()
     radio(dialog, "field")
     # the label-field group appears above the ground-truth group, both offering seed_labels
@@ -188,6 +198,28 @@ def fill_create_form(page, dialog) -> None:
     page.get_by_role("option", name="margin", exact=True).click()
     expect(dialog.get_by_text("candidates per pick")).to_have_count(0)
     expect(dialog.get_by_role("button", name="Execute")).to_be_enabled()
+
+
+def check_feature_removal(page, dialog, features) -> None:
+    """Add then remove the feature: the form must block Execute and say why beside the field
+    (issue 26: it used to enable Execute and fail under a 'Learner created' title); then add it
+    back."""
+    from playwright.sync_api import expect
+
+    execute_button = dialog.get_by_role("button", name="Execute")
+    expect(execute_button).to_be_enabled(timeout=30_000)
+    features.click()
+    features.press("Backspace")  # an empty autocomplete drops its last chip
+    expect(dialog.get_by_text("feature fields: choose at least one")).to_be_visible(timeout=30_000)
+    expect(execute_button).to_be_disabled()
+    dialog.get_by_text("feature fields: choose at least one").scroll_into_view_if_needed()
+    page.screenshot(path=DOCS / SHOTS[4])
+    features.click()
+    features.press_sequentially("pix")  # typing opens the filtered choices
+    page.get_by_role("option", name="pixels", exact=True).click()
+    expect(dialog.get_by_text("feature fields: choose at least one")).to_have_count(0)
+    expect(execute_button).to_be_enabled(timeout=30_000)
+    print("checked: removing the feature blocks Execute, adding it back allows it", flush=True)
 
 
 def execute(page, dialog, title: str) -> str:
@@ -238,13 +270,19 @@ def review(dataset, loop: str, ids: list[str]) -> None:
     dataset.reload()  # the App's process added the loop's fields since this one loaded it
     batch = dataset.select(ids, ordered=True)
     field = naming.review_field(loop)
-    for sid, truth, shown in zip(
-        ids, batch.values("ground_truth.label"), batch.values(f"{field}.label"), strict=True
-    ):
+    rows = zip(ids, batch.values("ground_truth.label"), batch.values(f"{field}.label"), strict=True)
+    right = []
+    for sid, truth, shown in rows:
+        sample = dataset[sid]
         if truth != shown:
-            sample = dataset[sid]
             sample.tags.append(truth)
             sample.save()
+        else:
+            right.append((sample, truth))
+    if right:  # one sample tagged with two classes: unresolved, shown as such in the result
+        sample, truth = right[-1]
+        sample.tags.extend([truth, "0" if truth != "0" else "1"])
+        sample.save()
 
 
 def check_view(sent: list[dict[str, Any]], dataset, ids: list[str]) -> None:
@@ -297,15 +335,23 @@ def query_step(page, dataset, loop: str) -> list[str]:
 
 
 def update_step(page, sent: list[dict[str, Any]], dataset, ids: list[str]) -> None:
-    """Update; the shot keeps the result over the reloaded batch (learned labels, tags)."""
+    """Update; the shots: the form counting the review, then the result over the batch."""
+    from playwright.sync_api import expect
+
     # sample tags on the tiles show the reviewer's corrections; turned on only now, because
     # once the sidebar's choice is the person's, fields added later (the loop's) stay hidden
     page.locator('[data-cy="checkbox-tags"]').click()
     form = open_operator(page, "Active Learning: update learner predictions")
     check_view(sent, dataset, ids)
-    print(execute(page, form, "Learner updated"), flush=True)
-    wait_for_grid(page, len(ids))
+    form.get_by_text("review so far:").wait_for()
+    expect(form.get_by_role("button", name="Execute")).to_be_enabled(timeout=60_000)
     page.screenshot(path=DOCS / SHOTS[2])
+    text = execute(page, form, "Learner updated")
+    print(text, flush=True)
+    if "corrected" not in text:
+        raise SystemExit(f"the update result does not say what the review did: {text}")
+    page.wait_for_timeout(2_000)
+    page.screenshot(path=DOCS / SHOTS[3])
 
 
 def _queried_ids(loop: str) -> list[str]:

@@ -15,9 +15,10 @@ from alflow.services import configured  # noqa: F401  (before Prefect and FiftyO
 
 # isort: split
 
-from alflow.app import actions, messages
+from alflow.app import actions, messages, review
 from alflow.app.forms import (
     config_from_answers,
+    config_problems,
     name_problem,
     naming_notice,
     render_loop_form,
@@ -29,6 +30,22 @@ from alflow.errors import AlflowError, LedgerError
 def _problem(inputs, name: str, message: str) -> None:
     """An error in the form that blocks Execute until it is fixed."""
     inputs.view(name, types.Error(label=message), invalid=True, error_message=message)
+
+
+def _beside(inputs, name: str, field: str, message: str) -> None:
+    """A blocking error placed right below the form field at fault (``field``)."""
+    _problem(inputs, name, message)
+    _place(inputs, name, field)
+
+
+def _place(inputs, name: str, field: str) -> None:
+    """Move the property ``name`` right below ``field`` (when the form has it)."""
+    props = inputs.properties
+    if field in props:
+        order = [k for k in props if k != name]
+        order.insert(order.index(field) + 1, name)
+        for key in order:
+            props[key] = props.pop(key)
 
 
 def _guarded(ctx, work) -> dict:
@@ -62,17 +79,20 @@ def _delegation_input(ctx, inputs) -> None:
         "delegate",
         default=len(ctx.dataset) > BACKGROUND_ABOVE,
         label="Run in the background",
-        description="Delegate to FiftyOne's executor ('alflow app' runs one) for long fits",
+        description=messages.DELEGATE,
     )
 
 
-def _markdown_outputs(ctx, title: str):
+def _markdown_outputs(ctx, operation: str):
+    """The result: its lines under the success title, or the error under the failure title."""
     outputs = types.Object()
     results = ctx.results or {}
+    done, failed = messages.TITLES[operation]
     if results.get("error"):
         outputs.view("error", types.Error(label=results["error"]))
     else:
         outputs.md("\n\n".join(results.get("lines", [])), name="summary")
+    title = failed if results.get("error") else done
     return types.Property(outputs, view=types.View(label=title))
 
 
@@ -117,6 +137,9 @@ class CreateLearner(_Background):
         answers.setdefault("name", suggest_name(ctx.dataset.name, choices.loops))
         render_loop_form(inputs, answers, choices)
         inputs.properties["name"].default = answers["name"]
+        if not answers.get("ground_truth_field", choices.ground_truth()):
+            inputs.view("no_ground_truth", types.Notice(label=messages.NO_GROUND_TRUTH))
+            _place(inputs, "no_ground_truth", "ground_truth_field")
         self._check(ctx, inputs, answers, choices)
         _delegation_input(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Active Learning: create learner"))
@@ -136,12 +159,13 @@ class CreateLearner(_Background):
         if source.get("kind", "field") == "field" and not detecting:
             problem = actions.initial_field_problem(ctx.dataset, source.get("field"))
             if problem:
-                _problem(inputs, "one_class", problem)
-        if (answers.get("features") or {}).get("fields"):
-            try:
-                config_from_answers(answers, ctx.dataset.name)
-            except AlflowError as exc:
-                _problem(inputs, "invalid", str(exc))
+                _beside(inputs, "one_class", "initial_labels", problem)
+        # every change re-validates the whole form (removing a feature too): a problem blocks
+        # Execute and sits below the field at fault
+        form = {k: v for k, v in answers.items() if k in inputs.properties or k == "delegate"}
+        for field, loc, message in config_problems(form, ctx.dataset.name):
+            text = messages.form_problem(loc, message)
+            _beside(inputs, f"{field}_problem", field, text)
 
     def execute(self, ctx):
         def work():
@@ -161,7 +185,7 @@ class CreateLearner(_Background):
         return _guarded(ctx, work)
 
     def resolve_output(self, ctx):
-        return _markdown_outputs(ctx, "Learner created")
+        return _markdown_outputs(ctx, "create")
 
 
 class QueryLearner(foo.Operator):
@@ -193,7 +217,7 @@ class QueryLearner(foo.Operator):
         return _guarded(ctx, work)
 
     def resolve_output(self, ctx):
-        return _markdown_outputs(ctx, "Batch queried")
+        return _markdown_outputs(ctx, "query")
 
 
 class UpdateLearnerPredictions(_Background):
@@ -215,7 +239,12 @@ class UpdateLearnerPredictions(_Background):
         if current is None:
             _problem(inputs, "nothing", messages.nothing_to_update(loop))
             return types.Property(inputs)
-        inputs.view("round", types.Notice(label=actions.round_line(loop)))
+        counts = review.live_counts(loop)
+        if counts is None:
+            line = messages.status_lines(actions.status(loop))[1]
+        else:
+            line = messages.review_counts(counts)
+        inputs.view("round", types.Notice(label=line))
         choice = types.RadioGroup()
         choice.add_choice("wait", label="Review finished: take every answer (unmarked = correct)")
         choice.add_choice("accept_partial", label="Take only the samples marked so far")
@@ -224,6 +253,9 @@ class UpdateLearnerPredictions(_Background):
         inputs.enum(
             "when_unfinished", [*messages.WHEN_UNFINISHED, "fail"], default="wait", view=choice
         )
+        warning = messages.update_warning(ctx.params.get("when_unfinished", "wait"), counts)
+        if warning:
+            inputs.view("review_warning", types.Warning(label=warning))
         _delegation_input(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Active Learning: update learner"))
 
@@ -233,13 +265,17 @@ class UpdateLearnerPredictions(_Background):
             ctx.set_progress(progress=0.05, label=f"updating loop {loop!r}")
             choice = ctx.params.get("when_unfinished", "wait")
             result = actions.fail(loop) if choice == "fail" else actions.update(loop, choice)
+            did = review.outcome(loop, result["round"]["round"])
+            review.save_unresolved_view(ctx.dataset, did)
             ctx.ops.reload_dataset()
-            return {**result, "loop": loop, "lines": messages.updated(loop, result)}
+            lines = messages.updated(loop, result)
+            lines[1:1] = messages.review_lines(did, ctx.dataset.name)
+            return {**result, "loop": loop, "review": did, "lines": lines}
 
         return _guarded(ctx, work)
 
     def resolve_output(self, ctx):
-        return _markdown_outputs(ctx, "Learner updated")
+        return _markdown_outputs(ctx, "update")
 
 
 class LoopStatus(foo.Operator):
@@ -256,7 +292,8 @@ class LoopStatus(foo.Operator):
         loop = _choose_loop(ctx, inputs)
         if loop is not None:
             try:
-                inputs.md(messages.status_markdown(actions.status(loop)), name="status")
+                st = {**actions.status(loop), "review": review.last_outcome(loop)}
+                inputs.md(messages.status_markdown(st, ctx.dataset.name), name="status")
             except LedgerError as exc:
                 _problem(inputs, "status_error", str(exc))
         return types.Property(inputs, view=types.View(label="Active Learning: loop status"))
@@ -264,13 +301,14 @@ class LoopStatus(foo.Operator):
     def execute(self, ctx):
         def work():
             loop = actions.chosen_loop(ctx.dataset.name, ctx.params)
-            st = actions.status(loop)
-            return {"loop": loop, "lines": [messages.status_markdown(st)], "status": st["lines"]}
+            st = {**actions.status(loop), "review": review.last_outcome(loop)}
+            text = messages.status_markdown(st, ctx.dataset.name)
+            return {"loop": loop, "lines": [text], "status": messages.status_lines(st)}
 
         return _guarded(ctx, work)
 
     def resolve_output(self, ctx):
-        return _markdown_outputs(ctx, "Loop status")
+        return _markdown_outputs(ctx, "status")
 
 
 def register(plugin):

@@ -32,15 +32,47 @@ def execute(operator: str, dataset, **params):
     return execute_operator(f"{URI}/{operator}", ctx={"dataset": dataset, "params": params})
 
 
-def resolve_input(operator: str, dataset, **params):
+def resolve_input(operator: str, dataset, _target: str = "inputs", _results=None, **params):
     """The operator's resolved input form (a types.Property) for these answers."""
     from fiftyone.operators.executor import resolve_type
     from fiftyone.operators.registry import OperatorRegistry
 
     request = {"dataset_name": dataset.name, "params": params, "view": dataset.view()._serialize()}
+    request |= {"target": _target, "results": _results or {}}
     prop = asyncio.run(resolve_type(OperatorRegistry(), f"{URI}/{operator}", request))
     assert not hasattr(prop, "error") or prop.error is None, getattr(prop, "error", None)
     return prop
+
+
+def resolve_output(operator: str, dataset, results: dict, **params):
+    """The operator's resolved result view (a types.Property) for these results."""
+    return resolve_input(operator, dataset, _target="outputs", _results=results, **params)
+
+
+def defaults_of(obj) -> dict:
+    """What the App submits for a form nobody touched: every property's default, nested."""
+    from fiftyone.operators import types
+
+    out = {}
+    for name, p in obj.properties.items():
+        if isinstance(p.type, types.Object):
+            out[name] = defaults_of(p.type)
+        elif not isinstance(p.type, types.Void) and p.default is not None:
+            out[name] = p.default
+    return out
+
+
+def texts_of(obj) -> list[str]:
+    """Every label and description a form shows, nested."""
+    from fiftyone.operators import types
+
+    found = []
+    for p in obj.properties.values():
+        for view in (p.view, getattr(p.type, "view", None)):
+            found += [getattr(view, key, None) for key in ("label", "description")]
+        if isinstance(p.type, types.Object):
+            found += texts_of(p.type)
+    return [t for t in found if isinstance(t, str)]
 
 
 def errors_of(prop) -> dict[str, str]:

@@ -75,13 +75,6 @@ def requested(reply: dict) -> list[dict]:
     return [r for r in asks if r["operator_uri"] != "console_log"]
 
 
-def ids_of_view(dataset, stages: list[dict]) -> list[str]:
-    """The sample ids, in order, of the view the App would load from ``stages``."""
-    from fiftyone.core.view import DatasetView
-
-    return DatasetView._build(dataset, stages).values("id")
-
-
 def test_the_app_lists_alflows_operators(app, digits):
     listed = app.list_operators(digits.name)
     ours = {op["uri"]: op["config"] for op in listed["operators"] if op["uri"].startswith(URI)}
@@ -101,6 +94,8 @@ def test_the_create_form_resolves_its_nested_groups(app, digits):
 
 
 def test_create_query_update_through_the_app(app, digits):
+    from fiftyone.core.view import DatasetView
+
     loop = unique_name("http")
     created = app.execute("create_learner", digits.name, form_params(loop))
     assert created["error"] is None, created
@@ -112,7 +107,7 @@ def test_create_query_update_through_the_app(app, digits):
     doc = open_workspace().ledger.round(loop, 1)
     asks = requested(queried)
     assert [r["operator_uri"] for r in asks] == ["reload_dataset", "set_view"]
-    assert ids_of_view(digits, asks[1]["params"]["view"]) == doc["queried_ids"]
+    assert DatasetView._build(digits, asks[1]["params"]["view"]).values("id") == doc["queried_ids"]
     assert len(doc["queried_ids"]) == form_params(loop)["batch_size"]
     assert queried["result"]["view"] == naming.round_name(loop, 1)
 
@@ -134,3 +129,21 @@ def test_what_the_browser_sends_after_switching_branches_creates_that_loop(app, 
     assert config["strategy"]["name"] == "margin"
     assert config["eval_tag"] is None
     assert config["features"] == {"fields": ["pixels"], "standardize": True}
+
+
+def test_through_the_routes_a_removed_feature_blocks_and_the_update_form_counts(app, digits):
+    params = form_params(unique_name("routes"))
+    params["features"] = {"fields": [], "standardize": True}
+    props = app.resolve_input("create_learner", digits.name, params)["type"]["properties"]
+    names = list(props)
+    assert [n for n, p in props.items() if p.get("invalid")] == ["features_problem"]
+    assert names.index("features_problem") == names.index("features") + 1
+    assert props["features_problem"]["error_message"] == "feature fields: choose at least one"
+    loop = unique_name("routes")
+    assert app.execute("create_learner", digits.name, form_params(loop))["error"] is None
+    app.execute("query_learner", digits.name, {"loop": loop})
+    form = app.resolve_input("update_learner_predictions", digits.name, {"loop": loop})
+    notice = form["type"]["properties"]["round"]["view"]["label"]
+    assert notice.startswith("Round 1 review so far: ") and "of 10 marked" in notice
+    updated = app.execute("update_learner_predictions", digits.name, {"loop": loop})
+    assert updated["result"]["lines"][1].startswith("Review of round 1: ")

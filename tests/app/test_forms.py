@@ -51,9 +51,11 @@ def base(digits, **params) -> dict:
 
 def test_the_top_level_form_is_the_loop_configuration(digits):
     shown = base(digits)
+    # detection's settings show only for a detection loop
     assert fields(LoopConfig, skip=("schema_version", "dataset", "detection")) <= set(shown)
     extra = set(shown) - fields(LoopConfig)
-    assert extra <= {"delegate", "naming", "no_labels"}, extra
+    # no feature field is chosen yet: the form says so beside the features
+    assert extra <= {"delegate", "naming", "no_labels", "features_problem"}, extra
     assert set(props(shown["features"])) == fields(FeatureConfig)
     assert set(props(shown["stop"])) == fields(StopRules)
     assert shown["features"].type.properties["fields"].view.choices[0].value == "pixels"
@@ -175,12 +177,12 @@ def test_the_form_names_the_fields_the_loop_will_write(digits):
                 "initial_labels": {"kind": "field", "field": "seed_labels"},
                 "backend": {"kind": "oracle"},
             },
-            "invalid",
+            "backend_problem",
             "ground_truth_field",
         ),
         (
             {"features": {"fields": ["pixels"]}, "initial_labels": {"kind": "none"}},
-            "invalid",
+            "initial_labels_problem",
             "cold-start",
         ),
     ],
@@ -225,6 +227,8 @@ def test_answers_left_from_another_strategy_do_not_reach_the_loop(digits):
     assert config.estimator.kind == "random_forest"
 
 
-def test_a_required_choice_starts_empty_not_outside_its_choices(digits):
+def test_a_required_choice_starts_on_one_of_its_choices_not_the_ground_truth(digits):
     shown = props(base(digits, initial_labels={"kind": "field"})["initial_labels"])
-    assert shown["field"].default is None and shown["field"].required
+    assert shown["field"].required
+    assert shown["field"].default in [c.value for c in shown["field"].view.choices]
+    assert shown["field"].default != "ground_truth"

@@ -146,7 +146,7 @@ def test_a_fit_run_in_the_background_is_queued_and_executed_by_fiftyone(digits):
     assert op.status.progress == 1.0 and op.status.label == "round 0 fitted"
 
 
-def test_status_is_the_same_in_the_app_and_the_cli(digits):
+def test_status_says_in_the_app_what_the_cli_says_in_commands(digits):
     from typer.testing import CliRunner
 
     from alflow.cli import app as cli
@@ -156,9 +156,10 @@ def test_status_is_the_same_in_the_app_and_the_cli(digits):
     execute("query_learner", digits, loop=loop)
     shown = execute("loop_status", digits, loop=loop).result
     printed = CliRunner().invoke(cli, ["status", loop]).output
-    assert shown["status"] == printed.splitlines()
-    assert "under review in the FiftyOne App" in shown["status"][1]
-    assert f"alflow review finish {loop}" in shown["status"][1]
+    assert f"alflow review finish {loop}" in printed.splitlines()[1]  # the CLI keeps its own
+    assert "Round 1 is under review in the App" in shown["status"][1]
+    assert "'Active Learning: update learner predictions'" in shown["status"][1]
+    assert not [line for line in shown["status"] if "alflow " in line or "pid" in line]
     assert "| 0 | 10 |" in shown["lines"][0]  # the learning curve: round 0, 10 labels
     # the scheduled advance skips it, saying what it waits for
     from alflow import rounds

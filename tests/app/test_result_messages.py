@@ -45,8 +45,10 @@ def test_with_the_users_prefect_api_and_no_deployment_each_result_has_one_short_
     monkeypatch.setenv("PREFECT_API_URL", url)  # as a user who exported their own server's URL
     shown = create_query_update(digits, unique_name("detail"))
     for operation, lines in shown.items():
-        detail = [line for line in lines if "deployment" in line]
+        detail = [line for line in lines if "Prefect server" in line]
         assert len(detail) == 1, (operation, lines)
-        assert detail[0].startswith("*Ran in the App's process: deployment 'alflow-")
-        assert f"is not on {url} ('alflow deploy' adds it)" in detail[0]
-        assert lines[-1] == detail[0] and len(detail[0]) < 160
+        assert detail[0] == (
+            "*Ran in the App's process: alflow's flows are not deployed on your Prefect server.*"
+        )
+        assert url not in detail[0] and "'alflow " not in detail[0]  # no address, no command
+        assert lines[-1] == detail[0]

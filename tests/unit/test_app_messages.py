@@ -38,10 +38,9 @@ def test_created_says_what_the_loop_learned_and_what_to_do_next_without_where_it
 def test_where_it_ran_is_one_short_line_when_the_users_prefect_api_was_expected():
     result = {**IN_PROCESS, "deployments_expected": True, "round_0": ROUND_0}
     lines = messages.created("pets", result)
-    detail = [line for line in lines if "deployment" in line]
+    detail = [line for line in lines if "Prefect server" in line]
     assert detail == [
-        "*Ran in the App's process: deployment 'alflow-step/step' is not on "
-        "http://prefect.example/api ('alflow deploy' adds it).*"
+        "*Ran in the App's process: alflow's flows are not deployed on your Prefect server.*"
     ]
     assert lines[-1] == detail[0]
 
@@ -54,7 +53,7 @@ def test_a_deployment_run_is_linked_in_its_detail_line():
         "deployments_expected": True,
     }
     assert messages.where_it_ran(result) == [
-        "*Ran as deployment 'alflow-step/step' on http://p/api: "
+        "*Ran as a deployment on your Prefect server: "
         "[Prefect flow run](http://p/runs/flow-run/abc).*"
     ]
 
