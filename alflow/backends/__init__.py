@@ -23,8 +23,22 @@ __all__ = [
     "Progress",
     "Reference",
     "Unresolved",
+    "check_settings",
     "make_backend",
 ]
+
+
+def check_settings(config: LoopConfig) -> None:
+    """Refuse backend settings that no round may start with, whatever source gave them (a CVAT
+    URL with credentials in it from ALFLOW_CVAT_URL or a Secret block); reaches no server.
+
+    Raises:
+        BackendError: the settings break a rule; the message names the source and the fix.
+    """
+    if config.backend.kind == "cvat":
+        from alflow.backends.cvat import CvatBackend
+
+        CvatBackend(config.backend).check_url()
 
 
 def make_backend(config: LoopConfig, dataset_opener) -> AnnotationBackend:

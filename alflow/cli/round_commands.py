@@ -37,7 +37,9 @@ def step(
     options = StepOptions(
         when_unfinished=when_unfinished.value, batch_size=batch_size, dask_workers=dask_workers
     )
-    print_table([step_flow(loop, options)], ROUND_COLUMNS)
+    summary = step_flow(loop, options)
+    # a step that teaches a waiting round and opens the next one prints both rows
+    print_table(summary.get("touched") or [summary], ROUND_COLUMNS)
 
 
 def reexport(loop: str, round_number: Annotated[int, typer.Argument(metavar="ROUND")]) -> None:
