@@ -25,7 +25,19 @@ __all__ = [
     "Unresolved",
     "check_settings",
     "make_backend",
+    "settings_read_prefect",
 ]
+
+
+def settings_read_prefect(config: LoopConfig) -> bool:
+    """Whether :func:`check_settings` reads a Prefect Secret block (so it needs Prefect's API)."""
+    if config.backend.kind != "cvat":
+        return False
+    import os
+
+    from alflow.backends.cvat.credentials import reads_block
+
+    return reads_block(config.backend, os.environ) is not None
 
 
 def check_settings(config: LoopConfig) -> None:

@@ -6,10 +6,12 @@ with one line that names the source and never the password. Loops talk to the CV
 
 from __future__ import annotations
 
+import os
 import secrets
 
 import pytest
 from prefect.blocks.system import Secret
+from prefect.settings import PREFECT_API_URL
 
 from alflow import rounds
 from alflow.backends import cvat
@@ -95,7 +97,8 @@ def test_a_password_in_the_url_source_is_refused_at_a_config_change(cvat_loop, u
     assert ws.ledger.loop(loop)["config"] == before
 
     # as a user meets it: one line on stderr
-    out = run_cli("loop", "stop-rules", loop, "--max-rounds", "7", timeout=300)
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}  # the session's server
+    out = run_cli("loop", "stop-rules", loop, "--max-rounds", "7", env=env, timeout=300)
     assert out.returncode == 2, out.stderr
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, out.stderr

@@ -95,27 +95,25 @@ def check_url(
     """Refuse the URL the backend would use if it carries a user name or password, whichever
     source it comes from (backend.url is refused by the configuration's own validator).
 
-    Only the URL rule: a Secret block that cannot be loaded, or missing credentials, are named
-    (with their fix) by the step that needs them, as before.
-
     Raises:
-        BackendError: the URL from the Secret block or ALFLOW_CVAT_URL carries credentials.
+        BackendError: the URL from the Secret block or ALFLOW_CVAT_URL carries credentials, or
+            the Secret block (read only when backend.url is unset) cannot be loaded.
     """
     if config.url:
         return
-    block = config.credentials_block or environ.get(ENV_SECRET_BLOCK)
-    if block:
-        try:
-            value = load_secret(block)
-        except Exception:  # whatever Prefect raises: the step that needs the block names it
-            value = None
-        url = block_url(value, block) if value is not None else None
-        if url and url_has_credentials(url):
+    block = reads_block(config, environ)
+    url = block_url(_load_block(block, load_secret), block) if block else None
+    if url:
+        if url_has_credentials(url):
             raise BackendError(cvat_url_refusal(f"Prefect Secret block {block!r}"))
-        if url:
-            return
+        return
     if url_has_credentials(environ.get(ENV_URL) or ""):
         raise BackendError(cvat_url_refusal(ENV_URL))
+
+
+def reads_block(config: CvatBackendConfig, environ: Mapping[str, str]) -> str | None:
+    """The Secret block :func:`check_url` reads for the URL, if any (none with backend.url)."""
+    return None if config.url else config.credentials_block or environ.get(ENV_SECRET_BLOCK)
 
 
 def resolve_connection(
