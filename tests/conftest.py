@@ -60,7 +60,7 @@ import pytest  # noqa: E402
 # helpers that assert, outside test modules: rewritten so their failures show the values
 pytest.register_assert_rewrite("tests.app.operators", "tests.curves", "tests.cvat_stand_in")
 
-pytest_plugins = ["tests.cvat_stand_in.fixtures"]
+pytest_plugins = ["tests.cvat_stand_in.fixtures", "tests.detection.fixtures"]
 
 # Node id prefixes (a folder, a file, or a test with all its parameters) of the slow tests.
 SLOW = (
@@ -70,6 +70,7 @@ SLOW = (
     "tests/e2e/test_managed_server.py",
     "tests/e2e/test_round_scale_smoke.py",
     "tests/e2e/test_benchmark_smoke.py",
+    "tests/e2e/test_detection_benchmark_smoke.py",
     # the FiftyOne App's server as a subprocess
     "tests/app/test_app_server.py",
     "tests/integration/test_database_server.py::test_the_app_and_its_executor_use_alflows_database",

@@ -58,17 +58,25 @@ def dataset_choices(dataset, ws: Workspace | None = None) -> DatasetChoices:
     features = [
         name for name, fld in schema.items() if _numeric(fld) and not name.startswith(owned)
     ]
-    classifications = [
-        name
-        for name, fld in schema.items()
-        if isinstance(fld, fo.EmbeddedDocumentField)
-        and fld.document_type is fo.Classification
-        and not name.startswith(owned)
-    ]
     counts = dataset.count_sample_tags()
     tags = [t for t in sorted(counts, key=lambda t: (-counts[t], t)) if not t.startswith("al:")]
     return DatasetChoices(
-        dataset.name, sorted(features), sorted(classifications), tags, loops_of(dataset.name, ws)
+        dataset.name,
+        sorted(features),
+        _label_fields(schema, fo.Classification),
+        tags,
+        loops_of(dataset.name, ws),
+        detection_fields=_label_fields(schema, fo.Detections),
+    )
+
+
+def _label_fields(schema, label_type) -> list[str]:
+    """The dataset's own fields holding labels of ``label_type`` (not alflow's)."""
+    return sorted(
+        name
+        for name, fld in schema.items()
+        if getattr(fld, "document_type", None) is label_type
+        and not name.startswith(naming.FIELD_PREFIX)
     )
 
 

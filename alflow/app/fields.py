@@ -92,7 +92,10 @@ def spec_of(name: str, info: FieldInfo) -> Spec:
     args = [a for a in args if a is not type(None)]
     models = tuple(a for a in args if isinstance(a, type) and issubclass(a, BaseModel))
     if models and len(models) == len(args):
-        kind = "choice" if len(models) > 1 or common["optional"] else "model"
+        # an optional model without a kind (detection settings) is a plain group, shown when
+        # the form asks for it, not a choice of kinds
+        union = len(models) > 1 or (common["optional"] and "kind" in models[0].model_fields)
+        kind = "choice" if union else "model"
         return Spec(kind=kind, models=models, **common)
     if len(args) == 1:
         return _single(args[0], metadata, common)

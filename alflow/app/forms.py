@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -50,20 +50,28 @@ class DatasetChoices:
     classification_fields: list[str]
     tags: list[str]
     loops: list[str] = field(default_factory=list)
+    detection_fields: list[str] = field(default_factory=list)
+    task: str = "classification"  # the form's task so far: which label fields it offers
+
+    @property
+    def label_fields(self) -> list[str]:
+        """The fields that can hold the loop's labels: Detections for a detection loop."""
+        return self.detection_fields if self.task == "detection" else self.classification_fields
 
     def default_kind(self, path: str) -> str | None:
         """The kind preselected for a group that depends on the dataset (its label source)."""
         if path != "initial_labels":
             return FORM_DEFAULTS.get(path)
-        return "field" if self.classification_fields else "tags" if self.tags else NONE
+        return "field" if self.label_fields else "tags" if self.tags else NONE
 
     def for_path(self, path: str) -> list[str] | None:
         return {
             "features.fields": self.feature_fields,
-            "initial_labels.field": self.classification_fields,
+            "initial_labels.field": self.label_fields,
             "initial_labels.classes": self.tags,
-            "ground_truth_field": self.classification_fields,
+            "ground_truth_field": self.label_fields,
             "eval_tag": self.tags,
+            "detection.proposals.field": self.detection_fields,
         }.get(path)
 
 
@@ -84,7 +92,10 @@ def visible_specs(model: type[BaseModel], answers: Mapping[str, Any]) -> list[Sp
         name = answers.get("name") or StrategyConfig().name
         return specs(model, only=("name", *strategy_options(name)))
     if model is LoopConfig:
-        return [s for s in specs(model) if s.name not in HIDDEN]
+        detecting = answers.get("task") == "detection"
+        return [
+            s for s in specs(model) if s.name not in HIDDEN and (s.name != "detection" or detecting)
+        ]
     return specs(model)
 
 
@@ -199,6 +210,8 @@ def config_from_answers(answers: Mapping[str, Any], dataset: str) -> LoopConfig:
     if unknown:
         raise ConfigError(f"the form sent fields the loop configuration does not have: {unknown}")
     answers = {k: v for k, v in answers.items() if k not in FORM_ONLY}
+    if answers.get("task") != "detection":  # the App keeps a hidden group's earlier answers
+        answers.pop("detection", None)
     data = model_input(LoopConfig, {**answers, **_visible_strategy(answers)})
     data.setdefault("backend", {"kind": FORM_DEFAULTS["backend"]})
     if "eval_fraction" not in data and not data.get("ground_truth_field"):
@@ -239,8 +252,10 @@ def name_problem(name: str | None) -> str | None:
 
 
 def render_loop_form(obj, answers: Mapping[str, Any], choices: DatasetChoices) -> None:
-    """The loop configuration's properties on ``obj``, as :func:`render_model` renders them."""
-    render_model(obj, LoopConfig, answers, choices)
+    """The loop configuration's properties on ``obj``, as :func:`render_model` renders them
+    (label fields of the type the chosen task needs)."""
+    chosen = replace(choices, task=answers.get("task") or "classification")
+    render_model(obj, LoopConfig, answers, chosen)
 
 
 __all__ = [

@@ -66,6 +66,13 @@ def make_backend(config: LoopConfig, dataset_opener) -> AnnotationBackend:
         from alflow.backends.oracle import OracleBackend
 
         field = config.ground_truth_field
+        if config.task == "detection":
+            from alflow.data.detections import read_boxes
+
+            def true_boxes(ids: list[str]) -> dict[str, list | None]:
+                return read_boxes(dataset_opener(), field, include_excluded=True, ids=ids)
+
+            return OracleBackend(true_boxes, field, config.detection.match_iou)
 
         def ground_truth(ids: list[str]) -> dict[str, str | None]:
             # ids and values in one query: a sample deleted meanwhile is simply absent

@@ -68,6 +68,8 @@ class Batch:
     items: tuple[BatchItem, ...]
     classes: tuple[str, ...]
     task: str = CLASSIFICATION
+    # a detection batch: the overlap at which a corrected box is its pre-fill's correction
+    match_iou: float = 0.5
 
     @property
     def sample_ids(self) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from alflow.cli.dask_option import DaskWorkers
-from alflow.cli.output import ROUND_COLUMNS, print_table
+from alflow.cli.output import columns_for, print_table
 from alflow.cli.prefect_setup import took_over
 
 
@@ -16,7 +16,8 @@ def history(loop: str) -> None:
     from alflow.cli.loop_table import round_history
     from alflow.loop.workspace import open_workspace
 
-    print_table(round_history(open_workspace(ledger_only=True), loop), ROUND_COLUMNS)
+    rows = round_history(open_workspace(ledger_only=True), loop)
+    print_table(rows, columns_for(rows))
 
 
 def status(loop: str) -> None:
@@ -69,4 +70,5 @@ def reinclude(
     owner = locks.command_owner("reinclude")
     with locks.holding(ws.ledger, loop, owner) as replaced:
         took_over(ws.ledger, loop, replaced, owner)
-        print_table([rounds.reinclude(ws, loop, rounds_)], ROUND_COLUMNS)
+        rows = [rounds.reinclude(ws, loop, rounds_)]
+    print_table(rows, columns_for(rows))

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from alflow.cli.dask_option import DaskWorkers
-from alflow.cli.output import ROUND_COLUMNS, print_table
+from alflow.cli.output import columns_for, print_table
 from alflow.cli.prefect_setup import mark_dead_holder, use_prefect
 from alflow.errors import AlflowError
 
@@ -40,7 +40,8 @@ def loop_create(
     from flows.loop import create_loop_flow
 
     result = create_loop_flow(config, replace=replace, dask_workers=dask_workers)
-    print_table([result["round_0"]], ROUND_COLUMNS)
+    rows = [result["round_0"]]
+    print_table(rows, columns_for(rows))
 
 
 @loop_app.command("delete")

@@ -19,6 +19,26 @@ ROUND_COLUMNS = [
 ]
 
 
+# a detection loop's rows: images and boxes labelled, mAP in place of accuracy
+DETECTION_COLUMNS = [
+    ("round", "round", ""),
+    ("state", "state", ""),
+    ("queried", "queried", ""),
+    ("labelled", "images", ""),
+    ("labelled_boxes", "boxes", ""),
+    ("mAP", "mAP", ".3f"),
+    ("mAP50", "mAP@.5", ".3f"),
+    ("changed", "changed", ""),
+    ("seconds", "round-seconds", ".1f"),
+]
+
+
+def columns_for(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """The round columns for these rows: a detection loop's when they count boxes."""
+    detecting = any(r.get("labelled_boxes") is not None or "mAP" in r for r in rows)
+    return DETECTION_COLUMNS if detecting else ROUND_COLUMNS
+
+
 def _fmt(value: Any, spec: str = "") -> str:
     if value is None:
         return "-"

@@ -8,7 +8,7 @@ from typing import Annotated, get_args
 import typer
 
 from alflow.cli.dask_option import DaskWorkers
-from alflow.cli.output import ROUND_COLUMNS, print_table
+from alflow.cli.output import columns_for, print_table
 from alflow.cli.prefect_setup import took_over, use_prefect
 from alflow.config.loop import StepOptions
 from alflow.errors import plural
@@ -39,7 +39,8 @@ def step(
     )
     summary = step_flow(loop, options)
     # a step that teaches a waiting round and opens the next one prints both rows
-    print_table(summary.get("touched") or [summary], ROUND_COLUMNS)
+    rows = summary.get("touched") or [summary]
+    print_table(rows, columns_for(rows))
 
 
 def reexport(loop: str, round_number: Annotated[int, typer.Argument(metavar="ROUND")]) -> None:

@@ -234,7 +234,13 @@ def set_excluded(dataset, field: str, ids: list[str], excluded: bool) -> None:
 
 
 def write_classifications(dataset, field: str, values: Mapping[str, Any]) -> None:
-    """Set ``field`` for the given ``{sample id: Classification | None}`` in one bulk write.
+    """Set ``field`` for the given ``{sample id: Classification | None}`` in one bulk write."""
+    write_labels(dataset, field, values)
+
+
+def write_labels(dataset, field: str, values: Mapping[str, Any]) -> None:
+    """Set ``field`` for the given ``{sample id: label | None}`` (any FiftyOne label) in one
+    bulk write.
 
     ``set_values`` may add the field or its attributes to the schema, so it runs under the
     dataset's schema lock.

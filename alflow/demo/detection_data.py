@@ -23,6 +23,7 @@ DATASET = "alflow-digit-boxes"
 GROUND_TRUTH = "ground_truth"
 PROPOSALS = "proposals"
 IMAGE_FEATURES = "thumbnail"  # a 8x8 grey thumbnail per image, for diversity
+INITIAL = "initial_boxes"  # the demo loop's first labels: a few canvases' ground truth
 CANVAS = 64
 THRESHOLD = 80  # grey level above which a pixel is ink (digits reach 255, clutter 60-200)
 
@@ -143,3 +144,16 @@ def _detections(boxes: np.ndarray, labels: list[str]):
             for box, label in zip(boxes, labels, strict=True)
         ]
     )
+
+
+def seed_initial_boxes(dataset, n: int, random_state: int = 0) -> list[str]:
+    """Copy the ground truth of ``n`` canvases drawn with ``random_state`` into
+    ``initial_boxes``, the labels a loop starts from (other canvases' field is cleared)."""
+    ids = dataset.values("id")
+    chosen = sorted(np.random.default_rng(random_state).choice(len(ids), n, replace=False))
+    picked = [ids[i] for i in chosen]
+    if INITIAL in dataset.get_field_schema():
+        dataset.delete_sample_field(INITIAL)
+    view = dataset.select(picked, ordered=True)
+    view.set_values(INITIAL, view.values(GROUND_TRUTH))
+    return picked

@@ -11,7 +11,6 @@ images, so a strategy is judged by what its labels cost in images and in boxes.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,6 +23,7 @@ from alflow.boxes.matching import proposal_labels
 from alflow.config.detection import DetectionConfig
 from alflow.config.estimators import EstimatorConfig
 from alflow.errors import ConfigError
+from alflow.learning import box_evaluation
 from alflow.learning.box_learner import fit_boxes, objects, predict_boxes
 from alflow.strategies.selectors import cluster_spread
 
@@ -103,17 +103,7 @@ def mean_average_precision(dataset, pool: DetectionPool, found, eval_pos, ground
             for i in eval_pos
         ],
     )
-    quiet = logging.getLogger("fiftyone")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)  # FiftyOne logs each evaluation's phases at INFO
-    try:
-        coco = view.evaluate_detections(EVAL_FIELD, gt_field=ground_truth, compute_mAP=True)
-        at_half = view.evaluate_detections(
-            EVAL_FIELD, gt_field=ground_truth, compute_mAP=True, iou_threshs=[0.5]
-        )
-    finally:
-        quiet.setLevel(level)
-    return max(float(coco.mAP()), 0.0), max(float(at_half.mAP()), 0.0)
+    return box_evaluation.mean_average_precision(view, EVAL_FIELD, ground_truth)
 
 
 def next_batch(

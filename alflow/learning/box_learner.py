@@ -10,11 +10,14 @@ suppression.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from alflow.boxes.geometry import nms
+from alflow.boxes.matching import proposal_labels
+from alflow.boxes.pool import BoxPool
 from alflow.boxes.predictions import BoxPredictions, from_proba
 from alflow.config.detection import BACKGROUND
 from alflow.config.estimators import EstimatorConfig
@@ -73,3 +76,66 @@ def objects(
     ):
         out[image].append(([float(v) for v in box], str(label), float(confidence)))
     return out
+
+
+@dataclass
+class BoxState:
+    """A detection loop's learner as its checkpoint holds it: the box classifier and what it
+    was fitted on (images and boxes labelled, which round made it)."""
+
+    learner: BoxLearner
+    round_number: int
+    n_labels: int  # labelled images
+    n_boxes: int  # labelled boxes
+    training_ids: list[str]
+
+    @property
+    def classes(self) -> list[str]:
+        """The object classes it predicts (without background)."""
+        return [c for c in self.learner.classes if c != BACKGROUND]
+
+
+def proposal_answers(
+    pool: BoxPool, labelled: Mapping[str, list[tuple[list[float], str]]], match_iou: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The proposal rows of the labelled images and the class each learns (background where
+    it overlaps no labelled box by ``match_iou``)."""
+    position = {sid: i for i, sid in enumerate(pool.ids)}
+    rows, labels = [], []
+    for sid, boxes in labelled.items():
+        if sid not in position:
+            continue
+        image_rows = pool.rows_of([position[sid]])
+        truth = np.asarray([b for b, _ in boxes], dtype=np.float64).reshape(-1, 4)
+        rows.append(image_rows)
+        labels.append(
+            proposal_labels(pool.boxes[image_rows], truth, [c for _, c in boxes], match_iou)
+        )
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, str)
+    return np.concatenate(rows), np.concatenate(labels)
+
+
+def fit_box_state(
+    estimator: EstimatorConfig,
+    pool: BoxPool,
+    labelled: Mapping[str, list[tuple[list[float], str]]],
+    match_iou: float,
+    random_state: int,
+    round_number: int,
+) -> BoxState:
+    """Fit the box classifier on every labelled image's proposals."""
+    rows, answers = proposal_answers(pool, labelled, match_iou)
+    learner = fit_boxes(estimator, pool.X[rows], answers, random_state)
+    return BoxState(
+        learner=learner,
+        round_number=round_number,
+        n_labels=len(labelled),
+        n_boxes=sum(len(b) for b in labelled.values()),
+        training_ids=sorted(labelled),
+    )
+
+
+def pool_predictions(state: BoxState, pool: BoxPool) -> BoxPredictions:
+    """The learner's class probabilities of every proposal of the pool."""
+    return predict_boxes(state.learner, pool.X, pool.sample, pool.boxes, pool.n_images)

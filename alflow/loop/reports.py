@@ -16,22 +16,23 @@ from typing import Any
 from alflow.services.environment import state_dir
 from alflow.state.ledger import TAUGHT, Ledger
 
+DETECTION_METRICS = ("labelled_boxes", "mAP", "mAP50")
+
 
 def curve_rows(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per taught round: round, labelled, accuracy, macro-F1 (None without truth)."""
+    """One row per taught round: round, labelled, accuracy, macro-F1 (None without truth);
+    a detection loop's rows have boxes labelled, mAP and mAP@.5 instead of the scores."""
     rows = []
     for doc in rounds:
         if doc["state"] != TAUGHT:
             continue
         metrics = doc.get("metrics", {})
-        rows.append(
-            {
-                "round": doc["round"],
-                "labelled": metrics.get("labelled"),
-                "accuracy": metrics.get("accuracy"),
-                "macro_f1": metrics.get("macro_f1"),
-            }
-        )
+        row = {"round": doc["round"], "labelled": metrics.get("labelled")}
+        if any(key in metrics for key in DETECTION_METRICS):
+            row.update({key: metrics.get(key) for key in DETECTION_METRICS})
+        else:
+            row.update({key: metrics.get(key) for key in ("accuracy", "macro_f1")})
+        rows.append(row)
     return rows
 
 
@@ -78,8 +79,7 @@ def round_markdown(doc: dict[str, Any], task_url: str | None = None) -> str:
         f"| labels changed by annotators | {ingest.get('changed', 'n/a')} |",
         f"| unresolved (back to the pool) | {len(ingest.get('unresolved', []))} |",
         f"| labelled so far | {metrics.get('labelled', 'n/a')} |",
-        f"| held-out accuracy | {_num(metrics.get('accuracy'))} |",
-        f"| held-out macro-F1 | {_num(metrics.get('macro_f1'))} |",
+        *_score_lines(metrics, ingest),
     ]
     if task_url:
         lines.append(f"| CVAT task | [{task_url}]({task_url}) |")
@@ -101,24 +101,52 @@ def round_markdown(doc: dict[str, Any], task_url: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _score_lines(metrics: dict[str, Any], ingest: dict[str, Any]) -> list[str]:
+    """The held-out scores' rows: accuracy and macro-F1, or a detection loop's boxes and mAP."""
+    if not any(key in metrics for key in DETECTION_METRICS):
+        return [
+            f"| held-out accuracy | {_num(metrics.get('accuracy'))} |",
+            f"| held-out macro-F1 | {_num(metrics.get('macro_f1'))} |",
+        ]
+    boxes = ingest.get("boxes") or {}
+    done = ", ".join(
+        f"{boxes[k]} {k}" for k in ("kept", "moved", "relabelled", "added", "deleted") if k in boxes
+    )
+    return [
+        f"| boxes labelled so far | {metrics.get('labelled_boxes', 'n/a')} |",
+        f"| this round's boxes | {boxes.get('boxes', 'n/a')} ({done or 'none pre-filled'}) |",
+        f"| held-out mAP@[.5:.95] | {_num(metrics.get('mAP'))} |",
+        f"| held-out mAP@.5 | {_num(metrics.get('mAP50'))} |",
+    ]
+
+
 def _run_link(run: dict[str, Any]) -> str:
     return f"[{run['name']}]({run['url']})" if run.get("url") else f"`{run['name']}`"
 
 
 def curve_png(rows: list[dict[str, Any]], title: str) -> bytes:
-    """The learning curve (held-out accuracy against labels) as PNG bytes."""
+    """The learning curve (held-out accuracy, or a detection loop's mAP, against labels) as
+    PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = [(r["labelled"], r["accuracy"]) for r in rows if r.get("accuracy") is not None]
+    score, label = (
+        ("mAP", "held-out mAP@[.5:.95]")
+        if any("mAP" in r for r in rows)
+        else (
+            "accuracy",
+            "held-out accuracy",
+        )
+    )
+    points = [(r["labelled"], r[score]) for r in rows if r.get(score) is not None]
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
     if points:
         xs, ys = zip(*points, strict=True)
         ax.plot(xs, ys, marker="o")
     ax.set_xlabel("labelled samples")
-    ax.set_ylabel("held-out accuracy")
+    ax.set_ylabel(label)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()

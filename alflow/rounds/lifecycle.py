@@ -14,6 +14,7 @@ from alflow.data import bulk_writes, freshness, store
 from alflow.data import labels as lab
 from alflow.errors import DatasetError
 from alflow.loop.workspace import Workspace
+from alflow.rounds import detection
 from alflow.rounds.records import labelled, summarize
 from alflow.rounds.training import advance_learner
 from alflow.services.environment import checkpoints_dir
@@ -62,9 +63,7 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
     store.require_fields(dataset, config.features.fields, "feature")
     if config.ground_truth_field:
         store.require_fields(dataset, [config.ground_truth_field], "ground-truth")
-    initial, source = read_initial_labels(dataset, config)
-    cold = config.strategy.name in COLD_START_STRATEGIES
-    lab.require_initial_labels(initial, f"dataset {config.dataset!r} ({source})", cold)
+    initial, classes, values = initial_labels(dataset, config)
     ids = store.sample_ids(dataset)
     if config.eval_tag:
         eval_ids = set(dataset.match_tags(config.eval_tag).values("id")) - set(initial)
@@ -75,14 +74,11 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
     fm = ws.features(config)  # NaN, inf, missing, ragged or text values fail here, before writes
     discard_unfinished(ws, config.name)
     ws.ledger.create_loop(
-        config.name,
-        config.model_dump(mode="json"),
-        {"classes": declared_classes(config, initial)},
-        status=CREATING,
+        config.name, config.model_dump(mode="json"), {"classes": classes}, status=CREATING
     )
     try:
         with freshness.own_write(fm.path):  # the initial labels touch samples, no feature
-            _write_split_and_labels(ws, config, dataset, ids, eval_ids, initial, source)
+            _write_split_and_labels(config, dataset, ids, eval_ids, values)
     except BaseException:
         discard_unfinished(ws, config.name)
         raise
@@ -90,22 +86,34 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
         "loop": config.name,
         "initial_labels": len(initial),
         "eval": len(eval_ids),
-        "classes": declared_classes(config, initial),
+        "classes": classes,
     }
 
 
-def _write_split_and_labels(ws, config, dataset, ids, eval_ids, initial, source) -> None:
+def initial_labels(dataset, config: LoopConfig) -> tuple[dict[str, Any], list[str], dict]:
+    """The initial labels by sample id, the classes they declare, and the label objects the
+    loop's label field starts with (Classifications, or Detections for a detection loop),
+    all validated before anything is written."""
+    if config.task == "detection":
+        detection.require_fields(dataset, config)
+        boxes = detection.read_initial(dataset, config)
+        source = f"field {config.initial_labels.field!r}" if config.initial_labels else "none"
+        return boxes, detection.classes_of(boxes), detection.initial_values(boxes, source)
+    initial, source = read_initial_labels(dataset, config)
+    cold = config.strategy.name in COLD_START_STRATEGIES
+    lab.require_initial_labels(initial, f"dataset {config.dataset!r} ({source})", cold)
+    prov = lab.provenance(f"initial:{source}", 0)
+    values = {sid: store.classification(label, **prov) for sid, label in initial.items()}
+    return initial, declared_classes(config, initial), values
+
+
+def _write_split_and_labels(config, dataset, ids, eval_ids, values) -> None:
     split = {sid: (lab.EVAL if sid in eval_ids else lab.POOL) for sid in ids}
     with reporting.step(f"marking the pool/eval split of {config.name!r}", len(split)) as report:
         bulk_writes.write_strings(
             dataset, naming.split_field(config.name), split, on_chunk=report.advance
         )
-    prov = lab.provenance(f"initial:{source}", 0)
-    store.write_classifications(
-        dataset,
-        naming.label_field(config.name),
-        {sid: store.classification(label, **prov) for sid, label in initial.items()},
-    )
+    store.write_labels(dataset, naming.label_field(config.name), values)
 
 
 def discard_unfinished(ws: Workspace, loop: str) -> bool:
@@ -143,8 +151,10 @@ def fit_initial(ws: Workspace, loop: str) -> dict[str, Any]:
     if existing is None:
         config = ws.config(loop)
         dataset = ws.dataset(config)
-        known = labelled(dataset, loop)
-        fields = advance_learner(ws, config, None, known, [], 0)
+        if config.task == "detection":
+            fields = detection.advance(ws, config, 0)
+        else:
+            fields = advance_learner(ws, config, None, labelled(dataset, loop), [], 0)
         ws.ledger.insert_round(
             loop, 0, TAUGHT, strategy=config.strategy.name, batch_size=0, queried_ids=[], **fields
         )

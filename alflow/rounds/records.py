@@ -33,6 +33,18 @@ def labelled(dataset, loop: str, include_excluded: bool = False) -> dict[str, st
     }
 
 
+def labelled_ids(dataset, loop: str, include_excluded: bool = False) -> set[str]:
+    """The samples the loop's label field labels, whatever the label type (a class, or boxes:
+    an image labelled as holding no object counts); ``include_excluded`` as for
+    :func:`labelled`."""
+    field = naming.label_field(loop)
+    if not store.has_fields(dataset, [field]):
+        return set()
+    present = {field: {"$exists": True, "$ne": None}}
+    ids, (excluded,) = store.columns_where(dataset, present, [f"{field}.excluded"])
+    return {i for i, x in zip(ids, excluded, strict=True) if include_excluded or not x}
+
+
 def eval_ids(dataset, loop: str) -> list[str]:
     return store.ids_where(dataset, {naming.split_field(loop): lab.EVAL})
 
@@ -72,6 +84,7 @@ def summarize(doc: dict[str, Any]) -> dict[str, Any]:
         "labelled": metrics.get("labelled"),
         "accuracy": metrics.get("accuracy"),
         "macro_f1": metrics.get("macro_f1"),
+        **{key: metrics[key] for key in ("labelled_boxes", "mAP", "mAP50") if key in metrics},
         "changed": doc.get("ingest", {}).get("changed"),
         "seconds": seconds,
     }

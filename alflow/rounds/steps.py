@@ -25,8 +25,9 @@ from alflow.learning import learners
 from alflow.learning.seeds import round_seed
 from alflow.loop import recovery
 from alflow.loop.workspace import Workspace
+from alflow.rounds import detection
 from alflow.rounds.history import finish_pending_edit
-from alflow.rounds.records import eval_ids, labelled, queued_ids, summarize
+from alflow.rounds.records import eval_ids, labelled, labelled_ids, queued_ids, summarize
 from alflow.rounds.stop_rules import apply_stop_rules
 from alflow.rounds.training import advance_learner, kept_pool_proba, load_learner
 from alflow.state import locks
@@ -92,30 +93,22 @@ def query(ws: Workspace, loop: str, round_number: int, batch_size: int | None = 
     mask = lab.pool_mask(
         fm.ids,
         eval_ids(dataset, loop),
-        labelled(dataset, loop, include_excluded=True),
+        labelled_ids(dataset, loop, include_excluded=True),
         queued_ids(ws, loop),
     )
     n_pool = int(mask.sum())
-    if n_pool < n:
+    detecting = config.task == "detection"
+    if n_pool < (1 if detecting and config.detection.batch_unit == "boxes" else n):
         raise PoolExhaustedError(
             f"loop {loop!r} round {round_number}: pool exhausted: {n_pool} unlabelled samples "
             f"left, {n} requested; lower batch_size or add samples"
         )
     state = load_learner(ws, loop, round_number)
-    pool_rows = np.flatnonzero(mask)
-    # rows read as strategies ask, never the pool copied; the learner's probabilities from its
-    # write-back when they were kept
-    kept = kept_pool_proba(ws, loop, round_number, state, fm.path.name)
-    X_pool = PoolRows(fm.X, pool_rows, None if kept is None else kept[pool_rows])
     rs = round_seed(config.random_state, round_number)
-    if state is None:  # cold start: the strategy needs no model
-        strategy = bind_strategy(config.strategy)
-        picked, scores = strategy(None, X_pool, n_instances=n, random_state=rs)
+    if detecting:
+        ids, scores = detection.select(ws, config, state, mask, n, rs)
     else:
-        picked, scores = learners.select_batch(state, X_pool, n, rs)
-    picked = np.asarray(picked).ravel()
-    scores = None if scores is None else [float(s) for s in np.ravel(scores)]
-    ids = [str(fm.ids[pool_rows[i]]) for i in picked]
+        ids, scores = _select_samples(ws, config, round_number, state, fm, mask, n, rs)
     ws.ledger.insert_round(
         loop,
         round_number,
@@ -130,9 +123,28 @@ def query(ws: Workspace, loop: str, round_number: int, batch_size: int | None = 
     return ids
 
 
+def _select_samples(ws, config, round_number, state, fm, mask, n, rs):
+    """A classification batch's ids and scores, by the loop's strategy."""
+    pool_rows = np.flatnonzero(mask)
+    # rows read as strategies ask, never the pool copied; the learner's probabilities from its
+    # write-back when they were kept
+    kept = kept_pool_proba(ws, config.name, round_number, state, fm.path.name)
+    X_pool = PoolRows(fm.X, pool_rows, None if kept is None else kept[pool_rows])
+    if state is None:  # cold start: the strategy needs no model
+        strategy = bind_strategy(config.strategy)
+        picked, scores = strategy(None, X_pool, n_instances=n, random_state=rs)
+    else:
+        picked, scores = learners.select_batch(state, X_pool, n, rs)
+    picked = np.asarray(picked).ravel()
+    scores = None if scores is None else [float(s) for s in np.ravel(scores)]
+    return [str(fm.ids[pool_rows[i]]) for i in picked], scores
+
+
 def make_batch(ws: Workspace, config: LoopConfig, round_number: int, ids: list[str]) -> Batch:
     """The batch as annotators see it: files plus the learner's guesses to correct."""
     state = load_learner(ws, config.name, round_number)
+    if config.task == "detection":
+        return detection.make_batch(ws, config, state, round_number, ids)
     paths = store.filepaths(ws.dataset(config), ids)
     classes = set(ws.ledger.loop(config.name).get("classes", []))
     if state is None:  # cold start: nothing to pre-fill
@@ -255,13 +267,16 @@ def ingest(ws: Workspace, loop: str, round_number: int, partial: bool = False) -
         collected = _without_dropped(
             collected, set(ws.ledger.round(loop, round_number)["queried_ids"])
         )
-    store.write_classifications(
-        ws.dataset(config),
-        naming.label_field(loop),
-        _label_values(collected, round_number, backend.kind),
+    detecting = config.task == "detection"
+    values = (detection.answer_values if detecting else _label_values)(
+        collected, round_number, backend.kind
     )
+    store.write_labels(ws.dataset(config), naming.label_field(loop), values)
     known = set(ws.ledger.loop(loop).get("classes", []))
-    new_classes = sorted({a.label for a in collected.answers} - known)
+    answered = (
+        detection.answered_classes(collected) if detecting else {a.label for a in collected.answers}
+    )
+    new_classes = sorted(answered - known)
     if new_classes:
         log.warning(
             "loop %r round %d: new classes %s join the class map", loop, round_number, new_classes
@@ -274,6 +289,8 @@ def ingest(ws: Workspace, loop: str, round_number: int, partial: bool = False) -
         "pending": list(collected.pending),
         "new_classes": new_classes,
     }
+    if detecting:
+        report["boxes"] = detection.ingest_counts(collected)
     ws.ledger.set_state(loop, round_number, INGESTED, ingest=report)
     return report
 
@@ -297,10 +314,13 @@ def teach_round(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
             f"loop {loop!r} round {round_number} is {doc['state']!r}; ingest it before teaching"
         )
     config = ws.config(loop)
-    state = load_learner(ws, loop, round_number)
-    known = labelled(ws.dataset(config), loop)
-    ids = [sid for sid in doc["ingest"]["answered"] if sid in known]
-    fields = advance_learner(ws, config, state, known, ids, round_number)
+    if config.task == "detection":  # the box learner is refitted on every labelled image
+        fields = detection.advance(ws, config, round_number)
+    else:
+        state = load_learner(ws, loop, round_number)
+        known = labelled(ws.dataset(config), loop)
+        ids = [sid for sid in doc["ingest"]["answered"] if sid in known]
+        fields = advance_learner(ws, config, state, known, ids, round_number)
     ws.ledger.set_state(loop, round_number, TAUGHT, **fields)
     apply_stop_rules(ws, config)
     return summarize(ws.ledger.round(loop, round_number))

@@ -1,4 +1,5 @@
-"""Stop rules: when a loop is done (label budget, round count, accuracy plateau)."""
+"""Stop rules: when a loop is done (label budget, round count, plateau of accuracy or, for a
+detection loop, of mAP)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,14 @@ def stop_reason(config: LoopConfig, taught: list[dict[str, Any]]) -> str | None:
     if rules.max_rounds is not None and rounds_done >= rules.max_rounds:
         return f"maximum rounds reached ({rounds_done})"
     if rules.plateau_rounds:
-        accs = [d.get("metrics", {}).get("accuracy") for d in taught]
+        metric = "mAP" if config.task == "detection" else "accuracy"
+        accs = [d.get("metrics", {}).get(metric) for d in taught]
         accs = [a for a in accs if a is not None]
         if len(accs) > rules.plateau_rounds:
             gain = accs[-1] - max(accs[: -rules.plateau_rounds])
             if gain < rules.plateau_delta:
                 return (
-                    f"accuracy plateau: gained {gain:+.4f} over the last "
+                    f"{metric} plateau: gained {gain:+.4f} over the last "
                     f"{rules.plateau_rounds} rounds (< {rules.plateau_delta})"
                 )
     return None

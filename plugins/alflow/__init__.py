@@ -131,7 +131,9 @@ class CreateLearner(_Background):
         if name in actions.loops_of(ctx.dataset.name) or actions.loop_exists(name):
             _problem(inputs, "name_taken", messages.name_taken(name))
         source = answers.get("initial_labels") or {}
-        if source.get("kind", "field") == "field":
+        # a detection loop's initial boxes are checked by the configuration (their field type)
+        detecting = answers.get("task") == "detection"
+        if source.get("kind", "field") == "field" and not detecting:
             problem = actions.initial_field_problem(ctx.dataset, source.get("field"))
             if problem:
                 _problem(inputs, "one_class", problem)

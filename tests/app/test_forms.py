@@ -18,6 +18,7 @@ from alflow.config.backends import (
     LabelStudioBackendConfig,
     OracleBackendConfig,
 )
+from alflow.config.detection import DetectionConfig
 from alflow.config.estimators import AdaBoostConfig, BaggingConfig
 from alflow.config.loop import FeatureConfig, FieldLabels, LoopConfig, StopRules, TagLabels
 from alflow.strategies import StrategyConfig, strategy_options
@@ -50,12 +51,19 @@ def base(digits, **params) -> dict:
 
 def test_the_top_level_form_is_the_loop_configuration(digits):
     shown = base(digits)
-    assert fields(LoopConfig, skip=("schema_version", "dataset")) <= set(shown)
+    assert fields(LoopConfig, skip=("schema_version", "dataset", "detection")) <= set(shown)
     extra = set(shown) - fields(LoopConfig)
     assert extra <= {"delegate", "naming", "no_labels"}, extra
     assert set(props(shown["features"])) == fields(FeatureConfig)
     assert set(props(shown["stop"])) == fields(StopRules)
     assert shown["features"].type.properties["fields"].view.choices[0].value == "pixels"
+
+
+def test_detection_settings_show_only_for_a_detection_loop(digits):
+    assert "detection" not in base(digits)
+    shown = props(base(digits, task="detection")["detection"])
+    assert set(shown) == fields(DetectionConfig)
+    assert set(props(shown["proposals"])) == {"field"}
 
 
 @pytest.mark.parametrize("kind", sorted(ESTIMATORS))

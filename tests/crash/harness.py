@@ -131,16 +131,19 @@ def snapshot(loop: str) -> dict[str, Any]:
             }
         )
     label, prediction = naming.label_field(loop), naming.prediction_field(loop)
-    parts = ("label", "round", "source", "excluded", "changed")
-    ids, *values = dataset.exists(label).values(["id", *(f"{label}.{p}" for p in parts)])
-    labels = dict(zip(ids, zip(*values, strict=True), strict=True))
-    ids, *values = dataset.exists(prediction).values(
-        ["id", *(f"{prediction}.{p}" for p in ("label", "confidence", "round"))]
-    )
-    predictions = {
-        i: (name, round(conf, 6), number)
-        for i, name, conf, number in zip(ids, *values, strict=True)
-    }
+    if ws.config(loop).task == "detection":
+        labels, predictions = _box_snapshot(dataset, label, prediction)
+    else:
+        parts = ("label", "round", "source", "excluded", "changed")
+        ids, *values = dataset.exists(label).values(["id", *(f"{label}.{p}" for p in parts)])
+        labels = dict(zip(ids, zip(*values, strict=True), strict=True))
+        ids, *values = dataset.exists(prediction).values(
+            ["id", *(f"{prediction}.{p}" for p in ("label", "confidence", "round"))]
+        )
+        predictions = {
+            i: (name, round(conf, 6), number)
+            for i, name, conf, number in zip(ids, *values, strict=True)
+        }
     loop_doc = ws.ledger.loop(loop)
     return {
         "rounds": rows,
@@ -152,3 +155,25 @@ def snapshot(loop: str) -> dict[str, Any]:
         "lock": loop_doc.get("lock"),
         "in_flight": [d["round"] for d in docs if d["state"] in IN_FLIGHT],
     }
+
+
+def _box_snapshot(dataset, label: str, prediction: str) -> tuple[dict, dict]:
+    """A detection loop's labels and predictions: each image's boxes with what made them."""
+    box_parts = ("label", "bounding_box", "change", "predicted", "round", "source")
+    ids, *values = dataset.exists(label).values(
+        ["id", f"{label}.round", f"{label}.source", f"{label}.excluded"]
+        + [f"{label}.detections.{p}" for p in box_parts]
+    )
+    labels = {
+        i: (number, source, excluded, list(zip(*box_values, strict=True)))
+        for i, number, source, excluded, *box_values in zip(ids, *values, strict=True)
+    }
+    ids, *values = dataset.exists(prediction).values(
+        ["id", f"{prediction}.round"]
+        + [f"{prediction}.detections.{p}" for p in ("label", "bounding_box", "confidence")]
+    )
+    predictions = {
+        i: (number, [(n, box, round(c, 6)) for n, box, c in zip(*rest, strict=True)])
+        for i, number, *rest in zip(ids, *values, strict=True)
+    }
+    return labels, predictions

@@ -34,7 +34,7 @@ POINTS = {
     "batch recorded": (ROUND, Ledger, "insert_round", "after", None),
     "export reference saved": (ROUND, OracleBackend, "export", "after", None),
     "exported": (ROUND, Ledger, "set_state", "after", to_state(EXPORTED)),
-    "labels written": (ROUND, store, "write_classifications", "after", None),
+    "labels written": (ROUND, store, "write_labels", "after", None),
     "ingested": (ROUND, Ledger, "set_state", "after", to_state(INGESTED)),
     "checkpoint saved": (ROUND, learners, "save_checkpoint", "after", None),
     "before taught": (ROUND, Ledger, "set_state", "before", to_state(TAUGHT)),
@@ -68,3 +68,25 @@ def test_a_kill_then_the_next_step_ends_like_an_uninterrupted_loop(references, m
     fired = play(config, actions, kill=lambda: kill_at(monkeypatch, owner, name, when, match))
     assert fired, f"the kill at {point!r} never fired"
     assert snapshot(config.name) == references[id(actions)]
+
+
+DETECTION_POINTS = [point for point, spec in POINTS.items() if spec[0] is ROUND]
+
+
+@pytest.fixture(scope="module")
+def detection_reference(boxes_config):
+    """The uninterrupted detection loop: created, then two rounds."""
+    config = boxes_config(name=unique_name("ref-boxes"))
+    play(config, ROUND)
+    return snapshot(config.name)
+
+
+@pytest.mark.parametrize("point", DETECTION_POINTS)
+def test_a_kill_in_a_detection_round_then_the_next_step_ends_like_an_uninterrupted_loop(
+    detection_reference, boxes_config, monkeypatch, point
+):
+    _, owner, name, when, match = POINTS[point]
+    config = boxes_config(name=unique_name("killed-boxes"))
+    fired = play(config, ROUND, kill=lambda: kill_at(monkeypatch, owner, name, when, match))
+    assert fired, f"the kill at {point!r} never fired"
+    assert snapshot(config.name) == detection_reference

@@ -16,7 +16,7 @@ from cvat_sdk.core.proxies.annotations import AnnotationUpdateAction
 
 
 class Annotator:
-    """Corrects tags, completes jobs, adds labels and deletes tasks through cvat-sdk."""
+    """Corrects tags and boxes, completes jobs, adds labels and deletes tasks through cvat-sdk."""
 
     def __init__(self, url: str, username: str, password: str) -> None:
         self.url = url
@@ -92,6 +92,88 @@ class Annotator:
             for job in chosen:
                 job.update({"state": "completed"})
             return [job.id for job in chosen]
+
+    # ------------------------------------------------------------------ boxes
+    def shapes(self, task_id: int) -> list[tuple[int, int, str, str, list[float], str]]:
+        """``(id, frame, label, type, points, source)`` of every shape of the task, by frame."""
+        with self.client() as client:
+            task = client.tasks.retrieve(task_id)
+            names = {label.id: label.name for label in task.get_labels()}
+            found = [
+                (s.id, s.frame, names[s.label_id], s.type.value, list(s.points), s.source)
+                for s in task.get_annotations().shapes
+            ]
+            return sorted(found, key=lambda s: (s[1], s[0]))
+
+    def edit_shape(
+        self,
+        task_id: int,
+        shape_id: int,
+        *,
+        points: list[float] | None = None,
+        label: str | None = None,
+    ) -> None:
+        """Move or resize a shape (new pixel ``points``) and/or change its label."""
+        with self.client() as client:
+            task = client.tasks.retrieve(task_id)
+            ids = {lb.name: lb.id for lb in task.get_labels()}
+            old = next(s for s in task.get_annotations().shapes if s.id == shape_id)
+            job = self._job_of(task, old.frame)
+            job.update_annotations(
+                models.PatchedLabeledDataRequest(
+                    shapes=[
+                        models.LabeledShapeRequest(
+                            id=old.id,
+                            type=old.type,
+                            frame=old.frame,
+                            label_id=old.label_id if label is None else ids[label],
+                            points=list(old.points) if points is None else points,
+                            source="manual",
+                        )
+                    ]
+                ),
+                action=AnnotationUpdateAction.UPDATE,
+            )
+
+    def draw(
+        self, task_id: int, frame: int, label: str, points: list[float], kind: str = "rectangle"
+    ) -> None:
+        """Draw a new shape (a rectangle's pixel corners, or a polygon's vertices)."""
+        with self.client() as client:
+            task = client.tasks.retrieve(task_id)
+            ids = {lb.name: lb.id for lb in task.get_labels()}
+            self._job_of(task, frame).update_annotations(
+                models.PatchedLabeledDataRequest(
+                    shapes=[
+                        models.LabeledShapeRequest(
+                            type=kind, frame=frame, label_id=ids[label], points=points
+                        )
+                    ]
+                ),
+                action=AnnotationUpdateAction.CREATE,
+            )
+
+    def track(self, task_id: int, frame: int, label: str, points: list[float]) -> None:
+        """Draw a rectangle as a track starting at ``frame``."""
+        with self.client() as client:
+            task = client.tasks.retrieve(task_id)
+            ids = {lb.name: lb.id for lb in task.get_labels()}
+            shape = models.TrackedShapeRequest(type="rectangle", frame=frame, points=points)
+            self._job_of(task, frame).update_annotations(
+                models.PatchedLabeledDataRequest(
+                    tracks=[
+                        models.LabeledTrackRequest(frame=frame, label_id=ids[label], shapes=[shape])
+                    ]
+                ),
+                action=AnnotationUpdateAction.CREATE,
+            )
+
+    def erase(self, task_id: int, shape_id: int) -> None:
+        """Delete one shape."""
+        with self.client() as client:
+            task = client.tasks.retrieve(task_id)
+            old = next(s for s in task.get_annotations().shapes if s.id == shape_id)
+            self._job_of(task, old.frame).remove_annotations(ids=[shape_id])
 
     # ------------------------------------------------------------------ managing
     def add_label(self, project_id: int, name: str) -> None:

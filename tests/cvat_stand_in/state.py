@@ -64,6 +64,30 @@ class Invalid(StandInError):
         super().__init__({field_name: [message]})
 
 
+SHAPE_TYPES = (
+    "rectangle", "polygon", "polyline", "points", "ellipse", "cuboid", "mask", "skeleton"
+)  # fmt: skip
+
+
+def _shape_fields(shape: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A shape as CVAT's LabeledShapeSerializer stores it: its type checked, points as floats,
+    every optional field at CVAT's default."""
+    if shape.get("type") not in SHAPE_TYPES:
+        raise Invalid(kind, f'"{shape.get("type")}" is not a valid choice.')
+    points = shape.get("points") or []
+    if not all(isinstance(p, int | float) for p in points):
+        raise Invalid(kind, "points must be a list of numbers")
+    shape["points"] = [float(p) for p in points]
+    defaults = {"occluded": False, "z_order": 0, "rotation": 0.0, "outside": False}
+    for name, value in defaults.items():
+        shape[name] = shape.get(name, value)
+    shape.setdefault("attributes", [])
+    if kind == "shapes":
+        shape.setdefault("score", 1.0)
+        shape.setdefault("elements", [])
+    return shape
+
+
 def create_request_id(task_id: int) -> str:
     """CVAT's id of the background request that processes a task's uploaded data."""
     return f"action=create&target=task&target_id={task_id}"
@@ -535,6 +559,11 @@ class CvatState:
         clean["group"] = clean.get("group") or 0
         clean.setdefault("source", "manual")
         clean.setdefault("attributes", [])
+        if kind == "shapes":
+            return _shape_fields(clean, kind)
+        if kind == "tracks":
+            clean["shapes"] = [_shape_fields(dict(s), kind) for s in clean.get("shapes") or []]
+            clean.setdefault("elements", [])
         return clean
 
     def put_annotations(self, task_id: int, data: dict[str, Any], job: Job | None = None) -> dict:

@@ -244,3 +244,41 @@ def test_stop_refuses_connections(cvat_server):
     cvat_server.start()
     assert cvat_server.url == url
     assert urllib3.PoolManager().request("GET", url + "/api/server/about").status == 200
+
+
+def test_shapes_and_tracks_come_back_with_cvat_s_fields_through_sdk_validation(
+    cvat_server, client, project, tmp_path
+):
+    task = _task(client, project, _images(tmp_path, ["a.png", "b.png"]))
+    cat = cvat_server.label_id(project.id, "cat")
+    task.set_annotations(
+        models.LabeledDataRequest(
+            shapes=[
+                models.LabeledShapeRequest(
+                    type="rectangle", frame=0, label_id=cat, points=[1, 2, 5, 7], source="auto"
+                )
+            ],
+            tracks=[
+                models.LabeledTrackRequest(
+                    frame=1,
+                    label_id=cat,
+                    shapes=[
+                        models.TrackedShapeRequest(
+                            type="polygon", frame=1, points=[1, 1, 3, 1, 3, 3]
+                        )
+                    ],
+                )
+            ],
+        )
+    )
+    anns = task.get_annotations()  # cvat-sdk checks every field's type
+    (shape,) = anns.shapes
+    assert (shape.type.value, shape.points, shape.source) == ("rectangle", [1, 2, 5, 7], "auto")
+    assert (shape.occluded, shape.outside, shape.z_order, shape.rotation) == (False, False, 0, 0.0)
+    stored = cvat_server.state.annotations(task.id)["shapes"][0]
+    assert set(stored) == {
+        "id", "type", "frame", "label_id", "group", "source", "attributes", "occluded",
+        "outside", "z_order", "rotation", "points", "score", "elements",
+    }  # fmt: skip
+    (track,) = anns.tracks
+    assert track.shapes[0].type.value == "polygon" and track.shapes[0].outside is False

@@ -116,7 +116,7 @@ def test_a_failure_while_fields_are_written_removes_the_loop(fo_db, monkeypatch)
     def broken(*args, **kwargs):
         raise OSError("connection reset")
 
-    monkeypatch.setattr(store, "write_classifications", broken)
+    monkeypatch.setattr(store, "write_labels", broken)
     with pytest.raises(OSError, match="connection reset"):
         tasks.register_loop.fn(config)
     assert_nothing_left(dataset, config.name)

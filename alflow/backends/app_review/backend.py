@@ -26,7 +26,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from alflow.backends.base import Answer, Batch, Collected, Progress, Reference, Unresolved
+from alflow.backends.app_review.boxes import prefill_record, resolve_boxes
+from alflow.backends.base import (
+    DETECTION,
+    Answer,
+    Batch,
+    Collected,
+    Progress,
+    Reference,
+    Unresolved,
+)
 from alflow.errors import LabelError
 
 REF_VERSION = 1
@@ -37,12 +46,15 @@ class Marks:
     """What the reviewer left on one sample: its tags and the review field's label.
 
     ``exists`` is False when the sample is gone from the dataset; ``review`` is None when the
-    review label was removed (the way to skip a sample nobody can label).
+    review label was removed (the way to skip a sample nobody can label). A detection review
+    reads the review field's ``boxes`` (``(relative box, class)`` pairs; None: the field was
+    removed) instead of ``review``.
     """
 
     tags: tuple[str, ...]
     review: str | None
     exists: bool = True
+    boxes: tuple[tuple[tuple[float, ...], str], ...] | None = None  # a detection review's
 
 
 class ReviewSurface(Protocol):
@@ -147,6 +159,17 @@ def _check_unknown(label: str, classes: set[str], where: str, policy: str) -> No
     )
 
 
+def _detection_record(batch: Batch) -> dict[str, Any]:
+    """What a detection round's reference adds: the boxes each image was shown with."""
+    if batch.task != DETECTION:
+        return {}
+    return {
+        "task": DETECTION,
+        "match_iou": batch.match_iou,
+        "prefill": {i.sample_id: prefill_record(i.boxes) for i in batch.items},
+    }
+
+
 class AppReviewBackend:
     """Annotation backend whose annotators review the batch in the FiftyOne App."""
 
@@ -179,6 +202,7 @@ class AppReviewBackend:
             "sample_ids": batch.sample_ids,
             "predicted": {i.sample_id: i.predicted for i in batch.items},
             "classes": list(batch.classes),
+            **_detection_record(batch),
             **names,
             "shown": True,
         }
@@ -199,6 +223,8 @@ class AppReviewBackend:
                 "with --when-unfinished accept_partial"
             )
         marks = self._surface.read(ref["sample_ids"])
+        if ref.get("task") == DETECTION:
+            return resolve_boxes(ref, marks, finished=finished, unknown_labels=self._unknown_labels)
         return resolve_marks(ref, marks, finished=finished, unknown_labels=self._unknown_labels)
 
     def cancel(self, ref: Reference) -> None:

@@ -16,9 +16,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from alflow.backends.app_review.backend import Marks
-from alflow.backends.base import Batch, Reference
+from alflow.backends.base import DETECTION, Batch, BoxGuess, Reference
 from alflow.config import naming
 from alflow.data import store
+from alflow.services.connections import db, fiftyone
+from alflow.state import locks
 
 
 def _label_schema(dataset, field: str, classes: Sequence[str]) -> None:
@@ -29,6 +31,37 @@ def _label_schema(dataset, field: str, classes: Sequence[str]) -> None:
     dataset.update_label_schema(field, schema)
     if field not in dataset.active_label_schemas:
         dataset.activate_label_schemas(field)
+
+
+def _ensure_detections_field(dataset, field: str) -> None:
+    """Declare ``field`` as the round's ``Detections`` review field if it is new."""
+    fo = fiftyone()
+    if field not in dataset.get_field_schema():
+        with locks.dataset_schema(db(), dataset):
+            if field not in dataset.get_field_schema():
+                dataset.add_sample_field(
+                    field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections
+                )
+
+
+def _holds_detections(dataset, field: str) -> bool:
+    fo = fiftyone()
+    return getattr(dataset.get_field(field), "document_type", None) is fo.Detections
+
+
+def _detections(boxes: Sequence[BoxGuess] | None):
+    """The predicted boxes as the reviewer's ``Detections`` (empty before the first learner)."""
+    fo = fiftyone()
+    return fo.Detections(
+        detections=[
+            fo.Detection(label=b.label, bounding_box=list(b.box), confidence=b.confidence)
+            for b in boxes or ()
+        ]
+    )
+
+
+def _gone(sample_ids: Sequence[str], found: Sequence[str]) -> dict[str, Marks]:
+    return {sid: Marks((), None, exists=False) for sid in set(sample_ids) - set(found)}
 
 
 class DatasetReviewSurface:
@@ -44,19 +77,20 @@ class DatasetReviewSurface:
         tag = naming.round_tag(self._loop, batch.round_number)
         view_name = naming.round_name(self._loop, batch.round_number)
         ids = batch.sample_ids
-        store.ensure_classification_field(dataset, field, {})
-        store.write_classifications(
-            dataset,
-            field,
-            {
+        if batch.task == DETECTION:
+            _ensure_detections_field(dataset, field)
+            values = {i.sample_id: _detections(i.boxes) for i in batch.items}
+        else:
+            store.ensure_classification_field(dataset, field, {})
+            values = {
                 i.sample_id: (
                     store.classification(i.predicted, i.confidence)
                     if i.predicted is not None
                     else None
                 )
                 for i in batch.items
-            },
-        )
+            }
+        store.write_classifications(dataset, field, values)
         _label_schema(dataset, field, batch.classes)
         dataset.select(ids).tag_samples(tag)
         # a small batch: FiftyOne's ordered select is quadratic only in the batch size
@@ -67,13 +101,33 @@ class DatasetReviewSurface:
         dataset = self._open()
         field = naming.review_field(self._loop)
         has_field = field in dataset.get_field_schema()
+        if has_field and _holds_detections(dataset, field):
+            return self._read_boxes(dataset, field, sample_ids)
         paths = ["id", "tags", *([f"{field}.label"] if has_field else [])]
         found = dataset.select(list(sample_ids)).values(paths)
         reviews = found[2] if has_field else [None] * len(found[0])
         return {
             sid: Marks(tuple(tags or ()), review)
             for sid, tags, review in zip(found[0], found[1], reviews, strict=True)
-        } | {sid: Marks((), None, exists=False) for sid in set(sample_ids) - set(found[0])}
+        } | _gone(sample_ids, found[0])
+
+    @staticmethod
+    def _read_boxes(dataset, field: str, sample_ids: Sequence[str]) -> dict[str, Marks]:
+        detections = f"{field}.detections"
+        paths = ["id", "tags", f"{field}._cls", f"{detections}.bounding_box", f"{detections}.label"]
+        ids, tags, kinds, boxes, labels = dataset.select(list(sample_ids)).values(paths)
+        marks = {}
+        for sid, sample_tags, kind, sample_boxes, sample_labels in zip(
+            ids, tags, kinds, boxes, labels, strict=True
+        ):
+            pairs = None
+            if kind is not None:  # a Detections, maybe emptied (its list then reads None)
+                pairs = tuple(
+                    (tuple(box or ()), label)
+                    for box, label in zip(sample_boxes or (), sample_labels or (), strict=True)
+                )
+            marks[sid] = Marks(tuple(sample_tags or ()), None, boxes=pairs)
+        return marks | _gone(sample_ids, ids)
 
     def withdraw(self, ref: Reference) -> None:
         dataset = self._open()

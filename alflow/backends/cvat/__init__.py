@@ -1,4 +1,5 @@
-"""Annotation in CVAT: one project per loop, one task per round, one tag per image.
+"""Annotation in CVAT: one project per loop, one task per round, one tag (or, for a detection
+loop, a set of rectangles) per image.
 
 How a round travels (all through cvat-sdk's high-level layer, each client inside a ``with``):
 
@@ -14,6 +15,11 @@ How a round travels (all through cvat-sdk's high-level layer, each client inside
   on: CVAT resets the state to ``new`` when a reviewer changes the stage).
 * **collect** reads the tags of finished jobs: exactly one tag -> :class:`Answer`, none or several
   -> :class:`Unresolved` (back to the pool), frames of unfinished jobs -> ``pending``.
+* **a detection batch** pre-fills every frame with the learner's boxes as rectangles instead
+  (pixel corners from the images' sizes, kept by frame in the reference with the pre-fill), and
+  collect reads the finished jobs' rectangles back as boxes, each named kept, moved,
+  relabelled or added against the pre-fill; a frame with a track or another shape type is
+  unresolved (:mod:`.rectangles`).
 * **cancel** deletes the task (and the annotations in it); a task already gone is fine.
 
 The reference (a JSON-able dict) names the server, project, task, jobs and, by frame index, the
@@ -26,7 +32,8 @@ deleted in CVAT, :class:`CvatTaskDeleted` says so; re-export the round with
 a new task.
 
 The package's rooms: :mod:`.credentials` (URL and secrets), :mod:`.retries` (the one retry
-layer), :mod:`.mapping` (pure: staged names, frames, jobs, tags), :mod:`.references` (batch
+layer), :mod:`.mapping` (pure: staged names, frames, jobs, tags), :mod:`.rectangles` (pure: boxes
+and rectangles), :mod:`.references` (batch
 checks and the round's reference), :mod:`.client` and :mod:`.session` (cvat-sdk, every call
 retried as a safe unit), :mod:`.errors` (failures as one-line messages) and :mod:`.backend`.
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alflow.backends.base import Batch, Collected, Progress, Reference
+from alflow.backends.base import DETECTION, Batch, Collected, Progress, Reference
 from alflow.backends.cvat.credentials import Connection, check_url, resolve_connection
 from alflow.backends.cvat.mapping import (
     JobSpan,
@@ -26,6 +26,7 @@ from alflow.backends.cvat.mapping import (
     resolve_tags,
     staged_name,
 )
+from alflow.backends.cvat.rectangles import detection_reference, resolve_shapes
 from alflow.backends.cvat.references import (
     check_batch,
     check_same_batch,
@@ -44,7 +45,8 @@ log = logging.getLogger(__name__)
 
 
 class CvatBackend:
-    """Annotation backend that sends each round to CVAT as one task of image tags.
+    """Annotation backend that sends each round to CVAT as one task of image tags (or, for a
+    detection batch, of rectangles).
 
     Args:
         config: the loop's CVAT settings.
@@ -123,7 +125,8 @@ class CvatBackend:
             return progress_of(self._job_spans(cvat.jobs(cvat.task(ref))))
 
     def collect(self, ref: Reference, *, partial: bool = False) -> Collected:
-        """Answers from the finished jobs' tags; see :func:`resolve_tags`.
+        """Answers from the finished jobs' tags (:func:`resolve_tags`), or for a detection
+        round their rectangles (:func:`resolve_shapes`).
 
         Raises:
             BackendError: jobs are still open and not ``partial`` (says how many), a label is
@@ -144,13 +147,19 @@ class CvatBackend:
                     "collect with partial=True"
                 )
             labels = cvat.label_names(task)
-            tags = [
-                tag
-                for job in sdk_jobs
-                if job.id not in open_jobs
-                for tag in cvat.job_tags(job, labels)
-            ]
-        return resolve_tags(ref, jobs, tags, unknown_labels=self.config.unknown_labels)
+            finished = [job for job in sdk_jobs if job.id not in open_jobs]
+            if ref.get("task") == DETECTION:
+                shapes, tracked = [], set()
+                for job in finished:
+                    found, touched = cvat.job_shapes(job, labels)
+                    shapes += found
+                    tracked |= touched
+            else:
+                tags = [tag for job in finished for tag in cvat.job_tags(job, labels)]
+        rule = self.config.unknown_labels
+        if ref.get("task") == DETECTION:
+            return resolve_shapes(ref, jobs, shapes, tracked, unknown_labels=rule)
+        return resolve_tags(ref, jobs, tags, unknown_labels=rule)
 
     def cancel(self, ref: Reference) -> None:
         """Delete the round's CVAT task, with its annotations; a task already gone is fine."""
@@ -189,8 +198,10 @@ class CvatBackend:
             frames = frame_map(
                 cvat.frame_names(task), {n: it.sample_id for n, it in staged.items()}
             )
-            predicted = {item.sample_id: item.predicted for item in batch.items}
-            ref.update(frames=frames, predicted=[predicted[sid] for sid in frames])
+            items = {item.sample_id: item for item in batch.items}
+            ref.update(frames=frames, predicted=[items[sid].predicted for sid in frames])
+            if batch.task == DETECTION:
+                ref.update(detection_reference([items[sid] for sid in frames], batch.match_iou))
             save_ref(dict(ref))
         if "jobs" not in ref:
             jobs = sorted(cvat.jobs(task), key=lambda j: j.start_frame)
@@ -203,7 +214,10 @@ class CvatBackend:
             ref["job_ids"] = [j.id for j in jobs]
             save_ref(dict(ref))
         if not ref.get("prefilled"):
-            cvat.prefill(task, ref)
+            if ref.get("task") == DETECTION:
+                cvat.prefill_boxes(task, ref)
+            else:
+                cvat.prefill(task, ref)
             ref["prefilled"] = True
             save_ref(dict(ref))
 

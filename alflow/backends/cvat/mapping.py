@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from alflow.backends.base import Answer, Collected, Progress, Reference, Unresolved
 from alflow.errors import BackendError, preview_ids
+
+T = TypeVar("T", bound=Any)  # a Tag or a rectangles.Shape: anything with a frame
 
 
 def staged_name(index: int, filepath: str) -> str:
@@ -87,30 +90,55 @@ def resolve_tags(
     frames: list[str] = ref["frames"]
     predicted: list[str | None] = ref.get("predicted") or [None] * len(frames)
     classes = set(ref.get("classes") or ())
-    by_frame: dict[int, list[Tag]] = {}
-    for tag in tags:
-        if not 0 <= tag.frame < len(frames):
-            raise BackendError(
-                f"CVAT task {ref['task_id']} has a tag on frame {tag.frame}, but the round's "
-                f"reference knows {len(frames)} frames: the reference does not match the task"
-            )
-        by_frame.setdefault(tag.frame, []).append(tag)
+    by_frame = group_by_frame(ref, tags, "tag")
 
-    answers, unresolved, pending = [], [], []
+    answers: list[Answer] = []
+    finished, unresolved, pending = split_frames(frames, jobs)
+    for job, frame in finished:
+        sample_id = frames[frame]
+        outcome = _resolve_frame(ref, job, frame, by_frame.get(frame, []), predicted[frame])
+        if isinstance(outcome, Answer) and outcome.label not in classes:
+            _check_unknown(ref, frame, sample_id, outcome.label, classes, unknown_labels)
+        (answers if isinstance(outcome, Answer) else unresolved).append(outcome)
+    return Collected(tuple(answers), tuple(unresolved), tuple(pending))
+
+
+def group_by_frame(ref: Reference, items: Sequence[T], what: str) -> dict[int, list[T]]:
+    """Tags or shapes by frame index.
+
+    Raises:
+        BackendError: one sits on a frame the round's reference does not know.
+    """
+    count = len(ref["frames"])
+    grouped: dict[int, list[T]] = {}
+    for item in items:
+        if not 0 <= item.frame < count:
+            raise BackendError(
+                f"CVAT task {ref['task_id']} has a {what} on frame {item.frame}, but the round's "
+                f"reference knows {count} frames: the reference does not match the task"
+            )
+        grouped.setdefault(item.frame, []).append(item)
+    return grouped
+
+
+def split_frames(
+    frames: Sequence[str], jobs: Sequence[JobSpan]
+) -> tuple[list[tuple[JobSpan, int]], list[Unresolved], list[str]]:
+    """The ``(job, frame)`` pairs of finished jobs in frame order, the frames in no job
+    (unresolved) and the sample ids of unfinished jobs' frames (pending)."""
     covered = {frame for job in jobs for frame in job.frames()}
-    for frame in sorted(set(range(len(frames))) - covered):
-        unresolved.append(Unresolved(frames[frame], f"frame {frame} is in no CVAT job"))
+    unresolved = [
+        Unresolved(frames[frame], f"frame {frame} is in no CVAT job")
+        for frame in sorted(set(range(len(frames))) - covered)
+    ]
+    finished, pending = [], []
     for job in sorted(jobs, key=lambda j: j.start_frame):
         for frame in job.frames():
-            sample_id = frames[frame]
-            if not job.finished:
-                pending.append(sample_id)
-                continue
-            outcome = _resolve_frame(ref, job, frame, by_frame.get(frame, []), predicted[frame])
-            if isinstance(outcome, Answer) and outcome.label not in classes:
-                _check_unknown(ref, frame, sample_id, outcome.label, classes, unknown_labels)
-            (answers if isinstance(outcome, Answer) else unresolved).append(outcome)
-    return Collected(tuple(answers), tuple(unresolved), tuple(pending))
+            if job.finished:
+                finished.append((job, frame))
+            else:
+                pending.append(frames[frame])
+    return finished, unresolved, pending
 
 
 def _resolve_frame(

@@ -4,22 +4,29 @@ annotators' shapes back as boxes with provenance.
 FiftyOne boxes are relative ``[x, y, w, h]``; CVAT rectangles are pixel corners
 ``[xtl, ytl, xbr, ybr]`` (cvat-sdk's ``LabeledShapeRequest``, type ``rectangle``), so every
 conversion takes the image's size. What an annotator did to each box is named by matching the
-frame's rectangles to its pre-filled ones (:func:`alflow.boxes.matching.changes`). A frame
+frame's rectangles to its pre-filled ones (:func:`alflow.backends.box_answers.box_answer`). A frame
 with a shape other than a rectangle, or a track, goes back to the pool with one line saying
 so: nothing of it is half-taken.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from alflow.backends.base import Unresolved
+from alflow.backends.base import (
+    DETECTION,
+    Answer,
+    BatchItem,
+    Collected,
+    Reference,
+    Unresolved,
+)
+from alflow.backends.box_answers import MATCH_IOU, box_answer
+from alflow.backends.cvat.mapping import JobSpan, group_by_frame, split_frames
 from alflow.boxes.geometry import from_pixels, to_pixels
-from alflow.boxes.matching import DELETED, changes
+from alflow.errors import BackendError
 
 PREFILL_SOURCE = "auto"  # CVAT's own name for shapes not drawn by a person
 
@@ -36,16 +43,18 @@ class Shape:
     source: str = "manual"
 
 
-@dataclass(frozen=True)
-class BoxAnswer:
-    """A frame's corrected boxes: relative boxes, classes and one provenance record each;
-    ``deleted`` lists the pre-filled boxes the annotator removed."""
-
-    sample_id: str
-    boxes: tuple[tuple[float, float, float, float], ...]
-    labels: tuple[str, ...]
-    provenance: tuple[dict[str, Any], ...]
-    deleted: tuple[dict[str, Any], ...] = field(default=())
+def detection_reference(items: Sequence[BatchItem], match_iou: float = MATCH_IOU) -> Reference:
+    """What a detection round's reference adds, by frame: image sizes and pre-filled boxes
+    (``[[x, y, w, h], class]`` pairs; None before the first learner)."""
+    return {
+        "task": DETECTION,
+        "match_iou": match_iou,
+        "sizes": [list(item.size or ()) for item in items],
+        "prefill": [
+            None if item.boxes is None else [[list(b.box), b.label] for b in item.boxes]
+            for item in items
+        ],
+    }
 
 
 def prefill_shapes(
@@ -88,15 +97,18 @@ def frame_answer(
     prefilled: Sequence[tuple[Sequence[float], str]],
     match_iou: float,
     tracked: bool = False,
-) -> BoxAnswer | Unresolved:
-    """A finished frame's rectangles as boxes with provenance, or why it goes back to the pool.
+) -> Answer | Unresolved:
+    """A finished frame's rectangles as an answer of boxes with provenance, or why it goes
+    back to the pool.
 
     An empty frame is an answer (no objects); a frame with a track, a shape of another type
-    or a label CVAT does not name is unresolved.
+    or a label CVAT does not name is unresolved. Each box's provenance holds ``change``
+    (kept, moved, relabelled, added) and ``predicted`` (the pre-filled class, None for an
+    added box); ``deleted`` lists the pre-filled boxes the annotator removed.
     """
     where = f"CVAT task {task_id} job {job_id} frame {frame} (sample {sample_id})"
     if tracked:
-        return Unresolved(sample_id, f"{where} has a track; annotate boxes as shapes")
+        return Unresolved(sample_id, f"{where} has a track; delete it and draw the boxes as shapes")
     other = sorted({s.type for s in shapes if s.type != "rectangle"})
     if other:
         return Unresolved(
@@ -106,37 +118,74 @@ def frame_answer(
         )
     unnamed = [s.label_id for s in shapes if s.label is None]
     if unnamed:
-        return Unresolved(sample_id, f"{where} has a box of label id {unnamed[0]}, unknown")
+        return Unresolved(
+            sample_id, f"{where} has a box of label id {unnamed[0]}, unknown to the task"
+        )
     width, height = size
-    boxes = [from_pixels(s.points, width, height) for s in shapes]
-    labels = [str(s.label) for s in shapes]
-    found = changes(
-        np.asarray([b for b, _ in prefilled], dtype=np.float64).reshape(-1, 4),
-        [label for _, label in prefilled],
-        np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
-        labels,
-        match_iou,
+    corrected = [(from_pixels(s.points, width, height), str(s.label)) for s in shapes]
+    return box_answer(
+        sample_id,
+        prefilled,
+        corrected,
+        {"source": "cvat", "cvat_task_id": task_id, "cvat_job_id": job_id, "cvat_frame": frame},
+        match_iou=match_iou,
+        per_box=[{"cvat_source": s.source} for s in shapes],
     )
-    base = {"source": "cvat", "cvat_task_id": task_id, "cvat_job_id": job_id, "cvat_frame": frame}
-    provenance: list[dict[str, Any]] = [{} for _ in shapes]
-    deleted = []
-    for change in found:
-        record = {
-            **base,
-            "change": change.change,
-            "predicted": None if change.prefill is None else prefilled[change.prefill][1],
-        }
-        if change.change == DELETED:
-            deleted.append({**record, "box": [float(v) for v in prefilled[change.prefill][0]]})
+
+
+def resolve_shapes(
+    ref: Reference,
+    jobs: Sequence[JobSpan],
+    shapes: Sequence[Shape],
+    tracked: Iterable[int] = (),
+    *,
+    unknown_labels: str = "error",
+) -> Collected:
+    """Turn the shapes of a detection round's task into answers, unresolved and pending samples.
+
+    Frames of unfinished jobs are pending; each finished frame goes through
+    :func:`frame_answer` against its pre-filled boxes (``ref["prefill"]``) and image size
+    (``ref["sizes"]``). ``tracked`` are the frames a track touches.
+
+    Raises:
+        BackendError: a box names a label outside the batch's classes and ``unknown_labels`` is
+            ``"error"``, or a shape sits on a frame the reference does not know.
+    """
+    frames: list[str] = ref["frames"]
+    prefill = ref.get("prefill") or [[] for _ in frames]
+    classes = set(ref.get("classes") or ())
+    match_iou = float(ref.get("match_iou", MATCH_IOU))
+    tracked = set(tracked)
+    by_frame = group_by_frame(ref, shapes, "shape")
+    answers: list[Answer] = []
+    finished, unresolved, pending = split_frames(frames, jobs)
+    for job, frame in finished:
+        outcome = frame_answer(
+            ref["task_id"],
+            job.id,
+            frame,
+            frames[frame],
+            by_frame.get(frame, []),
+            tuple(ref["sizes"][frame]),
+            [(box, label) for box, label in (prefill[frame] or [])],
+            match_iou,
+            tracked=frame in tracked,
+        )
+        if isinstance(outcome, Answer):
+            _check_unknown(outcome, job.id, frame, classes, unknown_labels)
+            answers.append(outcome)
         else:
-            provenance[change.corrected] = {
-                **record,
-                "cvat_source": shapes[change.corrected].source,
-            }
-    return BoxAnswer(
-        sample_id=sample_id,
-        boxes=tuple(tuple(b) for b in boxes),
-        labels=tuple(labels),
-        provenance=tuple(provenance),
-        deleted=tuple(deleted),
+            unresolved.append(outcome)
+    return Collected(tuple(answers), tuple(unresolved), tuple(pending))
+
+
+def _check_unknown(answer: Answer, job_id: int, frame: int, classes: set[str], policy: str) -> None:
+    unknown = sorted({b.label for b in answer.boxes or () if b.label not in classes})
+    if not unknown or policy == "new_class":
+        return
+    raise BackendError(
+        f"CVAT job {job_id} frame {frame} (sample {answer.sample_id}) has boxes of label "
+        f"{', '.join(map(repr, unknown))}, not one of the loop's classes "
+        f"({', '.join(sorted(classes))}): change those boxes' label in CVAT, or set "
+        "backend.unknown_labels='new_class' to accept new classes"
     )

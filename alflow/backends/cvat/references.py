@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from alflow.backends.base import Batch, Reference
+from alflow.backends.base import DETECTION, Batch, Reference
 from alflow.backends.cvat.credentials import ENV_URL, clean_url
 from alflow.errors import BackendError, preview_ids
 from alflow.state import versions
@@ -53,6 +53,13 @@ def check_batch(batch: Batch) -> None:
         raise BackendError(
             f"{where}: {len(missing)} image files do not exist: {preview_ids(missing)}; "
             "check the dataset's filepaths"
+        )
+    sizeless = [i.sample_id for i in batch.items if batch.task == DETECTION and not i.size]
+    if sizeless:
+        raise BackendError(
+            f"{where}: {len(sizeless)} samples of a detection batch have no image size (samples "
+            f"{preview_ids(sizeless)}); CVAT places boxes in pixels: compute the dataset's "
+            "metadata (dataset.compute_metadata())"
         )
     # CVAT tells images from other files by their extension; others would be left out
     odd = [

@@ -18,6 +18,7 @@ from alflow.backends.cvat.client import enum_value, open_client, sdk_progress
 from alflow.backends.cvat.credentials import Connection
 from alflow.backends.cvat.errors import CvatTaskDeleted, reexport_hint, translate
 from alflow.backends.cvat.mapping import Tag
+from alflow.backends.cvat.rectangles import Shape, prefill_shapes
 from alflow.backends.cvat.retries import RetryPolicy, call_with_retries
 from alflow.backends.cvat.versions import describe as describe_version
 from alflow.backends.cvat.versions import note as note_version
@@ -319,12 +320,26 @@ class CvatSession:
                 "CVAT: no label for predicted classes %s; those frames start empty", skipped
             )
 
-        def put() -> None:
-            if task.get_annotations().tags:  # annotators' work (or an earlier pre-fill) stays
-                return
-            task.set_annotations(models.LabeledDataRequest(tags=tags))
+        self._put_prefill(task, models.LabeledDataRequest(tags=tags), f"{len(tags)} tags")
 
-        self._call(f"pre-filling {len(tags)} tags", put)
+    def prefill_boxes(self, task: Any, ref: Reference) -> None:
+        """The predicted boxes as rectangles, unless the task already has annotations."""
+        from cvat_sdk import models
+
+        ids = {name: i for i, name in self.label_names(task).items()}
+        prefill = [boxes or [] for boxes in ref["prefill"]]
+        sizes = [tuple(size) for size in ref["sizes"]]
+        shapes = [models.LabeledShapeRequest(**s) for s in prefill_shapes(prefill, sizes, ids)]
+        self._put_prefill(task, models.LabeledDataRequest(shapes=shapes), f"{len(shapes)} boxes")
+
+    def _put_prefill(self, task: Any, data: Any, what: str) -> None:
+        def put() -> None:
+            have = task.get_annotations()
+            if have.tags or have.shapes or have.tracks:  # annotators' work (or a pre-fill) stays
+                return
+            task.set_annotations(data)
+
+        self._call(f"pre-filling {what}", put)
 
     def job_tags(self, job: Any, labels: Mapping[int, str]) -> list[Tag]:
         annotations = self._call(f"reading job {job.id}", job.get_annotations)
@@ -333,6 +348,25 @@ class CvatSession:
             for t in annotations.tags
             if job.start_frame <= t.frame <= job.stop_frame
         ]
+
+    def job_shapes(self, job: Any, labels: Mapping[int, str]) -> tuple[list[Shape], set[int]]:
+        """The job's shapes, and the frames of its own that a track shows a box on."""
+        annotations = self._call(f"reading job {job.id}", job.get_annotations)
+        mine = range(job.start_frame, job.stop_frame + 1)
+        shapes = [
+            Shape(
+                s.frame,
+                str(enum_value(s.type)),
+                tuple(s.points),
+                labels.get(s.label_id),
+                s.label_id,
+                getattr(s, "source", "manual"),
+            )
+            for s in annotations.shapes
+            if s.frame in mine
+        ]
+        tracked = {frame for track in annotations.tracks for frame in _track_frames(track, mine)}
+        return shapes, tracked
 
     def delete_task(self, task_id: int) -> None:
         from cvat_sdk.api_client.exceptions import NotFoundException
@@ -344,3 +378,12 @@ class CvatSession:
                 log.info("CVAT task %s is already gone", task_id)
 
         self._call(f"deleting task {task_id}", remove)
+
+
+def _track_frames(track: Any, frames: range) -> set[int]:
+    """The frames of ``frames`` a track is visible on: from its start to its last keyframe,
+    and on to the end when that keyframe is not ``outside`` (CVAT then interpolates on)."""
+    keys = sorted(track.shapes, key=lambda shape: shape.frame)
+    last = keys[-1].frame if keys else track.frame
+    end = last if keys and keys[-1].outside else frames.stop - 1
+    return set(range(max(track.frame, frames.start), min(end, frames.stop - 1) + 1))

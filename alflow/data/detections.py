@@ -1,0 +1,73 @@
+"""A detection loop's labels in FiftyOne: Detections built with per-box provenance, their type
+checked, and the boxes a loop learns from read back as plain values.
+
+Reads go raw (one projected query, plain dicts), since a teach reads every labelled image; the
+writes go through FiftyOne's ``set_values`` (:func:`alflow.data.store.write_labels`), which
+validates them, as the classification labels do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from bson import ObjectId
+
+from alflow.data import store
+from alflow.errors import DatasetError
+from alflow.services.connections import fiftyone as _fo
+
+DETECTIONS = "Detections"
+# a box as plain values: relative [x, y, w, h], class, and its attributes (provenance, confidence)
+PlainBox = tuple[Sequence[float], str, Mapping[str, Any]]
+
+
+def detections(boxes: Iterable[PlainBox], **attributes: Any):
+    """A FiftyOne ``Detections`` of ``boxes``, with ``attributes`` on the label itself."""
+    fo = _fo()
+    found = []
+    for box, label, extra in boxes:
+        found.append(fo.Detection(label=label, bounding_box=[float(v) for v in box], **extra))
+    return fo.Detections(detections=found, **attributes)
+
+
+def label_type(dataset, field: str) -> str | None:
+    """The label class a sample field holds (``Classification``, ``Detections``, ...), or None
+    for a field that holds no label."""
+    schema = dataset.get_field_schema()
+    if field not in schema:
+        return None
+    document_type = getattr(schema[field], "document_type", None)
+    return None if document_type is None else document_type.__name__
+
+
+def require_label_type(dataset, field: str, wanted: str, role: str) -> None:
+    """Refuse a field whose label type is not ``wanted``, naming the field and its type."""
+    store.require_fields(dataset, [field], role)
+    found = label_type(dataset, field)
+    if found != wanted:
+        raise DatasetError(
+            f"{role} field {field!r} of dataset {dataset.name!r} holds "
+            f"{found or 'no labels'}; this loop's task needs {wanted}: name a {wanted} field"
+        )
+
+
+def read_boxes(
+    dataset, field: str, include_excluded: bool = False, ids: Sequence[str] | None = None
+) -> dict[str, list[tuple[list[float], str]]]:
+    """``{sample id: [(box, label), ...]}`` of every sample ``field`` labels (an empty list: a
+    labelled image without objects), or of those of ``ids``; ``include_excluded`` keeps
+    rolled-back labels."""
+    if not store.has_fields(dataset, [field]):
+        return {}
+    present: dict[str, Any] = {field: {"$exists": True, "$ne": None}}
+    if ids is not None:
+        present["_id"] = {"$in": [ObjectId(sid) for sid in ids]}
+    ids, (docs, excluded) = store.columns_where(
+        dataset, present, [f"{field}.detections", f"{field}.excluded"]
+    )
+    return {
+        sid: [(list(d["bounding_box"]), str(d["label"])) for d in (boxes or [])]
+        for sid, boxes, x in zip(ids, docs, excluded, strict=True)
+        if include_excluded or not x
+    }
