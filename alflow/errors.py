@@ -46,6 +46,18 @@ class BackendError(AlflowError):
     """The annotation backend refused a request or lost a batch."""
 
 
+class BackendUnreachable(BackendError):
+    """The annotation server did not answer (down, a wrong address, a timeout)."""
+
+
+class CredentialsRefused(BackendError):
+    """The annotation server answered, and refused the credentials."""
+
+
+class AnnotationTaskGone(BackendError):
+    """The annotation server answered that a round's task no longer exists."""
+
+
 class ClusterError(AlflowError):
     """The Dask cluster that scores the pool is unreachable or misconfigured."""
 

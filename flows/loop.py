@@ -61,6 +61,9 @@ def step_flow(loop: str, options: StepOptions | None = None) -> dict[str, Any]:
     A round that was waiting for annotators and is now taught is followed at once by the next
     round's query and export, so annotators always have work while the loop is active.
     ``options.when_unfinished`` applies only to a round that was already in flight.
+
+    Returns the summary of the last round it worked on, with ``touched``: the summaries of every
+    round it worked on, in order (the taught round, then the one it opened).
     """
     options = options or StepOptions()
     # when_unfinished is a decision about the round already out for annotation; a round this
@@ -69,11 +72,11 @@ def step_flow(loop: str, options: StepOptions | None = None) -> dict[str, Any]:
     with _holding(loop):
         number = open_round(loop)
         resumed = round_state(loop, number) is not None
-        summary = _run_round(loop, number, options if resumed else fresh)
-        opens_next = resumed and options.open_next and summary["state"] == "taught"
+        touched = [_run_round(loop, number, options if resumed else fresh)]
+        opens_next = resumed and options.open_next and touched[0]["state"] == "taught"
         if opens_next and loop_is_active(loop):
-            summary = _run_round(loop, open_round(loop), fresh)
-        return summary
+            touched.append(_run_round(loop, open_round(loop), fresh))
+        return {**touched[-1], "touched": touched}
 
 
 @contextmanager

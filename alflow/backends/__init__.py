@@ -23,8 +23,34 @@ __all__ = [
     "Progress",
     "Reference",
     "Unresolved",
+    "check_settings",
     "make_backend",
+    "settings_read_prefect",
 ]
+
+
+def settings_read_prefect(config: LoopConfig) -> bool:
+    """Whether :func:`check_settings` reads a Prefect Secret block (so it needs Prefect's API)."""
+    if config.backend.kind != "cvat":
+        return False
+    import os
+
+    from alflow.backends.cvat.credentials import reads_block
+
+    return reads_block(config.backend, os.environ) is not None
+
+
+def check_settings(config: LoopConfig) -> None:
+    """Refuse backend settings that no round may start with, whatever source gave them (a CVAT
+    URL with credentials in it from ALFLOW_CVAT_URL or a Secret block); reaches no server.
+
+    Raises:
+        BackendError: the settings break a rule; the message names the source and the fix.
+    """
+    if config.backend.kind == "cvat":
+        from alflow.backends.cvat import CvatBackend
+
+        CvatBackend(config.backend).check_url()
 
 
 def make_backend(config: LoopConfig, dataset_opener) -> AnnotationBackend:

@@ -19,8 +19,9 @@ What keeps a forked child correct:
   status (the client was killed), the child is SIGKILLed, as the command itself would have been.
 
 A server exits after ``ALFLOW_COMMAND_SERVER_IDLE`` seconds (default 900) without a command,
-and on ``alflow server --stop``. ``ALFLOW_COMMAND_SERVER=off`` runs every command in its own
-process, as before.
+on ``alflow server --stop``, when a server for another key of its state directory starts while
+it is idle, and when its last command finishes after one has (one server per state directory).
+``ALFLOW_COMMAND_SERVER=off`` runs every command in its own process, as before.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from alflow.services.command_servers import (
     read_record,
     record_path,
     socket_path,
+    superseded,
 )
 from alflow.services.processes import seconds_from_env
 
@@ -115,6 +117,11 @@ def serve(server_key: str) -> None:
     try:
         while not stopping and (children or time.monotonic() - idle_since < idle):
             _reap(children)
+            if len(children) != record["children"]:
+                record["children"] = len(children)  # busy or idle, for the next server's start
+                _write_record(record)
+            if not children and superseded(record):
+                break  # a server for another environment or code started: one is kept
             try:
                 conn, _ = listener.accept()
             except (TimeoutError, InterruptedError):
@@ -122,7 +129,7 @@ def serve(server_key: str) -> None:
             child = _fork_child(conn, listener)
             conn.close()
             children.add(child)
-            record.update(commands=record["commands"] + 1, last_child=child)
+            record.update(commands=record["commands"] + 1, last_child=child, children=len(children))
             _write_record(record)
             idle_since = time.monotonic()
     finally:
@@ -161,6 +168,7 @@ def _record(server_key: str) -> dict:
         "prefect_api_url": os.environ.get("PREFECT_API_URL"),
         "commands": 0,  # forked so far, and the last child's pid (what `status` and tests see)
         "last_child": None,
+        "children": 0,  # commands running now: an idle server is stopped by a newer one
     }
 
 

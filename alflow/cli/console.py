@@ -15,6 +15,9 @@ import os
 
 ENV_VERBOSE = "ALFLOW_VERBOSE"
 RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+# Prefect's queue services log "Still processing items: N items remaining..." while a command
+# exits before its events are sent (a Secret block's load emits one): not the user's concern
+QUEUE_LOGGERS = ("EventsWorker",)
 
 
 def verbose() -> bool:
@@ -58,6 +61,8 @@ def filter_run_failures() -> None:
     # configure now, so the handler exists; Prefect's own later set-up is incremental and
     # keeps it (and its filter)
     ensure_logging_setup()
+    for name in QUEUE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, PrefectConsoleHandler) and not any(
             isinstance(f, RunFailureFilter) for f in handler.filters

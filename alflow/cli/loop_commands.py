@@ -91,10 +91,14 @@ def loop_stop_rules(
 ) -> None:
     """Change when the loop is done; a done loop whose new rules allow more rounds resumes."""
     from alflow import rounds
+    from alflow.backends import settings_read_prefect
     from alflow.loop.workspace import open_workspace
 
+    ws = open_workspace()
+    if settings_read_prefect(ws.config(name)):
+        use_prefect()  # the changed configuration is checked against its Secret block's URL
     result = rounds.update_stop_rules(
-        open_workspace(),
+        ws,
         name,
         label_budget=label_budget,
         max_rounds=max_rounds,

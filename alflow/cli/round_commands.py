@@ -37,7 +37,9 @@ def step(
     options = StepOptions(
         when_unfinished=when_unfinished.value, batch_size=batch_size, dask_workers=dask_workers
     )
-    rows = [step_flow(loop, options)]
+    summary = step_flow(loop, options)
+    # a step that teaches a waiting round and opens the next one prints both rows
+    rows = summary.get("touched") or [summary]
     print_table(rows, columns_for(rows))
 
 

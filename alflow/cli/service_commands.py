@@ -186,3 +186,8 @@ def env_cmd() -> None:
         env["FIFTYONE_DATABASE_URI"] = env["ALFLOW_MANAGED_DATABASE_URI"] = database_server.uri(db)
     for key, value in env.items():
         typer.echo(f"export {key}={shlex.quote(value)}")
+    from alflow.backends.cvat.versions import describe, noted
+
+    # as shell comments: eval "$(alflow env)" ignores them
+    for record in noted():
+        typer.echo(f"# note: {describe(record)}")

@@ -98,7 +98,7 @@ def _try_connect(server_key: str) -> socket.socket | None:
 
 def _start(server_key: str) -> socket.socket | None:
     """Start this key's server and wait until it listens; None (run here) if it cannot."""
-    records.stop(records.out_of_date(server_key))
+    records.stop(records.replaced(server_key))  # at most one server per state directory
     with contextlib.suppress(FileNotFoundError):
         records.record_path(server_key).unlink()
     log_path = records.log_path()

@@ -26,22 +26,32 @@ URL_WITHOUT_CREDENTIALS = (
 )
 
 
-def refuse_credentials(url: str | None) -> str | None:
+def url_has_credentials(url: str) -> bool:
+    """Whether ``url`` carries a user name or password ('@' in its authority)."""
+    rest = url.strip().split("://", 1)[-1]
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return "@" in authority
+
+
+def cvat_url_refusal(where: str) -> str:
+    """The one line that refuses a CVAT URL with credentials in it, wherever it came from
+    (``where``: backend.url, ALFLOW_CVAT_URL, a Prefect Secret block); it never shows the URL."""
+    return (
+        f"the CVAT URL in {where} contains a user name or password; remove them from the URL "
+        "(they would be stored with the loop and logged) and give the credentials by a Prefect "
+        "Secret block (credentials_block) or ALFLOW_CVAT_TOKEN or "
+        "ALFLOW_CVAT_USERNAME/ALFLOW_CVAT_PASSWORD"
+    )
+
+
+def refuse_credentials(url: str | None, where: str = "backend.url") -> str | None:
     """The URL unchanged, or a ValueError if it carries a user name or password.
 
     A loop's configuration is stored in the ledger and in Prefect's run parameters, and the URL
     is logged: a secret inside it would be kept in all three.
     """
-    if url is None:
-        return None
-    rest = url.strip().split("://", 1)[-1]
-    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    if "@" in authority:
-        raise ValueError(
-            "the CVAT URL contains a user name or password; remove them from the URL (they would "
-            "be stored with the loop) and give the credentials by a Prefect Secret block "
-            "(credentials_block) or ALFLOW_CVAT_TOKEN or ALFLOW_CVAT_USERNAME/ALFLOW_CVAT_PASSWORD"
-        )
+    if url is not None and url_has_credentials(url):
+        raise ValueError(cvat_url_refusal(where))
     return url
 
 
@@ -52,7 +62,8 @@ class CvatBackendConfig(_Model):
     url: str | None = Field(
         None,
         pattern=URL_WITHOUT_CREDENTIALS,
-        description="CVAT URL, without credentials; default: ALFLOW_CVAT_URL",
+        description="CVAT URL, without credentials; default: the 'url' of the credentials "
+        "block, else ALFLOW_CVAT_URL",
     )
     segment_size: int = Field(50, ge=1, description="Frames per CVAT job")
     assignee: str | None = Field(
@@ -75,7 +86,8 @@ class CvatBackendConfig(_Model):
         None,
         description=(
             "Prefect Secret block holding the CVAT credentials ({'username', 'password'} or "
-            "{'token'}, or a bare access token); default: ALFLOW_CVAT_SECRET_BLOCK, else the "
+            "{'token'}, either with an optional 'url', or a bare access token); default: "
+            "ALFLOW_CVAT_SECRET_BLOCK, else the "
             "ALFLOW_CVAT_TOKEN or ALFLOW_CVAT_USERNAME/ALFLOW_CVAT_PASSWORD variables"
         ),
     )

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alflow.config.loop import LoopConfig
-from alflow.errors import AlflowError
+from alflow.errors import (
+    AlflowError,
+    AnnotationTaskGone,
+    BackendUnreachable,
+    CredentialsRefused,
+)
 from alflow.loop import reports
 from alflow.loop.workspace import Workspace
 from alflow.state import locks
@@ -22,6 +27,13 @@ from alflow.state.ledger import ACTIVE, DONE, EXPORTED, IN_FLIGHT, PAUSED, WAITI
 
 LIVE_TIMEOUT_SECONDS = 5.0
 UNITS = {"cvat": "annotation jobs", "label_studio": "Label Studio tasks"}  # what progress counts
+SERVERS = {"cvat": "CVAT", "label_studio": "Label Studio"}  # who answered, in a sentence
+# what the server answered when it gave no progress, by the kind of error it was read as
+ANSWERS = (
+    (AnnotationTaskGone, "task_deleted"),
+    (CredentialsRefused, "credentials_refused"),
+    (BackendUnreachable, "unreachable"),
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,9 @@ class LoopStatus:
     done: int | None = None
     total: int | None = None
     progress_error: str | None = None
+    # what the backend's server answered instead of progress: "task_deleted",
+    # "credentials_refused", "unreachable", or "error" (another refusal or failure)
+    progress_answer: str | None = None
     live: bool = False  # done/total come from the backend now, not from the last step
     lock: dict[str, Any] | None = None
     labelled: int | None = None
@@ -79,6 +94,7 @@ def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
         done=progress.get("done"),
         total=progress.get("total"),
         progress_error=progress.get("error"),
+        progress_answer=progress.get("answer"),
         live=bool(progress.get("live")),
     )
 
@@ -102,7 +118,13 @@ def _progress(ws: Workspace, loop: str, current: dict[str, Any]) -> dict[str, An
     try:
         prog = ws.backend(quick_read(ws.config(loop))).progress(ref)
     except AlflowError as exc:
-        return {"done": stored.get("done"), "total": stored.get("total"), "error": str(exc)}
+        answer = next((name for kind, name in ANSWERS if isinstance(exc, kind)), "error")
+        return {
+            "done": stored.get("done"),
+            "total": stored.get("total"),
+            "error": str(exc),
+            "answer": answer,
+        }
     return {"done": prog.done, "total": prog.total, "live": True}
 
 
@@ -121,15 +143,7 @@ def waiting_for(st: LoopStatus) -> str:
     head = f"round {st.round} is {st.state!r}"
     unit = UNITS.get(st.backend, "samples")
     if st.progress_error:
-        stored = (
-            f"; at the last step {st.done}/{st.total} {unit} were finished"
-            if st.total is not None
-            else ""
-        )
-        return (
-            f"{head}; could not reach the {st.backend} backend to read its progress now "
-            f"({st.progress_error}){stored}"
-        )
+        return f"{head}; {_no_progress(st)}"
     if st.backend == "app" and st.state in (EXPORTED, WAITING):
         return (
             f"{head}: under review in the FiftyOne App; when the review is done run "
@@ -139,6 +153,23 @@ def waiting_for(st: LoopStatus) -> str:
     if st.total is not None:
         return f"{head}: {st.done}/{st.total} {unit} finished"
     return f"{head}: 'alflow step {st.loop}' continues it"
+
+
+def _no_progress(st: LoopStatus) -> str:
+    """Why there is no live progress, as what the server answered (or that it did not)."""
+    server = SERVERS.get(st.backend, f"the {st.backend} backend")
+    stored = (
+        f"; at the last step {st.done}/{st.total} {UNITS.get(st.backend, 'samples')} were finished"
+        if st.total is not None
+        else ""
+    )
+    if st.progress_answer == "task_deleted":
+        return f"{server} answered that the round's task is deleted ({st.progress_error})"
+    if st.progress_answer == "credentials_refused":
+        return f"{server} refused the credentials ({st.progress_error}){stored}"
+    if st.progress_answer == "unreachable":
+        return f"could not reach {server} to read its progress now ({st.progress_error}){stored}"
+    return f"{server} answered with an error to the progress read ({st.progress_error}){stored}"
 
 
 def _managed_server() -> str | None:

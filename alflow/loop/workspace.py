@@ -17,7 +17,7 @@ import numpy as np
 
 import alflow
 from alflow import progress
-from alflow.backends import AnnotationBackend, make_backend
+from alflow.backends import AnnotationBackend, check_settings, make_backend
 from alflow.config.loop import LoopConfig
 from alflow.data import features as feats
 from alflow.data import freshness, store
@@ -50,6 +50,11 @@ class Workspace:
 
     def backend(self, config: LoopConfig) -> AnnotationBackend:
         return make_backend(config, lambda: self.dataset(config))
+
+    def check_backend(self, config: LoopConfig) -> None:
+        """Refuse backend settings no round may start with (before a loop is stored, changed
+        or opens a round), so no round is left ``queried`` by a refusal at its export."""
+        check_settings(config)
 
     def cache_directory(self, config: LoopConfig, dataset=None) -> Path:
         """Where the loop's feature matrix is cached (whether or not it exists yet)."""

@@ -58,6 +58,7 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
     fields are written removes it again, and a create that was killed part-way is started over
     by the next one, so a retried call does the same work once more and ends in the same state.
     """
+    ws.check_backend(config)
     dataset = ws.dataset(config)
     store.require_fields(dataset, config.features.fields, "feature")
     if config.ground_truth_field:

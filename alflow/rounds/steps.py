@@ -64,6 +64,7 @@ def open_round(ws: Workspace, loop: str) -> int:
             f"stop rules ('alflow loop stop-rules {loop} --max-rounds N', or --label-budget) or "
             "create a new loop"
         )
+    ws.check_backend(ws.config(loop))
     finish_pending_edit(ws, loop)
     current = ws.ledger.in_flight(loop)
     if current is not None:

@@ -44,6 +44,7 @@ def update_stop_rules(ws: Workspace, loop: str, **changes: Any) -> dict[str, Any
     config = ws.config(loop)
     stop = config.stop.model_copy(update={k: v for k, v in changes.items() if v is not None})
     config = LoopConfig.model_validate({**config.model_dump(), "stop": stop.model_dump()})
+    ws.check_backend(config)
     ws.ledger.update_loop(loop, config=config.model_dump(mode="json"))
     doc = ws.ledger.loop(loop)
     taught = [d for d in ws.ledger.rounds(loop) if d["state"] == TAUGHT]

@@ -6,6 +6,11 @@ it was started with: its key (:func:`key`) is a digest of both, and each key has
 socket and record file in the state directory. Reading and stopping them is what the client
 (:mod:`alflow.cli.warm`), ``alflow status`` and ``alflow server --stop`` need, so it lives here,
 below the command line that the server runs.
+
+At most one server per state directory is kept: starting one (for a changed environment, or
+changed code) stops the idle servers of the directory at once (:func:`replaced`), and a busy one
+leaves as soon as its last command has finished (:func:`superseded`). A stopped server's running
+commands finish as they would have.
 """
 
 from __future__ import annotations
@@ -64,14 +69,17 @@ def key(environ: dict[str, str]) -> str:
     return env.hexdigest()[:ENV_KEY_LENGTH] + code.hexdigest()[:6]
 
 
-def out_of_date(server_key: str) -> list[dict]:
-    """Live servers of the same environment with older code: no client will use them again."""
-    return [
-        record
-        for record in running()
-        if record["key"][:ENV_KEY_LENGTH] == server_key[:ENV_KEY_LENGTH]
-        and record["key"] != server_key
-    ]
+def replaced(server_key: str) -> list[dict]:
+    """The idle live servers of this state directory other than ``server_key``'s: a server
+    for ``server_key`` is starting, and at most one is kept (busy ones leave when idle)."""
+    return [r for r in running() if r["key"] != server_key and not r.get("children")]
+
+
+def superseded(record: dict) -> bool:
+    """Whether a server of this state directory (another key) started after ``record``'s."""
+    return any(
+        r["key"] != record["key"] and r.get("started", 0) > record["started"] for r in running()
+    )
 
 
 def _code_files() -> list[Path]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 import traceback
 
 import pytest
@@ -167,18 +171,58 @@ def test_http_server_addressed_without_scheme(cvat_server, make_backend, env):
     assert f"https://{bare}" in str(caught.value) and "'http://'" in str(caught.value)
 
 
-def test_version_mismatch_is_logged_once_and_never_fails(
-    cvat_server, backend, make_backend, make_batch, caplog
+def test_version_mismatch_is_shown_once_per_server_and_sdk_version(
+    cvat_server, backend, make_backend, make_batch, caplog, tmp_path, monkeypatch
 ):
+    """The note is remembered under ALFLOW_HOME: once for a server and cvat-sdk version pair,
+    across backends and across processes, again for another cvat-sdk; `alflow env` lists it."""
+    from typer.testing import CliRunner
+
+    from alflow.cli import app
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("ALFLOW_HOME", str(home))
     caplog.set_level(logging.WARNING)
     ref = backend.export(make_batch(["a.png"]), Refs())
     backend.progress(ref)
     backend.collect(ref, partial=True)
-    # a step opens a backend per task: the note is once per process, not per backend
-    make_backend().progress(ref)
-    notes = [r for r in caplog.records if "runs version 2.73.0" in r.getMessage()]
+    make_backend().progress(ref)  # a step opens a backend per task
+    notes = [r.getMessage() for r in caplog.records if "runs version 2.73.0" in r.getMessage()]
     assert len(notes) == 1
     assert "not compatible" not in caplog.text  # cvat-sdk's own warning is not triggered
+
+    # another command (a process of its own) on the same state directory: not shown again
+    script = (
+        "import json, sys\n"
+        "from alflow.backends.cvat import CvatBackend\n"
+        "from alflow.config.backends import CvatBackendConfig\n"
+        "b = CvatBackend(CvatBackendConfig(url=sys.argv[1]), environ=json.loads(sys.argv[2]))\n"
+        "print(b.progress(json.loads(sys.argv[3])).total)\n"
+    )
+    env_vars = {
+        "ALFLOW_CVAT_USERNAME": cvat_server.username,
+        "ALFLOW_CVAT_PASSWORD": cvat_server.password,
+    }
+    command = [sys.executable, "-c", script, cvat_server.url, json.dumps(env_vars), json.dumps(ref)]
+    process_env = {**os.environ, "ALFLOW_HOME": str(home)}
+    again = subprocess.run(command, env=process_env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "1" and "runs version" not in again.stderr
+    # the same with a fresh state directory shows it: the subprocess would have logged it
+    fresh = {**process_env, "ALFLOW_HOME": str(tmp_path / "other-home")}
+    first = subprocess.run(command, env=fresh, capture_output=True, text=True, timeout=120)
+    assert "runs version 2.73.0" in first.stderr
+
+    caplog.clear()
+    monkeypatch.setattr("cvat_sdk.version.VERSION", "2.99.0")  # cvat-sdk upgraded
+    backend.progress(ref)
+    assert [r for r in caplog.records if "cvat-sdk 2.99.0 is made for" in r.getMessage()]
+
+    exported = CliRunner().invoke(app, ["env"]).output.splitlines()
+    listed = [line for line in exported if line.startswith("# note: CVAT at ")]
+    assert len(listed) == 2, exported
+    assert all(f"CVAT at {cvat_server.url} runs version 2.73.0" in line for line in listed)
+    assert "2.99.0" in listed[1]
 
 
 def test_files_sent_but_their_answer_lost_never_reach_the_same_task_twice(

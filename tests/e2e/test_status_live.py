@@ -1,5 +1,6 @@
 """`alflow status` reads the annotation progress from CVAT now, without writing the ledger, and
-stays fast (one try, a short timeout) when CVAT fails or is down, saying it could not reach it.
+stays fast (one try, a short timeout) when CVAT fails or is down, and names what CVAT answered
+(a deleted task, refused credentials, an error) or that it did not answer.
 
 Rounds wait in the CVAT stand-in: 8 samples in two jobs of 4 frames.
 """
@@ -54,7 +55,8 @@ def test_status_tries_cvat_once_and_says_when_it_could_not(cvat_loop, cvat_serve
     assert st.progress_error and "503" in st.progress_error
     assert (st.done, st.total, st.live) == (0, 2, False)  # the progress stored at the last step
     line = describe(st)[1]
-    assert line.startswith("round 1 is 'waiting'; could not reach the cvat backend")
+    # CVAT did answer (503): not "could not reach"
+    assert line.startswith("round 1 is 'waiting'; CVAT answered with an error to the progress")
     assert line.endswith("at the last step 0/2 annotation jobs were finished")
 
     cvat_server.stop()
@@ -62,3 +64,35 @@ def test_status_tries_cvat_once_and_says_when_it_could_not(cvat_loop, cvat_serve
     st = loop_status(open_workspace(), loop)
     assert time.monotonic() - started < 2 * LIVE_TIMEOUT_SECONDS
     assert st.progress_error and st.live is False
+    line = describe(st)[1]
+    assert line.startswith("round 1 is 'waiting'; could not reach CVAT to read its progress now")
+    assert "\n" not in line
+
+
+def test_status_says_cvat_answered_that_the_task_is_deleted(cvat_loop, annotator):
+    loop = waiting_loop(cvat_loop)
+    annotator.delete_task(round_doc(loop)["backend"]["ref"]["task_id"])
+
+    st = loop_status(open_workspace(), loop)
+    assert st.progress_answer == "task_deleted"
+    line = describe(st)[1]
+    assert line.startswith("round 1 is 'waiting'; CVAT answered that the round's task is deleted")
+    assert f"alflow reexport {loop} 1" in line  # the fix
+    assert "could not reach" not in line
+    out = CliRunner().invoke(app, ["status", loop]).output
+    assert line in out.splitlines()
+
+
+def test_status_says_cvat_refused_the_credentials_never_showing_them(
+    cvat_loop, cvat_env, monkeypatch
+):
+    loop = waiting_loop(cvat_loop)
+    monkeypatch.setenv("ALFLOW_CVAT_PASSWORD", "not-the-password-31337")
+
+    st = loop_status(open_workspace(), loop)
+    assert st.progress_answer == "credentials_refused"
+    line = describe(st)[1]
+    assert line.startswith("round 1 is 'waiting'; CVAT refused the credentials")
+    assert "ALFLOW_CVAT_USERNAME/ALFLOW_CVAT_PASSWORD" in line  # where they came from
+    assert line.endswith("at the last step 0/2 annotation jobs were finished")
+    assert "31337" not in line and "could not reach" not in line

@@ -129,3 +129,31 @@ def test_a_server_that_cannot_start_in_time_leaves_the_command_to_its_own_proces
     assert notice.endswith("; running the command in its own process")
     assert error.startswith("alflow: error: no loop named 'no-such-loop'")  # run here, as ever
     assert out.returncode == 2
+
+
+def _wait_gone(pid: int, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while command_servers.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not command_servers.alive(pid)
+
+
+def test_a_server_for_a_changed_environment_stops_the_idle_one(digits):
+    """A changed environment (a new password, say) gets its own server; the idle server of the
+    old one is stopped, so a state directory keeps one, not one per environment."""
+    base = {**os.environ, "ALFLOW_COMMAND_SERVER": "on"}
+    servers = []
+    try:
+        for password in ("first-password", "second-password"):
+            env = {**base, "ALFLOW_CVAT_PASSWORD": password}
+            started = time.time()
+            out = run_cli("step", "no-such-loop", env=env)
+            assert out.returncode == 2 and "no loop named 'no-such-loop'" in out.stderr
+            (record,) = [r for r in command_servers.running() if r["started"] >= started]
+            servers.append(record)
+        first, second = servers
+        assert first["key"] != second["key"]
+        assert _wait_gone(first["pid"])  # idle: stopped when the second one started
+        assert [r["key"] for r in command_servers.running()] == [second["key"]]
+    finally:
+        command_servers.stop_all()

@@ -53,3 +53,30 @@ def test_a_mistyped_mode_is_one_clear_error(monkeypatch):
     monkeypatch.setenv("ALFLOW_COMMAND_SERVER", "yes")
     with pytest.raises(command_servers.CommandServerError, match="ALFLOW_COMMAND_SERVER='yes'"):
         command_servers.mode()
+
+
+def _write(directory, key: str, started: float, children: int) -> None:
+    import json
+
+    record = {"pid": 1, "key": key, "started": started, "children": children}
+    (directory / f"{key}.json").write_text(json.dumps(record))
+
+
+def test_a_starting_server_replaces_idle_ones_and_busy_ones_leave_when_idle(monkeypatch):
+    """One server per state directory: the records say which are idle (no running command)."""
+    monkeypatch.setattr(command_servers, "alive", lambda pid, started=None: True)
+    directory = command_servers.directory()
+    for path in directory.glob("*.json"):
+        path.unlink()
+    _write(directory, "old-idle", started=100.0, children=0)
+    _write(directory, "old-busy", started=200.0, children=2)
+    _write(directory, "new", started=300.0, children=0)
+    try:
+        assert [r["key"] for r in command_servers.replaced("new")] == ["old-idle"]
+        by_key = {r["key"]: r for r in command_servers.running()}
+        assert command_servers.superseded(by_key["old-busy"])  # leaves once its commands end
+        assert command_servers.superseded(by_key["old-idle"])
+        assert not command_servers.superseded(by_key["new"])  # the newest stays
+    finally:
+        for path in directory.glob("*.json"):
+            path.unlink()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from alflow.backends.base import DETECTION, Batch, Collected, Progress, Reference
-from alflow.backends.cvat.credentials import Connection, resolve_connection
+from alflow.backends.cvat.credentials import Connection, check_url, resolve_connection
 from alflow.backends.cvat.mapping import (
     JobSpan,
     frame_map,
@@ -173,6 +173,11 @@ class CvatBackend:
         """The URL and credentials this backend would use (secrets hidden from ``repr``)."""
         environ = os.environ if self._environ is None else self._environ
         return resolve_connection(self.config, environ, self._secret_loader)
+
+    def check_url(self) -> None:
+        """Refuse a URL with credentials in it from any source (before a round is opened)."""
+        environ = os.environ if self._environ is None else self._environ
+        check_url(self.config, environ, self._secret_loader)
 
     # ------------------------------------------------------------------ internals
     def _complete(

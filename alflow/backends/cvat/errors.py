@@ -5,10 +5,10 @@ from __future__ import annotations
 from alflow.backends.base import Reference
 from alflow.backends.cvat.credentials import Connection
 from alflow.backends.cvat.retries import RetryPolicy, describe, http_status
-from alflow.errors import BackendError
+from alflow.errors import AnnotationTaskGone, BackendError, BackendUnreachable, CredentialsRefused
 
 
-class CvatTaskDeleted(BackendError):
+class CvatTaskDeleted(AnnotationTaskGone):
     """The round's CVAT task no longer exists (deleted in CVAT, or the server was reset)."""
 
 
@@ -27,7 +27,7 @@ def translate(exc: BaseException, conn: Connection, policy: RetryPolicy) -> Back
     status = http_status(exc)
     tries = f"after {policy.attempts} attempts" if policy.attempts > 1 else "(no retries)"
     if status == 401:
-        return BackendError(
+        return CredentialsRefused(
             f"CVAT at {conn.url} did not accept the credentials from {conn.source} (HTTP 401): "
             "the access token may be wrong or expired"
         )
@@ -37,7 +37,7 @@ def translate(exc: BaseException, conn: Connection, policy: RetryPolicy) -> Back
             "overloaded; try again later"
         )
     if isinstance(exc, HTTPError | ConnectionError):
-        return BackendError(
+        return BackendUnreachable(
             f"cannot reach CVAT at {conn.url} {tries} ({describe(exc)}): check the URL (scheme "
             "'https://' or 'http://', host and port) and that the server is running"
         )

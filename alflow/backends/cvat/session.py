@@ -20,18 +20,16 @@ from alflow.backends.cvat.errors import CvatTaskDeleted, reexport_hint, translat
 from alflow.backends.cvat.mapping import Tag
 from alflow.backends.cvat.rectangles import Shape, prefill_shapes
 from alflow.backends.cvat.retries import RetryPolicy, call_with_retries
+from alflow.backends.cvat.versions import describe as describe_version
+from alflow.backends.cvat.versions import note as note_version
 from alflow.config import naming
 from alflow.config.backends import CvatBackendConfig
-from alflow.errors import BackendError
+from alflow.errors import BackendError, CredentialsRefused
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PREFILL_SOURCE = "auto"  # CVAT's source for machine-made annotations
 CREATE_REQUEST = "action=create&target=task&target_id={task_id}"  # CVAT's id of data processing
-
-# (server, version) pairs whose mismatch this process has logged: a step opens several
-# backends and sessions (export, progress, collect), and the note is worth reading once
-_VERSIONS_NOTED: set[tuple[str, str]] = set()
 
 
 @contextmanager
@@ -80,19 +78,18 @@ class CvatSession:
 
     # ------------------------------------------------------------------ server, login
     def reach(self) -> None:
-        """Ask the server for its version (proves the URL); note a mismatch once per process."""
+        """Ask the server for its version (proves the URL); a mismatch with cvat-sdk is shown
+        once per server, server version and cvat-sdk version (:mod:`.versions`)."""
         version = self._call("reaching the server", self.client.get_server_version)
         supported = {(v.major, v.minor) for v in self.client.SUPPORTED_SERVER_VERSIONS}
-        noted = (self.url, str(version))
-        if (version.major, version.minor) not in supported and noted not in _VERSIONS_NOTED:
-            _VERSIONS_NOTED.add(noted)
-            from cvat_sdk.version import VERSION
+        if (version.major, version.minor) in supported:
+            return
+        from cvat_sdk.version import VERSION
 
-            log.warning(
-                "CVAT at %s runs version %s; cvat-sdk %s is made for %s. alflow goes on: the "
-                "calls it makes are the same in both", self.url, version, VERSION,
-                " and ".join(f"{a}.{b}" for a, b in sorted(supported)),
-            )  # fmt: skip
+        made_for = [f"{a}.{b}" for a, b in sorted(supported)]
+        if note_version(self.url, str(version), VERSION, made_for):
+            record = {"url": self.url, "server": str(version), "sdk": VERSION}
+            log.warning("%s", describe_version({**record, "supported": made_for}))
 
     def login(self, conn: Connection) -> None:
         """Log in; refused credentials (400 from CVAT's login, 401/403) get a clear message."""
@@ -111,7 +108,7 @@ class CvatSession:
             if exc.status not in (400, 401, 403):
                 raise
             # from None: the failed request carried the secret; keep it out of the traceback
-            raise BackendError(
+            raise CredentialsRefused(
                 f"CVAT at {self.url} refused the credentials from {conn.source} "
                 f"(HTTP {exc.status}): check the user name and password, or the access token"
             ) from None

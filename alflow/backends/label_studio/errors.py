@@ -5,12 +5,12 @@ from __future__ import annotations
 from alflow.backends.base import Reference
 from alflow.backends.label_studio.credentials import LEGACY, PAT, Connection
 from alflow.backends.label_studio.retries import RetryPolicy, api_detail, describe, http_status
-from alflow.errors import BackendError
+from alflow.errors import AnnotationTaskGone, BackendError, BackendUnreachable, CredentialsRefused
 
 LEGACY_OFF = "legacy token authentication has been disabled"  # Label Studio's 401 detail
 
 
-class LabelStudioTasksDeleted(BackendError):
+class LabelStudioTasksDeleted(AnnotationTaskGone):
     """The round's Label Studio tasks (or their project) no longer exist."""
 
 
@@ -21,7 +21,7 @@ def reexport_hint(ref: Reference) -> str:
     return "re-export the round: alflow reexport <loop> <round>"
 
 
-def refused(conn: Connection, exc: BaseException) -> BackendError:
+def refused(conn: Connection, exc: BaseException) -> CredentialsRefused:
     """The token was refused (HTTP 401/403): say which kind it was and what to do."""
     status, detail = http_status(exc), api_detail(exc)
     head = (
@@ -29,17 +29,17 @@ def refused(conn: Connection, exc: BaseException) -> BackendError:
         f"(HTTP {status}: {detail or 'no details'})"
     )
     if LEGACY_OFF in detail:
-        return BackendError(
+        return CredentialsRefused(
             f"{head}: this organization has legacy tokens switched off (the default since Label "
             "Studio 1.17); create a personal access token under Account & Settings and use it "
             "instead, or switch legacy tokens on in Organization > API Tokens settings"
         )
     if conn.token_kind == PAT:
-        return BackendError(
+        return CredentialsRefused(
             f"{head}: the personal access token is wrong, revoked or expired; create a new one "
             "under Account & Settings"
         )
-    return BackendError(
+    return CredentialsRefused(
         f"{head}: the {LEGACY} is wrong; copy it again from Account & Settings, or use a "
         "personal access token"
     )
@@ -59,7 +59,7 @@ def translate(exc: BaseException, conn: Connection, policy: RetryPolicy) -> Back
             "down or overloaded; try again later"
         )
     if isinstance(exc, httpx.TransportError):
-        return BackendError(
+        return BackendUnreachable(
             f"cannot reach Label Studio at {conn.url} {tries} ({describe(exc)}): check the URL "
             "(scheme 'http://' or 'https://', host and port) and that the server is running"
         )
