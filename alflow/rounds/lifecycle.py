@@ -10,10 +10,13 @@ from alflow import progress as reporting
 from alflow.backends.app_review import surface
 from alflow.config import naming
 from alflow.config.loop import FieldLabels, LoopConfig, TagLabels
+from alflow.config.own_model import DeploymentRetrain
 from alflow.data import bulk_writes, freshness, store
 from alflow.data import labels as lab
 from alflow.errors import DatasetError
+from alflow.learning import model_predictions
 from alflow.loop.workspace import Workspace
+from alflow.rounds import own_model, retraining
 from alflow.rounds.records import labelled, summarize
 from alflow.rounds.training import advance_learner
 from alflow.services.environment import checkpoints_dir
@@ -62,7 +65,11 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
     if config.ground_truth_field:
         store.require_fields(dataset, [config.ground_truth_field], "ground-truth")
     initial, source = read_initial_labels(dataset, config)
-    cold = config.strategy.name in COLD_START_STRATEGIES
+    cold = config.strategy.name in COLD_START_STRATEGIES or own_model.scored_by_model(config)
+    if own_model.scored_by_model(config):  # refused before anything is written
+        model_predictions.require_classification_field(dataset, config.scorer.field)
+        if isinstance(config.scorer.retrain, DeploymentRetrain):
+            retraining.require_deployment(config.scorer.retrain.name)
     lab.require_initial_labels(initial, f"dataset {config.dataset!r} ({source})", cold)
     ids = store.sample_ids(dataset)
     if config.eval_tag:
@@ -143,7 +150,10 @@ def fit_initial(ws: Workspace, loop: str) -> dict[str, Any]:
         config = ws.config(loop)
         dataset = ws.dataset(config)
         known = labelled(dataset, loop)
-        fields = advance_learner(ws, config, None, known, [], 0)
+        if own_model.scored_by_model(config):
+            fields = own_model.round_zero(ws, config)
+        else:
+            fields = advance_learner(ws, config, None, known, [], 0)
         ws.ledger.insert_round(
             loop, 0, TAUGHT, strategy=config.strategy.name, batch_size=0, queried_ids=[], **fields
         )

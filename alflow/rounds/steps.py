@@ -25,6 +25,7 @@ from alflow.learning import learners
 from alflow.learning.seeds import round_seed
 from alflow.loop import recovery
 from alflow.loop.workspace import Workspace
+from alflow.rounds import own_model
 from alflow.rounds.history import finish_pending_edit
 from alflow.rounds.records import eval_ids, labelled, queued_ids, summarize
 from alflow.rounds.stop_rules import apply_stop_rules
@@ -107,7 +108,9 @@ def query(ws: Workspace, loop: str, round_number: int, batch_size: int | None = 
     kept = kept_pool_proba(ws, loop, round_number, state, fm.path.name)
     X_pool = PoolRows(fm.X, pool_rows, None if kept is None else kept[pool_rows])
     rs = round_seed(config.random_state, round_number)
-    if state is None:  # cold start: the strategy needs no model
+    if own_model.scored_by_model(config):  # the team's model: its predictions' probabilities
+        picked, scores = own_model.select_batch(ws, config, fm, pool_rows, n, rs)
+    elif state is None:  # cold start: the strategy needs no model
         strategy = bind_strategy(config.strategy)
         picked, scores = strategy(None, X_pool, n_instances=n, random_state=rs)
     else:
@@ -296,10 +299,15 @@ def teach_round(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
             f"loop {loop!r} round {round_number} is {doc['state']!r}; ingest it before teaching"
         )
     config = ws.config(loop)
-    state = load_learner(ws, loop, round_number)
-    known = labelled(ws.dataset(config), loop)
-    ids = [sid for sid in doc["ingest"]["answered"] if sid in known]
-    fields = advance_learner(ws, config, state, known, ids, round_number)
+    if own_model.scored_by_model(config):  # the team's job refits; None: still waiting
+        fields = own_model.retrain(ws, config, round_number)
+        if fields is None:
+            return summarize(doc)
+    else:
+        state = load_learner(ws, loop, round_number)
+        known = labelled(ws.dataset(config), loop)
+        ids = [sid for sid in doc["ingest"]["answered"] if sid in known]
+        fields = advance_learner(ws, config, state, known, ids, round_number)
     ws.ledger.set_state(loop, round_number, TAUGHT, **fields)
     apply_stop_rules(ws, config)
     return summarize(ws.ledger.round(loop, round_number))
@@ -322,6 +330,8 @@ def readiness(ws: Workspace, loop: str) -> tuple[bool, str]:
     if lock:
         return False, f"run {lock['owner']} is working on it"
     current = ws.ledger.in_flight(loop)
+    if current is not None and (waits := own_model.waiting_for_predictions(ws, current)):
+        return False, waits
     if current is None or current["state"] in (QUERIED, INGESTED):
         return True, "ready"
     try:
