@@ -176,6 +176,13 @@ class LoopConfig(_Model):
             raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
+    def _scorer(self) -> LoopConfig:
+        problem = scorer_problem(self.scorer, self.strategy.name, self.task)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
     def _task(self) -> LoopConfig:
         if self.task == "classification" and self.detection is not None:
             raise ValueError("detection settings are for task 'detection': set task or drop them")
@@ -208,13 +215,6 @@ class LoopConfig(_Model):
                 f"strategy {name!r} and detection.measure {measure!r} disagree: set one to "
                 "the other (diverse_margin spreads detection.measure's picks over the features)"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _scorer(self) -> LoopConfig:
-        problem = scorer_problem(self.scorer, self.strategy.name, self.task)
-        if problem:
-            raise ValueError(problem)
         return self
 
     @model_validator(mode="after")
