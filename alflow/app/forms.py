@@ -38,6 +38,7 @@ LABELS = {
     "base_estimator": "Base estimator",
     "strategy": "Query strategy",
     "backend": "Annotation backend",
+    "scorer": "Scorer (alflow's learners, or your own model's predictions)",
 }
 
 
@@ -64,6 +65,7 @@ class DatasetChoices:
             "initial_labels.classes": self.tags,
             "ground_truth_field": self.classification_fields,
             "eval_tag": self.tags,
+            "scorer.field": self.classification_fields,
         }.get(path)
 
 

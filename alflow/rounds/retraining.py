@@ -148,7 +148,7 @@ def _record(hook: DeploymentRetrain, run) -> dict[str, Any]:
         "deployment": hook.name,
         "flow_run_id": str(run.id),
         "flow_run_name": run.name,
-        "state": run.state.name if run.state else "SCHEDULED",
+        "state": run.state.type.value if run.state else "SCHEDULED",
         "url": run_link(str(run.id)),
     }
 
