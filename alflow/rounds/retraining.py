@@ -118,8 +118,9 @@ def run_deployment_hook(
 
     Raises:
         ConfigError: the deployment is unknown.
-        RetrainError: the run ended without completing, no worker started it, or it did not
-            finish within the timeout (the record is kept: the next step waits on it).
+        RetrainError: the run ended without completing, no worker started it (it is
+            cancelled), or it did not finish within the timeout (the record is kept: the next
+            step waits on it).
     """
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
@@ -155,6 +156,8 @@ def _record(hook: DeploymentRetrain, run) -> dict[str, Any]:
 
 def _wait(client, hook: DeploymentRetrain, flow_run_id):
     """The run once final; a RetrainError if no worker starts it or it outlasts the timeout."""
+    from prefect.states import Cancelled
+
     started = time.monotonic()
     while True:
         current = client.read_flow_run(flow_run_id)
@@ -163,11 +166,13 @@ def _wait(client, hook: DeploymentRetrain, flow_run_id):
         waited = time.monotonic() - started
         not_started = current.state.is_scheduled() or current.state.is_pending()
         if not_started and waited > min(START_TIMEOUT, hook.timeout_seconds):
+            # as the App's runs: cancelled, so no stale training starts behind the user's back
+            client.set_flow_run_state(flow_run_id, Cancelled(message="no worker started it"))
             raise RetrainError(
                 f"no worker started retraining run {current.name!r} of deployment "
-                f"{hook.name!r} within {min(START_TIMEOUT, hook.timeout_seconds):.0f} s: start "
-                "a worker on its work pool ('prefect worker start --pool POOL'); the next step "
-                "waits on the same run"
+                f"{hook.name!r} within {min(START_TIMEOUT, hook.timeout_seconds):.0f} s, so it "
+                "was cancelled: start a worker on its work pool ('prefect worker start --pool "
+                "POOL'); the next step starts a new run"
             )
         if waited > hook.timeout_seconds:
             raise RetrainError(

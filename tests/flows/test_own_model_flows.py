@@ -11,6 +11,7 @@ from alflow.config import naming
 from alflow.config.own_model import EntryPointRetrain
 from alflow.demo import data as demo_data
 from alflow.errors import ConfigError, DatasetError, LabelError, RetrainError
+from alflow.loop.status import loop_status, waiting_for
 from alflow.loop.workspace import open_workspace
 from alflow.rounds import own_model
 from examples import own_model as example
@@ -80,6 +81,8 @@ def test_without_a_job_the_loop_waits_until_rewritten_or_declared_ready(own_data
     assert not ready and "round 1 is waiting for new predictions" in why
     assert f"field {FIELD!r} is stale on" in why
     assert step_flow(config.name)["state"] == "ingested"  # still waiting, nothing else moves
+    status = waiting_for(loop_status(ws, config.name))
+    assert f"round 1 is 'ingested': waiting for new predictions in {FIELD!r}" in status
 
     example.train_and_predict(own_dataset.name, naming.label_field(config.name), 1, FIELD)
     assert rounds.readiness(ws, config.name)[0]

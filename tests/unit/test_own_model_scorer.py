@@ -106,3 +106,20 @@ def test_metrics_count_a_missing_prediction_as_wrong():
     assert result["accuracy"] == pytest.approx(0.5)
     # a: precision 1/2, recall 1/2, F1 1/2; b: precision 1, recall 1/2, F1 2/3
     assert result["macro_f1"] == pytest.approx(7 / 12)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("no_such_module_here:train", "module 'no_such_module_here' cannot be imported"),
+        ("json:no_such_function", "module 'json' has no function 'no_such_function'"),
+    ],
+)
+def test_an_entry_point_that_cannot_be_found_is_one_line(target, message):
+    from alflow.config.own_model import EntryPointRetrain
+    from alflow.rounds.retraining import entry_point
+
+    with pytest.raises(ConfigError, match=message) as refused:
+        entry_point(EntryPointRetrain(target=target))
+    assert "\n" not in str(refused.value)
+    assert entry_point(EntryPointRetrain(target="json:dumps")) is __import__("json").dumps
