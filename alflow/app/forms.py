@@ -137,6 +137,9 @@ def render_field(obj, spec: Spec, answer: Any, choices: DatasetChoices, path: st
         for value in options:
             view.add_choice(value, label=value)
         obj.list(spec.name, types.String(), required=required, view=view, **common)
+    elif spec.kind == "list":  # free values, typed one by one (a model's class names)
+        view = types.AutocompleteView(allow_user_input=True, allow_duplicates=False)
+        obj.list(spec.name, types.String(), required=required, view=view, **common)
     elif options is not None:
         values = options if not spec.optional else ["", *options]
         labels = {"": "(none)"}

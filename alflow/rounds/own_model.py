@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from alflow.backends import BatchItem
 from alflow.config import naming
 from alflow.config.loop import LoopConfig
 from alflow.config.own_model import DeploymentRetrain, EntryPointRetrain, ModelPredictionsConfig
@@ -103,6 +104,25 @@ def select_batch(
         raise LabelError(problem)
     pred = model_predictions.read_pool(ws.dataset(config), config.scorer, ids)
     return model_predictions.select(config.strategy, pred, X_pool, n, random_state)
+
+
+def batch_items(
+    ws: Workspace, config: LoopConfig, ids: list[str], paths: list[str]
+) -> tuple[BatchItem, ...]:
+    """The batch as annotators see it: each sample with the model's guess, where it has one."""
+    dataset = ws.dataset(config)
+    field = config.scorer.field
+    labels = dataset.values(f"{field}.label")
+    confidences = dataset.values(f"{field}.confidence")
+    guesses = {
+        sid: (label, None if c is None else float(c))
+        for sid, label, c in zip(dataset.values("id"), labels, confidences, strict=True)
+        if label is not None
+    }
+    return tuple(
+        BatchItem(sid, path, *guesses.get(sid, (None, None)))
+        for sid, path in zip(ids, paths, strict=True)
+    )
 
 
 def evaluate(ws: Workspace, config: LoopConfig) -> dict[str, Any]:

@@ -137,7 +137,10 @@ def make_batch(ws: Workspace, config: LoopConfig, round_number: int, ids: list[s
     state = load_learner(ws, config.name, round_number)
     paths = store.filepaths(ws.dataset(config), ids)
     classes = set(ws.ledger.loop(config.name).get("classes", []))
-    if state is None:  # cold start: nothing to pre-fill
+    if own_model.scored_by_model(config):  # pre-filled with the team's model's guesses
+        items = own_model.batch_items(ws, config, ids, paths)
+        classes |= set(config.scorer.classes)
+    elif state is None:  # cold start: nothing to pre-fill
         items = tuple(BatchItem(sid, path) for sid, path in zip(ids, paths, strict=True))
     else:
         predicted, confidence = learners.predict(state, ws.features(config).take(ids))
