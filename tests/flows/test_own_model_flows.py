@@ -140,3 +140,25 @@ def test_bad_predictions_fields_and_deployments_are_refused_at_creation(own_data
     deployment = {"kind": "deployment", "name": "own-model-training/nowhere"}
     with pytest.raises(ConfigError, match="deployment 'own-model-training/nowhere' is not on"):
         rounds.register_loop(open_workspace(), own_config(own_dataset, deployment))
+
+
+def test_the_cli_creates_a_loop_with_the_scorer_and_refuses_a_committee_in_one_line(
+    own_dataset, tmp_path
+):
+    import json
+
+    from typer.testing import CliRunner
+
+    from alflow.cli import app as cli
+
+    config = own_config(own_dataset).model_dump(mode="json")
+    path = tmp_path / "loop.json"
+    path.write_text(json.dumps({**config, "strategy": {"name": "vote_entropy"}}))
+    refused = CliRunner().invoke(cli, ["loop", "create", str(path)])
+    message = str(refused.exception)  # the command's one line (commands.run prints it)
+    assert isinstance(refused.exception, ConfigError) and "\n" not in message
+    assert "strategy 'vote_entropy' needs alflow's own learner" in message
+    path.write_text(json.dumps(config))
+    created = CliRunner().invoke(cli, ["loop", "create", str(path)])
+    assert created.exit_code == 0, created.output
+    assert open_workspace().config(config["name"]).scorer.field == FIELD
