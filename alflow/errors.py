@@ -62,6 +62,10 @@ class ClusterError(AlflowError):
     """The Dask cluster that scores the pool is unreachable or misconfigured."""
 
 
+class RetrainError(AlflowError):
+    """A team's own retraining job (a deployment run, an entry point) failed or did not finish."""
+
+
 def plural(n: int, noun: str, plural_form: str | None = None) -> str:
     """``n`` and the noun in the right number: ``1 sample``, ``2 samples``, ``0 samples``."""
     return f"{n} {noun if n == 1 else (plural_form or noun + 's')}"

@@ -67,6 +67,7 @@ SLOW = (
     # a Prefect server and process workers of its own; alflow's managed Prefect server; the
     # round-scale and label-efficiency benchmarks as subprocesses (alflow's database server)
     "tests/e2e/test_prefect_server.py",
+    "tests/e2e/test_own_model_server.py",
     "tests/e2e/test_managed_server.py",
     "tests/e2e/test_round_scale_smoke.py",
     "tests/e2e/test_benchmark_smoke.py",

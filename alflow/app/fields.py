@@ -122,8 +122,10 @@ def _single(arg: Any, metadata: list[Any], common: dict[str, Any]) -> Spec:
 
 
 def kind_of(model: type[BaseModel]) -> str:
-    """The ``kind`` literal of one branch of a discriminated union."""
-    return str(model.model_fields["kind"].default)
+    """The ``kind`` literal of one branch of a discriminated union; a lone optional model
+    without one (the detection settings) is chosen as 'set'."""
+    info = model.model_fields.get("kind")
+    return "set" if info is None else str(info.default)
 
 
 def specs(model: type[BaseModel], only: tuple[str, ...] | None = None) -> list[Spec]:

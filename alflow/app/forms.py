@@ -39,6 +39,7 @@ LABELS = {
     "strategy": "Query strategy",
     "backend": "Annotation backend",
     "scoring": "Advanced: scoring (Dask cluster, chunk size)",
+    "scorer": "Scorer (alflow's learners, or your own model's predictions)",
 }
 ADVANCED = ("scoring",)  # engineering settings, shown last under "Advanced"
 GROUND_TRUTH_NAMES = ("ground_truth", "gt", "groundtruth", "truth")  # preselected when present
@@ -102,6 +103,7 @@ class DatasetChoices:
             "ground_truth_field": self.label_fields,
             "eval_tag": self.tags,
             "detection.proposals.field": self.detection_fields,
+            "scorer.field": self.classification_fields,
         }.get(path)
 
 
@@ -188,6 +190,9 @@ def render_field(
         view = types.AutocompleteView(allow_user_input=False, allow_duplicates=False)
         for value in options:
             view.add_choice(value, label=value)
+        obj.list(spec.name, types.String(), required=required, view=view, **common)
+    elif spec.kind == "list":  # free values, typed one by one (a model's class names)
+        view = types.AutocompleteView(allow_user_input=True, allow_duplicates=False)
         obj.list(spec.name, types.String(), required=required, view=view, **common)
     elif options is not None:
         values = options if not spec.optional else ["", *options]

@@ -66,25 +66,36 @@ def _scores(field: str, sample_id: str, raw: Any, classes: Sequence[str], what: 
 
 
 def from_classifications(
-    field: str, ids: Sequence[str], values: Sequence[Any], classes: Sequence[str]
+    field: str,
+    ids: Sequence[str],
+    values: Sequence[Any],
+    classes: Sequence[str],
+    logits: str | None = "logits",
 ) -> BoxPredictions:
     """A ``Classification`` field's predictions, one whole-image box per sample.
 
-    Class probabilities come from ``logits`` when every prediction has them (softmax over
-    ``classes``, in that order); otherwise each box carries only its confidence.
+    Class probabilities come from the ``logits`` attribute when every prediction has it
+    (softmax over ``classes``, in that order); when none has it (or ``logits`` is None) each
+    box carries only its confidence. Some predictions with logits and some without are refused.
     """
     _missing(field, ids, values)
     confidence = np.array([_confidence(field, s, v) for s, v in zip(ids, values, strict=True)])
     labels = np.array([str(v.label) for v in values], dtype=object)
     proba = None
-    if values and all(getattr(v, "logits", None) is not None for v in values):
-        logits = np.stack(
-            [
-                _scores(field, s, v.logits, classes, "logits")
-                for s, v in zip(ids, values, strict=True)
-            ]
+    raw = [None if logits is None else getattr(v, logits, None) for v in values]
+    without = [sid for sid, r in zip(ids, raw, strict=True) if r is None]
+    if values and len(without) < len(values):
+        if without:
+            raise LabelError(
+                f"field {field!r} has {logits!r} on {len(values) - len(without)} of "
+                f"{len(values)} predictions, none on {preview_ids(without)}: write them on "
+                "every prediction, or on none"
+            )
+        proba = softmax(
+            np.stack(
+                [_scores(field, s, r, classes, "logits") for s, r in zip(ids, raw, strict=True)]
+            )
         )
-        proba = softmax(logits)
     n = len(ids)
     return BoxPredictions(
         sample=np.arange(n),

@@ -69,6 +69,7 @@ app.command()(service_commands.database)
 app.command("env")(service_commands.env_cmd)
 app.add_typer(loop_commands.loop_app, name="loop")
 app.add_typer(review_commands.review_app, name="review")
+app.add_typer(review_commands.predictions_app, name="predictions")
 app.add_typer(round_commands.round_app, name="round")
 
 

@@ -1,4 +1,5 @@
-"""The ``alflow review`` group: the in-App review of a round (backend 'app')."""
+"""The ``alflow review`` group: the in-App review of a round (backend 'app'); the ``alflow
+predictions`` group: a team's own predictions declared rewritten."""
 
 from __future__ import annotations
 
@@ -30,4 +31,27 @@ def review_finish(
     typer.echo(
         f"round {result['round']} of loop {loop!r}: review finished at "
         f"{result['review_finished']['at']}; 'alflow step {loop}' ingests and teaches it"
+    )
+
+
+predictions_app = typer.Typer(
+    help="A team's own model's predictions (scorer 'model_predictions'): vouch for them.",
+    no_args_is_help=True,
+)
+
+
+@predictions_app.command("ready")
+def predictions_ready(loop: str) -> None:
+    """Declare the predictions field rewritten: a loop waiting for new predictions goes on.
+
+    The next 'alflow step' (or the scheduled advance) evaluates the model, teaches the round
+    and queries the next batch from the predictions as they are.
+    """
+    from alflow.loop.workspace import open_workspace
+    from alflow.rounds import own_model
+
+    result = own_model.mark_ready(open_workspace(), loop, by="cli")
+    typer.echo(
+        f"loop {loop!r}: predictions accepted after round {result['round']}'s ingest; "
+        f"'alflow step {loop}' goes on from them"
     )

@@ -18,6 +18,12 @@ from alflow.config.backends import (
 from alflow.config.detection import DetectionConfig, TaskKind
 from alflow.config.estimators import EstimatorConfig, LogisticRegressionConfig
 from alflow.config.naming import LOOP_NAME_MAX, LOOP_NAME_PATTERN, validate_loop_name
+from alflow.config.own_model import (
+    AlflowScorerConfig,
+    ModelPredictionsConfig,
+    ScorerConfig,
+    scorer_problem,
+)
 from alflow.config.strategy import StrategyConfig
 from alflow.config.strategy_names import COLD_START_STRATEGIES
 from alflow.errors import ConfigError
@@ -137,6 +143,11 @@ class LoopConfig(_Model):
     strategy: StrategyConfig = Field(
         default_factory=StrategyConfig, description="How each round picks its batch"
     )
+    scorer: ScorerConfig = Field(
+        default_factory=AlflowScorerConfig,
+        description="Where the pool's probabilities come from and who refits: alflow's "
+        "learners, or a team's own model through its predictions field",
+    )
     batch_size: int = Field(20, ge=1, description="Samples queried per round")
     eval_fraction: float = Field(
         0.2, ge=0.0, lt=0.9, description="Share of samples held out for evaluation, never queried"
@@ -163,6 +174,13 @@ class LoopConfig(_Model):
             return validate_loop_name(value)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _scorer(self) -> LoopConfig:
+        problem = scorer_problem(self.scorer, self.strategy.name, self.task)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _task(self) -> LoopConfig:
@@ -201,7 +219,9 @@ class LoopConfig(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> LoopConfig:
-        if self.initial_labels is None and self.strategy.name not in COLD_START_STRATEGIES:
+        own_model = isinstance(self.scorer, ModelPredictionsConfig)
+        cold = self.strategy.name in COLD_START_STRATEGIES or own_model
+        if self.initial_labels is None and not cold:
             cold_start = ", ".join(sorted(COLD_START_STRATEGIES)) or "none available yet"
             raise ValueError(
                 f"loop {self.name!r} has no initial labels and strategy {self.strategy.name!r} "

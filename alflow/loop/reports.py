@@ -83,6 +83,9 @@ def round_markdown(doc: dict[str, Any], task_url: str | None = None) -> str:
     ]
     if task_url:
         lines.append(f"| CVAT task | [{task_url}]({task_url}) |")
+    retrain = doc.get("retrain")
+    if retrain:
+        lines.append(f"| retraining | {_retrain_cell(retrain)} |")
     ended = doc.get("ended")
     if ended:
         lines.append(
@@ -118,6 +121,16 @@ def _score_lines(metrics: dict[str, Any], ingest: dict[str, Any]) -> list[str]:
         f"| held-out mAP@[.5:.95] | {_num(metrics.get('mAP'))} |",
         f"| held-out mAP@.5 | {_num(metrics.get('mAP50'))} |",
     ]
+
+
+def _retrain_cell(record: dict[str, Any]) -> str:
+    """A team's retraining job of the round: its run's link and state, or what it waits on."""
+    if record.get("kind") == "deployment":
+        run = {"name": record.get("flow_run_name"), "url": record.get("url")}
+        return f"{_run_link(run)} of `{record['deployment']}`: {record.get('state')}"
+    if record.get("kind") == "entry_point":
+        return f"`{record['target']}`: {record.get('state')}"
+    return _cell(record.get("state") or "waiting for new predictions")
 
 
 def _run_link(run: dict[str, Any]) -> str:

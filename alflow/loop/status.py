@@ -23,7 +23,16 @@ from alflow.errors import (
 from alflow.loop import reports
 from alflow.loop.workspace import Workspace
 from alflow.state import locks
-from alflow.state.ledger import ACTIVE, DONE, EXPORTED, IN_FLIGHT, PAUSED, WAITING, format_time
+from alflow.state.ledger import (
+    ACTIVE,
+    DONE,
+    EXPORTED,
+    IN_FLIGHT,
+    INGESTED,
+    PAUSED,
+    WAITING,
+    format_time,
+)
 
 LIVE_TIMEOUT_SECONDS = 5.0
 UNITS = {"cvat": "annotation jobs", "label_studio": "Label Studio tasks"}  # what progress counts
@@ -61,6 +70,8 @@ class LoopStatus:
     prefect_server: str | None = None
     database_server: str | None = None  # alflow's own MongoDB, the other one: "URI (pid N)"
     command_servers: str | None = None  # warm processes of flow commands: "pid N, pid M"
+    # a round of a loop scored by its own model, waiting for the model's new predictions
+    predictions_field: str | None = None
 
 
 def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
@@ -96,7 +107,16 @@ def loop_status(ws: Workspace, loop: str, live: bool = True) -> LoopStatus:
         progress_error=progress.get("error"),
         progress_answer=progress.get("answer"),
         live=bool(progress.get("live")),
+        predictions_field=_awaited_predictions(doc["config"], current),
     )
+
+
+def _awaited_predictions(config: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """The predictions field an ingested round waits to see rewritten, if it waits."""
+    retrain = current.get("retrain") or {}
+    if current["state"] != INGESTED or not retrain.get("waiting_since") or retrain.get("ready"):
+        return None
+    return (config.get("scorer") or {}).get("field")
 
 
 def quick_read(config: LoopConfig) -> LoopConfig:
@@ -149,6 +169,12 @@ def waiting_for(st: LoopStatus) -> str:
             f"{head}: under review in the FiftyOne App; when the review is done run "
             f"'alflow review finish {st.loop}' (or the App's update operator), then "
             f"'alflow step {st.loop}'"
+        )
+    if st.predictions_field:
+        return (
+            f"{head}: waiting for new predictions in {st.predictions_field!r}; once the model "
+            f"rewrote them (or after 'alflow predictions ready {st.loop}'), 'alflow step "
+            f"{st.loop}' continues it"
         )
     if st.total is not None:
         return f"{head}: {st.done}/{st.total} {unit} finished"

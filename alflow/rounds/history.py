@@ -43,6 +43,15 @@ def _label_rounds(dataset, loop: str) -> list[tuple[str, int, bool]]:
     ]
 
 
+def _require_own_learner(ws: Workspace, loop: str, what: str) -> None:
+    """History edits restore or refit alflow's learner; a team's own model has no checkpoint."""
+    if ws.config(loop).scorer.kind == "model_predictions":
+        raise LedgerError(
+            f"cannot {what} in loop {loop!r}: it is scored by your own model, whose versions "
+            "alflow does not keep; restore your model and its predictions, then step the loop"
+        )
+
+
 def rollback(ws: Workspace, loop: str, to_round: int) -> dict[str, Any]:
     """Start a new round from round ``to_round``'s learner; later labels leave training.
 
@@ -52,6 +61,7 @@ def rollback(ws: Workspace, loop: str, to_round: int) -> dict[str, Any]:
     """
     finish_pending_edit(ws, loop)
     _require_idle(ws, loop, "roll back")
+    _require_own_learner(ws, loop, "roll back")
     target = ws.ledger.round(loop, to_round)
     if target["state"] != TAUGHT or not target.get("checkpoint"):
         raise LedgerError(
@@ -116,6 +126,7 @@ def reinclude(ws: Workspace, loop: str, from_rounds: list[int]) -> dict[str, Any
     """Bring excluded labels of ``from_rounds`` back into training, as a new taught round."""
     finish_pending_edit(ws, loop)
     _require_idle(ws, loop, "re-include labels")
+    _require_own_learner(ws, loop, "re-include labels")
     config = ws.config(loop)
     dataset = ws.dataset(config)
     wanted = set(from_rounds)

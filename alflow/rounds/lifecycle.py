@@ -10,11 +10,13 @@ from alflow import progress as reporting
 from alflow.backends.app_review import surface
 from alflow.config import naming
 from alflow.config.loop import FieldLabels, LoopConfig, TagLabels
+from alflow.config.own_model import DeploymentRetrain
 from alflow.data import bulk_writes, freshness, store
 from alflow.data import labels as lab
 from alflow.errors import DatasetError
+from alflow.learning import model_predictions
 from alflow.loop.workspace import Workspace
-from alflow.rounds import detection
+from alflow.rounds import detection, own_model, retraining
 from alflow.rounds.records import labelled, summarize
 from alflow.rounds.training import advance_learner
 from alflow.services.environment import checkpoints_dir
@@ -63,6 +65,10 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
     store.require_fields(dataset, config.features.fields, "feature")
     if config.ground_truth_field:
         store.require_fields(dataset, [config.ground_truth_field], "ground-truth")
+    if own_model.scored_by_model(config):  # refused before anything is written
+        model_predictions.require_classification_field(dataset, config.scorer.field)
+        if isinstance(config.scorer.retrain, DeploymentRetrain):
+            retraining.require_deployment(config.scorer.retrain.name)
     initial, classes, values = initial_labels(dataset, config)
     ids = store.sample_ids(dataset)
     if config.eval_tag:
@@ -100,7 +106,8 @@ def initial_labels(dataset, config: LoopConfig) -> tuple[dict[str, Any], list[st
         source = f"field {config.initial_labels.field!r}" if config.initial_labels else "none"
         return boxes, detection.classes_of(boxes), detection.initial_values(boxes, source)
     initial, source = read_initial_labels(dataset, config)
-    cold = config.strategy.name in COLD_START_STRATEGIES
+    # a team's own model needs no labels to start from: its predictions score round 1
+    cold = config.strategy.name in COLD_START_STRATEGIES or own_model.scored_by_model(config)
     lab.require_initial_labels(initial, f"dataset {config.dataset!r} ({source})", cold)
     prov = lab.provenance(f"initial:{source}", 0)
     values = {sid: store.classification(label, **prov) for sid, label in initial.items()}
@@ -153,6 +160,8 @@ def fit_initial(ws: Workspace, loop: str) -> dict[str, Any]:
         dataset = ws.dataset(config)
         if config.task == "detection":
             fields = detection.advance(ws, config, 0)
+        elif own_model.scored_by_model(config):
+            fields = own_model.round_zero(ws, config)
         else:
             fields = advance_learner(ws, config, None, labelled(dataset, loop), [], 0)
         ws.ledger.insert_round(

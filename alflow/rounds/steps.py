@@ -25,7 +25,7 @@ from alflow.learning import learners
 from alflow.learning.seeds import round_seed
 from alflow.loop import recovery
 from alflow.loop.workspace import Workspace
-from alflow.rounds import detection
+from alflow.rounds import detection, own_model
 from alflow.rounds.history import finish_pending_edit
 from alflow.rounds.records import eval_ids, labelled, labelled_ids, queued_ids, summarize
 from alflow.rounds.stop_rules import apply_stop_rules
@@ -126,6 +126,9 @@ def query(ws: Workspace, loop: str, round_number: int, batch_size: int | None = 
 def _select_samples(ws, config, round_number, state, fm, mask, n, rs):
     """A classification batch's ids and scores, by the loop's strategy."""
     pool_rows = np.flatnonzero(mask)
+    if own_model.scored_by_model(config):  # the team's model: its predictions' probabilities
+        picked, scores = own_model.select_batch(ws, config, fm, pool_rows, n, rs)
+        return _picked_ids(fm, pool_rows, picked, scores)
     # rows read as strategies ask, never the pool copied; the learner's probabilities from its
     # write-back when they were kept
     kept = kept_pool_proba(ws, config.name, round_number, state, fm.path.name)
@@ -135,6 +138,11 @@ def _select_samples(ws, config, round_number, state, fm, mask, n, rs):
         picked, scores = strategy(None, X_pool, n_instances=n, random_state=rs)
     else:
         picked, scores = learners.select_batch(state, X_pool, n, rs)
+    return _picked_ids(fm, pool_rows, picked, scores)
+
+
+def _picked_ids(fm, pool_rows, picked, scores) -> tuple[list[str], list[float] | None]:
+    """The sample ids of the picked pool positions, and their scores as plain floats."""
     picked = np.asarray(picked).ravel()
     scores = None if scores is None else [float(s) for s in np.ravel(scores)]
     return [str(fm.ids[pool_rows[i]]) for i in picked], scores
@@ -147,7 +155,10 @@ def make_batch(ws: Workspace, config: LoopConfig, round_number: int, ids: list[s
         return detection.make_batch(ws, config, state, round_number, ids)
     paths = store.filepaths(ws.dataset(config), ids)
     classes = set(ws.ledger.loop(config.name).get("classes", []))
-    if state is None:  # cold start: nothing to pre-fill
+    if own_model.scored_by_model(config):  # pre-filled with the team's model's guesses
+        items = own_model.batch_items(ws, config, ids, paths)
+        classes |= set(config.scorer.classes)
+    elif state is None:  # cold start: nothing to pre-fill
         items = tuple(BatchItem(sid, path) for sid, path in zip(ids, paths, strict=True))
     else:
         predicted, confidence = learners.predict(state, ws.features(config).take(ids))
@@ -316,6 +327,10 @@ def teach_round(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
     config = ws.config(loop)
     if config.task == "detection":  # the box learner is refitted on every labelled image
         fields = detection.advance(ws, config, round_number)
+    elif own_model.scored_by_model(config):  # the team's job refits; None: still waiting
+        fields = own_model.retrain(ws, config, round_number)
+        if fields is None:
+            return summarize(doc)
     else:
         state = load_learner(ws, loop, round_number)
         known = labelled(ws.dataset(config), loop)
@@ -343,6 +358,8 @@ def readiness(ws: Workspace, loop: str) -> tuple[bool, str]:
     if lock:
         return False, f"run {lock['owner']} is working on it"
     current = ws.ledger.in_flight(loop)
+    if current is not None and (waits := own_model.waiting_for_predictions(ws, current)):
+        return False, waits
     if current is None or current["state"] in (QUERIED, INGESTED):
         return True, "ready"
     try:

@@ -22,7 +22,10 @@ from alflow.strategies import COLD_START_STRATEGIES
 
 
 def load_learner(ws: Workspace, loop: str, before: int) -> learners.LearnerState | None:
-    """The learner to continue from, or None for a cold-start loop that has none yet."""
+    """The learner to continue from, or None for a cold-start loop that has none yet (or a
+    loop scored by a team's own model, which alflow never fits)."""
+    if ws.config(loop).scorer.kind == "model_predictions":
+        return None
     try:
         ckpt = base_round(ws, loop, before)["checkpoint"]
     except LedgerError:

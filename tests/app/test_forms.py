@@ -232,3 +232,35 @@ def test_a_required_choice_starts_on_one_of_its_choices_not_the_ground_truth(dig
     assert shown["field"].required
     assert shown["field"].default in [c.value for c in shown["field"].view.choices]
     assert shown["field"].default != "ground_truth"
+
+
+def test_the_form_offers_the_own_model_scorer_and_makes_its_configuration(digits):
+    # the specs the form renders (rendering the whole form is held by the tests above)
+    from alflow.app.forms import DatasetChoices, visible_specs
+    from alflow.config.own_model import EntryPointRetrain, ModelPredictionsConfig
+
+    (scorer,) = [s for s in visible_specs(LoopConfig, {}) if s.name == "scorer"]
+    assert [m.model_fields["kind"].default for m in scorer.models] == [
+        "alflow",
+        "model_predictions",
+    ]
+    assert {s.name for s in visible_specs(ModelPredictionsConfig, {})} == fields(
+        ModelPredictionsConfig
+    )
+    choices = DatasetChoices(digits.name, ["pixels"], ["seed_labels"], [])
+    assert choices.for_path("scorer.field") == ["seed_labels"]
+    retrain = {"kind": "entry_point", "target": "examples.own_model:train_and_predict"}
+    answers = {"name": "form-own", "features": {"fields": ["pixels"]}}
+    answers["strategy"] = {"name": "margin"}
+    answers["scorer"] = {
+        "kind": "model_predictions",
+        "field": "seed_labels",
+        "classes": [str(d) for d in range(10)],
+        "retrain": retrain,
+    }
+    config = config_from_answers(answers, digits.name)
+    assert config.scorer == ModelPredictionsConfig(
+        field="seed_labels",
+        classes=[str(d) for d in range(10)],
+        retrain=EntryPointRetrain(**retrain),
+    )

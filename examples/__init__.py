@@ -1,0 +1,1 @@
+"""Runnable examples that the tests exercise (see README.md and docs/)."""
