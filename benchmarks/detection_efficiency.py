@@ -140,24 +140,36 @@ def main(argv: list[str] | None = None) -> int:
                 f"({time.monotonic() - t:.0f} s)",
                 flush=True,
             )
-    summary = summarise(runs, setup["budget"])
+        write_record(args.out, args.smoke, setup, started, runs)
+    summary = write_record(args.out, args.smoke, setup, started, runs)
     print(f"\nrandom's final mAP {summary['random_final_mAP']:.3f} at {setup['budget']} images")
     print(f"{'strategy':<22} {'final mAP':>9} {'images to random':>17} {'boxes to random':>16}")
     for name, s in summary["strategies"].items():
         images = f"{s['image_share']:.0%}" if s["image_share"] is not None else "-"
         boxes = f"{s['box_share']:.0%}" if s["box_share"] is not None else "-"
         print(f"{name:<22} {s['final_mAP']:>9.3f} {images:>17} {boxes:>16}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"detection_efficiency{'_smoke' if args.smoke else ''}.json"
+    print(f"wrote {result_path(args.out, args.smoke)} ({time.monotonic() - started:.0f} s)")
+    return 0
+
+
+def result_path(out: Path, smoke: bool) -> Path:
+    return out / f"detection_efficiency{'_smoke' if smoke else ''}.json"
+
+
+def write_record(out: Path, smoke: bool, setup: dict, started: float, runs: list[dict]) -> dict:
+    """The summary of the seeds run so far, written after every seed so that a long run
+    stopped part-way still leaves its figures (``seeds_done`` says how many)."""
+    summary = summarise(runs, setup["budget"])
+    out.mkdir(parents=True, exist_ok=True)
     record = {
         "setup": setup,
+        "seeds_done": sorted({r["seed"] for r in runs}),
         "seconds": time.monotonic() - started,
         "summary": summary,
         "runs": runs,
     }
-    path.write_text(json.dumps(record, indent=1))
-    print(f"wrote {path} ({record['seconds']:.0f} s)")
-    return 0
+    result_path(out, smoke).write_text(json.dumps(record, indent=1))
+    return summary
 
 
 if __name__ == "__main__":

@@ -133,12 +133,19 @@ def features(
     loop: str,
     refresh: Annotated[bool, typer.Option(help="Re-read from FiftyOne even if cached")] = False,
 ) -> None:
-    """Build (or with --refresh rebuild) the loop's cached feature matrix."""
+    """Build (or with --refresh rebuild) the loop's cached feature matrix (and, for a
+    detection loop, its proposals' box features)."""
     from alflow.loop.workspace import open_workspace
 
     ws = open_workspace()
-    fm = ws.features(ws.config(loop), refresh=refresh)
+    config = ws.config(loop)
+    fm = ws.features(config, refresh=refresh)
     typer.echo(f"{fm.X.shape[0]} samples x {fm.X.shape[1]} features cached in {fm.path}")
+    if config.task == "detection":
+        from alflow.rounds import detection
+
+        pool = detection.box_pool(ws, config, refresh=refresh)
+        typer.echo(f"{len(pool.sample)} proposals x {pool.X.shape[1]} box features cached")
 
 
 def unlock(

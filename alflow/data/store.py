@@ -210,6 +210,21 @@ def columns_where(dataset, query: dict, paths: Sequence[str]) -> tuple[list[str]
     return [str(doc["_id"]) for doc in docs], [[_path(doc, p) for doc in docs] for p in paths]
 
 
+def raw_columns_of(
+    dataset, ids: Sequence[str], paths: Sequence[str], chunk: int = 10_000
+) -> dict[str, tuple[Any, ...]]:
+    """``{id: (value of each of paths)}`` of the samples ``ids`` that exist, raw (nothing
+    decoded), read ``chunk`` ids at a time; missing samples are simply absent."""
+    collection = samples_collection(dataset)
+    projection = dict.fromkeys(paths, 1)
+    found: dict[str, tuple[Any, ...]] = {}
+    for start in range(0, len(ids), chunk):
+        part = [ObjectId(str(i)) for i in ids[start : start + chunk]]
+        for doc in collection.find({"_id": {"$in": part}}, projection):
+            found[str(doc["_id"])] = tuple(_path(doc, p) for p in paths)
+    return found
+
+
 def ids_where(dataset, query: dict) -> list[str]:
     """Ids of the samples matching a raw MongoDB ``query`` (on ``last_modified_at``, a split
     field), in natural order."""

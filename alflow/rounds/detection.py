@@ -16,6 +16,7 @@ import numpy as np
 
 from alflow.backends import Batch, BatchItem, Collected
 from alflow.backends.base import DETECTION, BoxGuess
+from alflow.boxes.cache import cached_box_pool
 from alflow.boxes.geometry import as_boxes
 from alflow.boxes.image_scores import image_scores, select_images
 from alflow.boxes.pool import BoxPool, read_box_pool
@@ -77,10 +78,11 @@ def initial_values(initial: Boxes, source: str) -> dict[str, Any]:
     }
 
 
-def box_pool(ws: Workspace, config: LoopConfig) -> BoxPool:
-    """Every image's proposals, in the order of the loop's feature rows."""
+def box_pool(ws: Workspace, config: LoopConfig, refresh: bool = False) -> BoxPool:
+    """Every image's proposals and their features, in the order of the loop's feature rows
+    (from the box cache, read again where images changed; all of it with ``refresh``)."""
     ids = [str(i) for i in ws.features(config).ids]
-    return read_box_pool(ws.dataset(config), ids, config.detection)
+    return cached_box_pool(ws.dataset(config), ids, config.detection, refresh=refresh)
 
 
 def select(
