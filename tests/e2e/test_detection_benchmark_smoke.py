@@ -50,3 +50,18 @@ def test_detection_round_scale_smoke_times_each_step_and_picks_a_batch(tmp_path)
     steps = data["seconds"]
     assert {"fit box classifier", "score every box (chunked)", "select the batch"} <= set(steps)
     assert data["round_seconds"] >= max(v for k, v in steps.items() if "synthetic" not in k)
+
+
+def test_detection_real_round_smoke_runs_a_round_through_fiftyone_and_the_box_cache(tmp_path):
+    completed = _run("detection_real_round.py", tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    data = json.loads((tmp_path / "detection_real_round_smoke.json").read_text())
+    first, second = data["rounds"]
+    assert first["state"] == second["state"] == "taught"
+    assert second["queried"] == data["batch"]
+    assert second["labelled"] == first["labelled"] + data["batch"] == data["initial"] + 20
+    assert second["labelled_boxes"] > first["labelled_boxes"] > 0
+    assert 0.0 < second["mAP"] <= second["mAP50"] <= 1.0
+    steps = data["seconds"]
+    assert {"box pool cold (FiftyOne, all images)", "box pool warm (cache)", "query"} <= set(steps)
+    assert steps["round (query + export + ingest + teach)"] >= steps["query"]
