@@ -23,9 +23,9 @@ from alflow.boxes.pool import BoxPool, read_box_pool
 from alflow.boxes.predictions import BoxPredictions
 from alflow.config import naming
 from alflow.config.loop import FieldLabels, LoopConfig
+from alflow.data import bulk_writes, store
 from alflow.data import detections as dets
 from alflow.data import labels as lab
-from alflow.data import store
 from alflow.errors import DatasetError, LabelError, preview_ids
 from alflow.learning import box_evaluation
 from alflow.learning.box_learner import BoxState, fit_box_state, objects, pool_predictions
@@ -247,4 +247,4 @@ def write_predictions(dataset, config: LoopConfig, state: BoxState, pool: BoxPoo
         sid: dets.detections(((b, c, {"confidence": s}) for b, c, s in image), round=number)
         for sid, image in zip(pool.ids, found, strict=True)
     }
-    store.write_labels(dataset, naming.prediction_field(config.name), values)
+    bulk_writes.write_label_documents(dataset, naming.prediction_field(config.name), values)
