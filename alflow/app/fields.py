@@ -178,6 +178,8 @@ def model_input(model: type[BaseModel], answers: dict[str, Any] | None) -> dict[
             value = parse_text(value, spec)
         elif spec.kind == "model":
             value = model_input(spec.models[0], value)
+            if spec.optional and value and all(v in (None, "") for v in value.values()):
+                value = None  # an optional group left blank (no proposals field chosen)
         elif spec.kind == "choice":
             chosen = branch(spec, (value or {}).get("kind") or default_kind(spec))
             value = None if chosen is None else model_input(chosen, value)

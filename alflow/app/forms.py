@@ -103,7 +103,7 @@ class DatasetChoices:
             "ground_truth_field": self.label_fields,
             "eval_tag": self.tags,
             "detection.proposals.field": self.detection_fields,
-            "scorer.field": self.classification_fields,
+            "scorer.field": self.label_fields,
         }.get(path)
 
 

@@ -137,14 +137,35 @@ def from_detections(
                         f"{probabilities!r} attribute: write it on every box, or leave the "
                         "loop's probabilities attribute unset"
                     )
-                proba.append(_scores(field, sid, raw, classes, f"{probabilities!r}"))
-    boxes_array = as_boxes(boxes, f"field {field!r}") if boxes else np.zeros((0, 4))
+                proba.append(_probabilities(field, sid, raw, classes, probabilities))
     return BoxPredictions(
         sample=np.asarray(sample, dtype=np.int64),
-        boxes=boxes_array,
+        boxes=_boxes(field, [ids[i] for i in sample], boxes),
         labels=np.asarray(labels, dtype=object),
         confidence=np.asarray(confidence, dtype=np.float64),
         proba=np.asarray(proba).reshape(-1, len(classes)) if probabilities else None,
         classes=tuple(classes),
         n_samples=len(ids),
     )
+
+
+def _probabilities(field: str, sample_id: str, raw: Any, classes: Sequence[str], name: str):
+    vector = _scores(field, sample_id, raw, classes, f"{name!r}")
+    if (vector < 0).any() or (vector > 1).any():
+        raise LabelError(
+            f"field {field!r} of sample {sample_id} has a box whose {name!r} are not "
+            f"probabilities ({vector.tolist()}): write values between 0 and 1, one per class"
+        )
+    return vector
+
+
+def _boxes(field: str, box_ids: Sequence[str], boxes: list[Any]) -> np.ndarray:
+    """Every box checked at once; a bad one is refused naming its sample."""
+    if not boxes:
+        return np.zeros((0, 4))
+    try:
+        return as_boxes(boxes, f"field {field!r}")
+    except LabelError:
+        for sid, box in zip(box_ids, boxes, strict=True):
+            as_boxes([box], f"field {field!r} of sample {sid}")
+        raise

@@ -68,6 +68,24 @@ class BoxPredictions:
             n_samples=self.n_samples,
         )
 
+    def placed(self, positions: np.ndarray, n_samples: int) -> BoxPredictions:
+        """The same boxes in a larger pool: image ``i`` becomes image ``positions[i]`` of
+        ``n_samples`` (the others have no boxes)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if len(positions) != self.n_samples:
+            raise LabelError(
+                f"{len(positions)} positions for box predictions of {self.n_samples} images"
+            )
+        return BoxPredictions(
+            sample=positions[self.sample],
+            boxes=self.boxes,
+            labels=self.labels,
+            confidence=self.confidence,
+            proba=self.proba,
+            classes=self.classes,
+            n_samples=n_samples,
+        )
+
 
 def _finite(values: np.ndarray, what: str) -> None:
     bad = ~np.isfinite(np.asarray(values, dtype=np.float64))

@@ -54,7 +54,11 @@ class DetectionConfig(BaseModel):
     """How a detection loop scores images from the boxes it predicts."""
 
     model_config = ConfigDict(extra="forbid")
-    proposals: ProposalConfig = Field(..., description="Where the candidate boxes come from")
+    proposals: ProposalConfig | None = Field(
+        None,
+        description="Where the candidate boxes come from (alflow's box learner; a loop scored "
+        "by a team's own detector reads its boxes from scorer.field instead)",
+    )
     box_features: BoxFeatureConfig = Field(
         default_factory=BoxFeatureConfig, description="What each box's classifier sees"
     )

@@ -177,7 +177,10 @@ class LoopConfig(_Model):
 
     @model_validator(mode="after")
     def _scorer(self) -> LoopConfig:
-        problem = scorer_problem(self.scorer, self.strategy.name, self.task)
+        if self.task == "detection" and self.detection is None:
+            return self  # the detection settings' own check says what is missing
+        measure = self.detection.measure if self.detection else None
+        problem = scorer_problem(self.scorer, self.strategy.name, self.task, measure)
         if problem:
             raise ValueError(problem)
         return self
@@ -192,6 +195,12 @@ class LoopConfig(_Model):
             raise ValueError(
                 "a detection loop needs detection settings: at least detection.proposals.field "
                 "(a Detections field of candidate boxes)"
+            )
+        if self.detection.proposals is None and isinstance(self.scorer, AlflowScorerConfig):
+            raise ValueError(
+                "a detection loop scored by alflow's box learner needs detection.proposals.field "
+                "(a Detections field of candidate boxes), or scorer 'model_predictions' naming "
+                "the team's Detections field"
             )
         if isinstance(self.initial_labels, TagLabels):
             raise ValueError(

@@ -15,6 +15,8 @@ MODEL_PREDICTION_STRATEGIES = frozenset(
 )
 # of those, the ones a confidence alone can drive (least confident: 1 - confidence)
 CONFIDENCE_ONLY_STRATEGIES = frozenset({"least_confident", "random"})
+# a detection loop's per-box measures that a box's confidence alone drives (1 - confidence)
+CONFIDENCE_ONLY_MEASURES = frozenset({"least_confident", "one_minus_confidence"})
 ENTRY_POINT_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
 
 
@@ -74,17 +76,23 @@ class ModelPredictionsConfig(_Model):
     field: str = Field(
         ...,
         min_length=1,
-        description="The Classification field the model writes its predictions to",
+        description="The field the model writes its predictions to: Classification for a "
+        "classification loop, Detections for a detection loop",
     )
     classes: list[str] = Field(
         ...,
         min_length=2,
-        description="The model's classes, in the order of its logits",
+        description="The model's classes, in the order of its logits (or its boxes' probabilities)",
     )
     logits: str | None = Field(
         "logits",
         description="The attribute of each prediction holding its logits (softmaxed into class "
-        "probabilities); None for a model that writes only confidences",
+        "probabilities); None for a model that writes only confidences (classification)",
+    )
+    probabilities: str | None = Field(
+        None,
+        description="The attribute of each predicted box holding one probability per class, in "
+        "the order of classes; None for a detector that writes only confidences (detection)",
     )
     retrain: RetrainConfig = Field(
         default_factory=NoRetrain,
@@ -95,14 +103,22 @@ class ModelPredictionsConfig(_Model):
 ScorerConfig = Annotated[AlflowScorerConfig | ModelPredictionsConfig, Field(discriminator="kind")]
 
 
-def scorer_problem(scorer: AlflowScorerConfig | ModelPredictionsConfig, strategy: str, task: str):
-    """Why ``strategy`` cannot run with ``scorer`` on a ``task`` loop (one line), or None."""
+def scorer_problem(
+    scorer: AlflowScorerConfig | ModelPredictionsConfig,
+    strategy: str,
+    task: str,
+    measure: str | None = None,
+) -> str | None:
+    """Why ``strategy`` (a detection loop: its per-box ``measure``) cannot run with ``scorer``
+    on a ``task`` loop (one line), or None."""
     if not isinstance(scorer, ModelPredictionsConfig):
         return None
-    if task != "classification":
+    if task == "detection":
+        return None if strategy == "random" else _detection_problem(scorer, measure)
+    if scorer.probabilities is not None:
         return (
-            "scorer 'model_predictions' reads Classification predictions: a detection loop "
-            "takes scorer 'alflow' for now"
+            "scorer.probabilities names a per-box attribute of a detection loop's Detections; "
+            "a classification loop's class probabilities come from scorer.logits: unset it"
         )
     if strategy not in MODEL_PREDICTION_STRATEGIES:
         return (
@@ -114,5 +130,17 @@ def scorer_problem(scorer: AlflowScorerConfig | ModelPredictionsConfig, strategy
         return (
             f"strategy {strategy!r} needs class probabilities, and scorer.logits is None (only "
             "confidences): name the logits attribute, or choose least_confident"
+        )
+    return None
+
+
+def _detection_problem(scorer: ModelPredictionsConfig, measure: str | None) -> str | None:
+    """A detection loop's strategies are checked with its detection settings; what the team's
+    boxes must carry for the per-box measure is checked here."""
+    if scorer.probabilities is None and measure not in CONFIDENCE_ONLY_MEASURES:
+        return (
+            f"detection.measure {measure!r} needs per-box class probabilities, and "
+            "scorer.probabilities is None (only confidences): name the boxes' probabilities "
+            "attribute, or choose measure least_confident or one_minus_confidence"
         )
     return None

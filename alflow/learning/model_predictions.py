@@ -3,11 +3,11 @@ its batch and its held-out metrics.
 
 The predictions field's values become :class:`alflow.boxes.predictions.BoxPredictions` (one
 whole-image box per sample, :mod:`alflow.boxes.from_fields`), the record alflow's learners
-produce, and the uncertainty is the per-box measure of :mod:`alflow.boxes.image_scores`: a
-detection loop's ``Detections`` field plugs in at :func:`read_pool` with ``from_detections``
-and an aggregation, and the selection below stays as it is. The selectors are the strategies'
-own (``top_k``, ``cluster_spread``), so a batch is the one alflow's learner would pick from the
-same probabilities.
+produce, and the uncertainty is the per-box measure of :mod:`alflow.boxes.image_scores`; a
+detection loop's ``Detections`` field is read by :func:`read_pool` too (``from_detections``),
+and its images are scored by the detection round's own code (:mod:`alflow.rounds.detection`).
+The selectors are the strategies' own (``top_k``, ``cluster_spread``), so a batch is the one
+alflow's learner would pick from the same probabilities.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from alflow.boxes.from_fields import from_classifications
+from alflow.boxes.from_fields import from_classifications, from_detections
 from alflow.boxes.image_scores import box_uncertainty
 from alflow.boxes.predictions import BoxPredictions
 from alflow.config.own_model import ModelPredictionsConfig
@@ -35,30 +35,44 @@ MEASURES = {
 }
 
 
-def require_classification_field(dataset, field: str) -> None:
-    """Raise DatasetError unless ``field`` is a Classification field of ``dataset``."""
+# what each task's predictions field holds, and what one value of it carries
+FIELD_TYPES = {
+    "classification": ("Classification", "one Classification (label, confidence, logits)"),
+    "detection": ("Detections", "one Detections (boxes with label, confidence, probabilities)"),
+}
+
+
+def require_predictions_field(dataset, field: str, task: str = "classification") -> None:
+    """Raise DatasetError unless ``field`` of ``dataset`` holds the ``task``'s label type
+    (Classification, or Detections for a detection loop)."""
     import fiftyone as fo
 
+    expected, holds = FIELD_TYPES[task]
     schema = dataset.get_field_schema()
     if field not in schema:
         raise DatasetError(
             f"dataset {dataset.name!r} has no predictions field {field!r}: run the model on "
-            "the dataset first (it writes Classification labels there), or correct scorer.field"
+            f"the dataset first (it writes {expected} labels there), or correct scorer.field"
         )
     kind = getattr(schema[field], "document_type", None)
-    if kind is not fo.Classification:
+    if kind is not getattr(fo, expected):
         held = kind.__name__ if kind else type(schema[field]).__name__
         raise DatasetError(
-            f"predictions field {field!r} holds {held}, not Classification: scorer "
-            "'model_predictions' reads one Classification (label, confidence, logits) per sample"
+            f"predictions field {field!r} holds {held}, not {expected}: scorer "
+            f"'model_predictions' of a {task} loop reads {holds} per sample"
         )
 
 
-def read_pool(dataset, scorer: ModelPredictionsConfig, ids: Sequence[str]) -> BoxPredictions:
-    """The model's predictions of the samples ``ids``, in that order."""
-    require_classification_field(dataset, scorer.field)
+def read_pool(
+    dataset, scorer: ModelPredictionsConfig, ids: Sequence[str], task: str = "classification"
+) -> BoxPredictions:
+    """The model's predictions of the samples ``ids``, in that order: one whole-image box per
+    sample, or a detection loop's boxes."""
+    require_predictions_field(dataset, scorer.field, task)
     by_id = dict(zip(dataset.values("id"), dataset.values(scorer.field), strict=True))
     values = [by_id.get(sid) for sid in ids]
+    if task == "detection":
+        return from_detections(scorer.field, ids, values, scorer.classes, scorer.probabilities)
     return from_classifications(scorer.field, ids, values, scorer.classes, scorer.logits)
 
 

@@ -22,14 +22,16 @@ from alflow.boxes.image_scores import image_scores, select_images
 from alflow.boxes.pool import BoxPool, read_box_pool
 from alflow.boxes.predictions import BoxPredictions
 from alflow.config import naming
+from alflow.config.detection import BACKGROUND
 from alflow.config.loop import FieldLabels, LoopConfig
 from alflow.data import bulk_writes, store
 from alflow.data import detections as dets
 from alflow.data import labels as lab
 from alflow.errors import DatasetError, LabelError, preview_ids
-from alflow.learning import box_evaluation
+from alflow.learning import box_evaluation, model_predictions
 from alflow.learning.box_learner import BoxState, fit_box_state, objects, pool_predictions
 from alflow.loop.workspace import Workspace
+from alflow.rounds import own_model
 from alflow.rounds.records import eval_ids
 from alflow.rounds.training import checkpoint
 from alflow.strategies.selectors import cluster_spread
@@ -40,7 +42,8 @@ Boxes = dict[str, list[tuple[list[float], str]]]
 def require_fields(dataset, config: LoopConfig) -> None:
     """Every label field a detection loop reads holds Detections (one line naming the one
     that does not)."""
-    fields = [("proposals", config.detection.proposals.field)]
+    proposals = config.detection.proposals
+    fields = [("proposals", proposals.field)] if proposals else []
     if isinstance(config.initial_labels, FieldLabels):
         fields.append(("initial-label", config.initial_labels.field))
     if config.ground_truth_field:
@@ -98,11 +101,13 @@ def select(
     fm = ws.features(config)
     candidates = np.flatnonzero(mask)
     rng = np.random.default_rng(random_state)
-    if state is None or config.strategy.name == "random":
+    pred = None
+    if config.strategy.name != "random":
+        pred = pool_box_predictions(ws, config, state, candidates)
+    if pred is None:
         picked = rng.permutation(candidates)[:n]
         return [str(fm.ids[i]) for i in picked], None
     d = config.detection
-    pred = pool_box_predictions(ws, config, state)
     scores = image_scores(
         pred, d.measure, d.aggregation, d.top_k, d.nms_iou, d.class_balance, d.min_score
     )
@@ -119,10 +124,34 @@ def select(
     return [str(fm.ids[i]) for i in picked], [float(scores.scores[i]) for i in picked]
 
 
-def pool_box_predictions(ws: Workspace, config: LoopConfig, state: BoxState) -> BoxPredictions:
-    """Every image's boxes with class probabilities, in feature-row order: the one record the
-    image scores read, whoever predicted the boxes (here alflow's box learner)."""
+def pool_box_predictions(
+    ws: Workspace, config: LoopConfig, state: BoxState | None, candidates: np.ndarray
+) -> BoxPredictions | None:
+    """The pool's boxes in feature-row order: the one record the image scores read, and the one
+    place that says who predicted them. A team's own detector (scorer ``model_predictions``):
+    its Detections field on the ``candidates`` rows, checked fresh; alflow's box learner: every
+    image's proposals; None before the first learner (a cold start picks at random)."""
+    if own_model.scored_by_model(config):
+        ids = [str(i) for i in ws.features(config).ids]
+        found = own_model.read_fresh(ws, config, [ids[i] for i in candidates])
+        return found.placed(candidates, len(ids))
+    if state is None:
+        return None
     return pool_predictions(state, box_pool(ws, config))
+
+
+def batch_box_predictions(
+    ws: Workspace, config: LoopConfig, state: BoxState | None, ids: list[str]
+) -> BoxPredictions | None:
+    """The boxes of the batch's images ``ids`` (in that order) to pre-fill, from the same
+    source as :func:`pool_box_predictions` (the query checked them fresh); None before the
+    first learner."""
+    dataset = ws.dataset(config)
+    if own_model.scored_by_model(config):
+        return model_predictions.read_pool(dataset, config.scorer, ids, config.task)
+    if state is None:
+        return None
+    return pool_predictions(state, read_box_pool(dataset, ids, config.detection))
 
 
 def image_sizes(dataset, ids: list[str]) -> dict[str, tuple[int, int]]:
@@ -151,18 +180,19 @@ def _sizes(dataset, ids: list[str]) -> dict[str, tuple[int, int]]:
 def make_batch(
     ws: Workspace, config: LoopConfig, state: BoxState | None, number: int, ids: list[str]
 ) -> Batch:
-    """The batch with the learner's objects pre-filled (none before the first learner)."""
+    """The batch with the predicted objects pre-filled (the learner's or the team's model's;
+    none before the first learner)."""
     dataset = ws.dataset(config)
     paths = store.filepaths(dataset, ids)
     sizes = image_sizes(dataset, ids)
     guesses: list[tuple[BoxGuess, ...] | None] = [None] * len(ids)
     classes = set(ws.ledger.loop(config.name).get("classes", []))
-    if state is not None:
+    pred = batch_box_predictions(ws, config, state, ids)
+    if pred is not None:
         d = config.detection
-        pred = pool_predictions(state, read_box_pool(dataset, ids, d))
         found = objects(pred, d.nms_iou, d.min_score)
         guesses = [tuple(BoxGuess(tuple(b), c, s) for b, c, s in image) for image in found]
-        classes |= set(state.classes)
+        classes |= {c for c in pred.classes if c != BACKGROUND}
     items = tuple(
         BatchItem(sid, path, boxes=g, size=sizes[sid])
         for sid, path, g in zip(ids, paths, guesses, strict=True)

@@ -66,7 +66,7 @@ def register_loop(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
     if config.ground_truth_field:
         store.require_fields(dataset, [config.ground_truth_field], "ground-truth")
     if own_model.scored_by_model(config):  # refused before anything is written
-        model_predictions.require_classification_field(dataset, config.scorer.field)
+        model_predictions.require_predictions_field(dataset, config.scorer.field, config.task)
         if isinstance(config.scorer.retrain, DeploymentRetrain):
             retraining.require_deployment(config.scorer.retrain.name)
     initial, classes, values = initial_labels(dataset, config)
@@ -158,10 +158,10 @@ def fit_initial(ws: Workspace, loop: str) -> dict[str, Any]:
     if existing is None:
         config = ws.config(loop)
         dataset = ws.dataset(config)
-        if config.task == "detection":
-            fields = detection.advance(ws, config, 0)
-        elif own_model.scored_by_model(config):
+        if own_model.scored_by_model(config):  # the team's model as it is, evaluated
             fields = own_model.round_zero(ws, config)
+        elif config.task == "detection":
+            fields = detection.advance(ws, config, 0)
         else:
             fields = advance_learner(ws, config, None, labelled(dataset, loop), [], 0)
         ws.ledger.insert_round(

@@ -23,16 +23,18 @@ from typing import Any
 import numpy as np
 
 from alflow.backends import BatchItem
+from alflow.boxes.predictions import BoxPredictions
 from alflow.config import naming
 from alflow.config.loop import LoopConfig
 from alflow.config.own_model import DeploymentRetrain, EntryPointRetrain, ModelPredictionsConfig
+from alflow.data import detections as dets
 from alflow.data import labels as lab
 from alflow.data import store
 from alflow.errors import LabelError, LedgerError
-from alflow.learning import model_predictions
+from alflow.learning import box_evaluation, model_predictions
 from alflow.loop.workspace import Workspace
 from alflow.rounds import retraining
-from alflow.rounds.records import eval_ids, labelled, queued_ids
+from alflow.rounds.records import eval_ids, labelled, labelled_ids, queued_ids
 from alflow.state.ledger import INGESTED
 from alflow.strategies.pool import PoolRows
 
@@ -68,7 +70,7 @@ def pool_ids(ws: Workspace, config: LoopConfig) -> list[str]:
     mask = lab.pool_mask(
         fm.ids,
         eval_ids(dataset, config.name),
-        labelled(dataset, config.name, include_excluded=True),
+        labelled_ids(dataset, config.name, include_excluded=True),
         queued_ids(ws, config.name),
     )
     return [str(i) for i in fm.ids[mask]]
@@ -91,6 +93,20 @@ def freshness(ws: Workspace, config: LoopConfig, ids: list[str]) -> str | None:
     )
 
 
+def require_fresh(ws: Workspace, config: LoopConfig, ids: list[str]) -> None:
+    """Raise LabelError (one line) unless the predictions of pool samples ``ids`` are fresh."""
+    problem = freshness(ws, config, ids)
+    if problem:
+        raise LabelError(problem)
+
+
+def read_fresh(ws: Workspace, config: LoopConfig, ids: list[str]) -> BoxPredictions:
+    """The model's predictions of pool samples ``ids`` (in that order), once checked fresh:
+    one whole-image box per sample, or a detection loop's boxes."""
+    require_fresh(ws, config, ids)
+    return model_predictions.read_pool(ws.dataset(config), config.scorer, ids, config.task)
+
+
 def select_batch(
     ws: Workspace, config: LoopConfig, fm, pool_rows: np.ndarray, n: int, random_state: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -98,11 +114,7 @@ def select_batch(
     X_pool = PoolRows(fm.X, pool_rows)
     if config.strategy.name == "random":
         return model_predictions.select(config.strategy, None, X_pool, n, random_state)
-    ids = [str(fm.ids[r]) for r in pool_rows]
-    problem = freshness(ws, config, ids)
-    if problem:
-        raise LabelError(problem)
-    pred = model_predictions.read_pool(ws.dataset(config), config.scorer, ids)
+    pred = read_fresh(ws, config, [str(fm.ids[r]) for r in pool_rows])
     return model_predictions.select(config.strategy, pred, X_pool, n, random_state)
 
 
@@ -126,12 +138,15 @@ def batch_items(
 
 
 def evaluate(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
-    """The labelled count, and the model's held-out accuracy and macro-F1 from its predictions."""
+    """The labelled count, and the model's held-out metrics from its own predictions: accuracy
+    and macro-F1, or a detection loop's mAP and mAP50."""
     dataset = ws.dataset(config)
+    model_predictions.require_predictions_field(dataset, config.scorer.field, config.task)
+    if config.task == "detection":
+        return _detection_metrics(dataset, config)
     result: dict[str, Any] = {"labelled": len(labelled(dataset, config.name))}
     if not config.ground_truth_field or not (config.eval_fraction or config.eval_tag):
         return result
-    model_predictions.require_classification_field(dataset, config.scorer.field)
     _, (truth, predicted) = store.columns_where(
         dataset,
         {naming.split_field(config.name): lab.EVAL},
@@ -148,9 +163,25 @@ def evaluate(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
     return result
 
 
+def _detection_metrics(dataset, config: LoopConfig) -> dict[str, Any]:
+    """Images and boxes labelled, and FiftyOne's mAP of the team's boxes on the held-out images
+    (an image without a prediction has no boxes: its objects count as missed)."""
+    boxes = dets.read_boxes(dataset, naming.label_field(config.name))
+    result: dict[str, Any] = {
+        "labelled": len(boxes),
+        "labelled_boxes": sum(len(b) for b in boxes.values()),
+    }
+    held_out = eval_ids(dataset, config.name)
+    if config.ground_truth_field and held_out:
+        m, m50 = box_evaluation.mean_average_precision(
+            dataset.select(held_out), config.scorer.field, config.ground_truth_field
+        )
+        result.update({"mAP": m, "mAP50": m50, "eval_images": len(held_out)})
+    return result
+
+
 def round_zero(ws: Workspace, config: LoopConfig) -> dict[str, Any]:
     """Round 0 of a loop scored by its own model: the model as it is, evaluated."""
-    model_predictions.require_classification_field(ws.dataset(config), config.scorer.field)
     return {"checkpoint": None, "metrics": evaluate(ws, config)}
 
 

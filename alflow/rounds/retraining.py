@@ -159,26 +159,29 @@ def _wait(client, hook: DeploymentRetrain, flow_run_id):
     from prefect.states import Cancelled
 
     started = time.monotonic()
+    start_timeout = min(START_TIMEOUT, hook.timeout_seconds)
     while True:
         current = client.read_flow_run(flow_run_id)
         if current.state.is_final():
             return current
         waited = time.monotonic() - started
         not_started = current.state.is_scheduled() or current.state.is_pending()
-        if not_started and waited > min(START_TIMEOUT, hook.timeout_seconds):
+        if not_started and waited > start_timeout:
             # as the App's runs: cancelled, so no stale training starts behind the user's back
             client.set_flow_run_state(flow_run_id, Cancelled(message="no worker started it"))
+            pool = current.work_pool_name or "its work pool"
             raise RetrainError(
-                f"no worker started retraining run {current.name!r} of deployment "
-                f"{hook.name!r} within {min(START_TIMEOUT, hook.timeout_seconds):.0f} s, so it "
-                "was cancelled: start a worker on its work pool ('prefect worker start --pool "
-                "POOL'); the next step starts a new run"
+                f"no worker picked up retraining run {current.name!r} of deployment "
+                f"{hook.name!r} within {start_timeout:.0f} s, so it was cancelled "
+                f"({run_link(str(flow_run_id))}): start a worker on work pool {pool!r} "
+                f"('prefect worker start --pool {pool}'); the next step starts a new run"
             )
         if waited > hook.timeout_seconds:
             raise RetrainError(
                 f"retraining run {current.name!r} of deployment {hook.name!r} did not finish "
-                f"within {hook.timeout_seconds:.0f} s (it is {current.state.name}); the next "
-                "step waits on the same run (raise scorer.retrain.timeout_seconds if it needs "
-                "longer)"
+                f"within scorer.retrain.timeout_seconds = {hook.timeout_seconds:g} s (it is "
+                f"{current.state.name}, {run_link(str(flow_run_id))}); the next step waits on "
+                "the same run: step again, or raise scorer.retrain.timeout_seconds if it needs "
+                "longer"
             )
         time.sleep(POLL_SECONDS)

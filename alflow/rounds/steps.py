@@ -325,12 +325,12 @@ def teach_round(ws: Workspace, loop: str, round_number: int) -> dict[str, Any]:
             f"loop {loop!r} round {round_number} is {doc['state']!r}; ingest it before teaching"
         )
     config = ws.config(loop)
-    if config.task == "detection":  # the box learner is refitted on every labelled image
-        fields = detection.advance(ws, config, round_number)
-    elif own_model.scored_by_model(config):  # the team's job refits; None: still waiting
+    if own_model.scored_by_model(config):  # the team's job refits; None: still waiting
         fields = own_model.retrain(ws, config, round_number)
         if fields is None:
             return summarize(doc)
+    elif config.task == "detection":  # the box learner is refitted on every labelled image
+        fields = detection.advance(ws, config, round_number)
     else:
         state = load_learner(ws, loop, round_number)
         known = labelled(ws.dataset(config), loop)

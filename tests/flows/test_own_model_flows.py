@@ -162,3 +162,67 @@ def test_the_cli_creates_a_loop_with_the_scorer_and_refuses_a_committee_in_one_l
     created = CliRunner().invoke(cli, ["loop", "create", str(path)])
     assert created.exit_code == 0, created.output
     assert open_workspace().config(config["name"]).scorer.field == FIELD
+
+
+@pytest.fixture
+def idle_deployment():
+    """The example training flow deployed on a work pool that no worker polls."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    pool = unique_name("idle-pool")
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+        flow_id = client.create_flow_from_name("own-model-training")
+        client.create_deployment(flow_id=flow_id, name=pool, work_pool_name=pool)
+    return pool, f"own-model-training/{pool}"
+
+
+def test_a_deployment_run_no_worker_picks_up_is_cancelled_and_the_loop_resumes(
+    own_dataset, idle_deployment, monkeypatch
+):
+    from prefect.client.orchestration import get_client
+
+    from alflow.rounds import retraining
+
+    monkeypatch.setattr(retraining, "START_TIMEOUT", 2.0)
+    monkeypatch.setattr(retraining, "POLL_SECONDS", 0.2)
+    pool, name = idle_deployment
+    config = own_config(own_dataset, {"kind": "deployment", "name": name})
+    create_loop_flow(config)
+    with pytest.raises(RetrainError) as refused:
+        step_flow(config.name)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "no worker picked up retraining run" in message and f"deployment {name!r}" in message
+    assert f"'prefect worker start --pool {pool}'" in message and "/runs/flow-run/" in message
+    ws = open_workspace()
+    doc = ws.ledger.round(config.name, 1)
+    assert doc["state"] == "ingested"  # resumable: the next step starts a new run
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(doc["retrain"]["flow_run_id"]).state.is_cancelled()
+
+
+def test_a_deployment_run_outlasting_the_timeout_stops_the_step_with_how_to_raise_it(
+    idle_deployment, monkeypatch
+):
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import Running
+
+    from alflow.config.own_model import DeploymentRetrain
+    from alflow.rounds import retraining
+
+    monkeypatch.setattr(retraining, "POLL_SECONDS", 0.2)
+    _, name = idle_deployment
+    run = run_deployment(name, parameters={}, timeout=0)
+    with get_client(sync_client=True) as client:  # a worker took it and trains on
+        client.set_flow_run_state(run.id, Running(), force=True)
+    hook = DeploymentRetrain(name=name, timeout_seconds=1)
+    saved: list[dict] = []
+    with pytest.raises(RetrainError) as refused:
+        retraining.run_deployment_hook(hook, {}, {"flow_run_id": str(run.id)}, saved.append)
+    message = str(refused.value)
+    assert "\n" not in message and f"of deployment {name!r} did not finish" in message
+    assert "within scorer.retrain.timeout_seconds = 1 s (it is Running" in message
+    assert "raise scorer.retrain.timeout_seconds" in message and not saved  # same run kept

@@ -107,3 +107,39 @@ def test_bad_detections_are_refused_with_one_line():
     nan = [Detections([Detection("cat", [0, 0, 0.5, 0.5], float("nan"))])] * 3
     with pytest.raises(LabelError, match="has confidence nan"):
         from_detections("detector", IDS, nan, CLASSES)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([Detections([Detection("cat", [0, 0, 0.5, 0.5], 0.5, [0.5, 0.5])])] * 3, "of length 2"),
+        (
+            [Detections([Detection("cat", [0, 0, 0.5, 0.5], 0.5, [0.5, np.nan, 0])])] * 3,
+            "NaN or infinite 'probs'",
+        ),
+        (
+            [Detections([Detection("cat", [0, 0, 0.5, 0.5], 0.5, [1.5, -0.5, 0])])] * 3,
+            "are not probabilities",
+        ),
+        ([Detections([Detection("cat", [0, 0, 0.5, 0.5], None, [1, 0, 0])])] * 3, "s0 has a"),
+    ],
+)
+def test_bad_box_probabilities_are_refused_with_one_line(values, message):
+    with pytest.raises(LabelError, match=message):
+        from_detections("detector", IDS, values, CLASSES, probabilities="probs")
+
+
+def test_a_box_outside_the_image_is_refused_naming_its_sample():
+    values = [
+        Detections([Detection("cat", [0, 0, 0.5, 0.5], 0.5)]),
+        Detections([Detection("cat", [0.1, 0.2, 0.3, 0.3], 0.5)]),
+        Detections([Detection("dog", [0.7, 0, 0.5, 0.5], 0.5), Detection("cat", [0, 0, 1, 1], 1)]),
+    ]
+    with pytest.raises(LabelError, match="field 'detector' of sample s2: box 0 is"):
+        from_detections("detector", IDS, values, CLASSES)
+
+
+def test_placed_boxes_keep_their_scores_at_their_pool_positions():
+    values = [Detections([Detection("cat", [0, 0, 0.5, 0.5], 0.4)]), Detections([])]
+    pred = from_detections("detector", IDS[:2], values, CLASSES).placed(np.array([3, 1]), 5)
+    assert image_scores(pred, "least_confident", "max").scores == pytest.approx([0, 0, 0, 0.6, 0])

@@ -53,7 +53,7 @@ def test_a_loop_scored_by_its_model_needs_no_initial_labels_and_defaults_to_no_j
         (config("entropy", logits=None), "needs class probabilities, and scorer.logits is None"),
         (
             {**config(), "task": "detection", "detection": {"proposals": {"field": "p"}}},
-            "a detection loop takes scorer 'alflow' for now",
+            "detection.measure 'margin' needs per-box class probabilities",
         ),
         (config(retrain={"kind": "deployment", "name": "no-slash"}), "retrain.deployment.name"),
         (config(retrain={"kind": "entry_point", "target": "nomodule"}), "retrain.entry_point"),
@@ -123,3 +123,32 @@ def test_an_entry_point_that_cannot_be_found_is_one_line(target, message):
         entry_point(EntryPointRetrain(target=target))
     assert "\n" not in str(refused.value)
     assert entry_point(EntryPointRetrain(target="json:dumps")) is __import__("json").dumps
+
+
+def detection_config(measure: str, strategy: str | None = None, **scorer) -> dict:
+    data = config(strategy or measure, **scorer)
+    return {**data, "task": "detection", "detection": {"measure": measure}}
+
+
+def test_a_detection_loop_with_its_own_detector_needs_no_proposals():
+    loop = parse_loop_config(detection_config("margin", probabilities="probs"))
+    assert loop.detection.proposals is None and loop.scorer.probabilities == "probs"
+    assert parse_loop_config(detection_config("least_confident")).scorer.probabilities is None
+    assert parse_loop_config(detection_config("margin", "random")).strategy.name == "random"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (detection_config("margin"), "detection.measure 'margin' needs per-box class prob"),
+        (detection_config("entropy"), "choose measure least_confident or one_minus_confidence"),
+        (config(probabilities="probs"), "scorer.probabilities names a per-box attribute"),
+        (
+            {**detection_config("margin"), "scorer": {"kind": "alflow"}},
+            "alflow's box learner needs detection.proposals.field",
+        ),
+    ],
+)
+def test_detection_scorer_settings_it_cannot_run_are_refused_with_one_line(data, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_loop_config(data)
