@@ -141,7 +141,7 @@ def features(
     config = ws.config(loop)
     fm = ws.features(config, refresh=refresh)
     typer.echo(f"{fm.X.shape[0]} samples x {fm.X.shape[1]} features cached in {fm.path}")
-    if config.task == "detection":
+    if config.task == "detection" and config.detection.proposals is not None:
         from alflow.rounds import detection
 
         pool = detection.box_pool(ws, config, refresh=refresh)
