@@ -96,7 +96,8 @@ def test_refresh_reads_every_image_again(small_boxes, crop_reads):
     cache.cached_box_pool(small_boxes, ids, CROPS)
     crop_reads.clear()
     cache.cached_box_pool(small_boxes, ids, CROPS, refresh=True)
-    with_boxes = [sid for sid, n in zip(ids, small_boxes.values("proposals.detections")) if n]
+    counts = small_boxes.values("proposals.detections")
+    with_boxes = [sid for sid, n in zip(ids, counts, strict=True) if n]
     assert sorted(crop_reads) == sorted(with_boxes)
 
 
