@@ -73,7 +73,8 @@ def cached_box_pool(
             pool, digests = _read(dataset, list(ids), detection)
         else:
             pool, digests = _refreshed(dataset, ids, detection, directory, *cached)
-        _save(directory, pool, digests)
+        if cached is None or pool is not cached[0]:  # an unchanged pool is not written again
+            _save(directory, pool, digests)
         freshness.set_mark(directory, mark)
     return reordered(pool, ids)
 
