@@ -28,7 +28,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from bson import ObjectId
@@ -175,23 +174,21 @@ def write_strings(dataset, field: str, values: Mapping[str, str], on_chunk: Adva
     return _bulk_update(store.samples_collection(dataset), updates, on_chunk)
 
 
-def write_label_documents(dataset, field: str, values: Mapping[str, Any]) -> int:
-    """Set ``field`` to each FiftyOne label of ``{sample id: label}`` (e.g. a round's predicted
-    ``Detections``), one raw update each; returns how many samples were written.
+def write_detections_documents(dataset, field: str, documents: Mapping[str, dict]) -> int:
+    """Set ``field`` to each ``Detections`` document of ``{sample id: document}`` (a round's
+    predicted ``Detections``, as :func:`alflow.data.detections.detections_document` builds
+    them), one raw update each; returns how many samples were written.
 
-    The first label goes through FiftyOne (:func:`alflow.data.store.write_labels`), which
-    declares the field and its attributes; the others are the labels' own Mongo documents.
-    At 100k images FiftyOne's ``set_values`` of Detections took over a minute.
+    The first goes through FiftyOne as a label (:func:`alflow.data.store.write_labels`), which
+    declares the field and its attributes; the others are sent as they are. At 100k images
+    FiftyOne's ``set_values`` of Detections took over a minute.
     """
-    if not values:
+    if not documents:
         return 0
-    items = iter(values.items())
-    first = next(items)
-    store.write_labels(dataset, field, dict([first]))
-    updates = (
-        ({"q": {"_id": ObjectId(sid)}, "u": {"$set": {field: dict(label.to_mongo())}}}, 1)
-        for sid, label in items
-    )
+    items = iter(documents.items())
+    sid, first = next(items)
+    store.write_labels(dataset, field, {sid: _fo().Detections.from_dict(first)})
+    updates = (({"q": {"_id": ObjectId(i)}, "u": {"$set": {field: doc}}}, 1) for i, doc in items)
     return 1 + _bulk_update(store.samples_collection(dataset), updates, None)
 
 

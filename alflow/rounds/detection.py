@@ -274,7 +274,9 @@ def write_predictions(dataset, config: LoopConfig, state: BoxState, pool: BoxPoo
     predictions field, each box with its confidence."""
     found = objects(pool_predictions(state, pool), config.detection.nms_iou)
     values = {
-        sid: dets.detections(((b, c, {"confidence": s}) for b, c, s in image), round=number)
+        sid: dets.detections_document(
+            ((b, c, {"confidence": float(s)}) for b, c, s in image), round=number
+        )
         for sid, image in zip(pool.ids, found, strict=True)
     }
-    bulk_writes.write_label_documents(dataset, naming.prediction_field(config.name), values)
+    bulk_writes.write_detections_documents(dataset, naming.prediction_field(config.name), values)
