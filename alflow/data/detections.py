@@ -44,7 +44,7 @@ def detections_document(boxes: Iterable[PlainBox], **attributes: Any) -> dict[st
             "attributes": {},
             "tags": [],
             "label": str(label),
-            "bounding_box": [float(v) for v in box],
+            "bounding_box": list(map(float, box)),
             **extra,
         }
         for box, label, extra in boxes

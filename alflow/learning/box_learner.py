@@ -71,10 +71,9 @@ def objects(
     is_object = (pred.labels != background) & (pred.confidence >= min_score)
     found = pred.take(np.flatnonzero(is_object))
     kept = found.take(nms(found.boxes, found.confidence, found.labels, nms_iou, found.sample))
-    for image, box, label, confidence in zip(
-        kept.sample, kept.boxes, kept.labels, kept.confidence, strict=True
-    ):
-        out[image].append(([float(v) for v in box], str(label), float(confidence)))
+    columns = (kept.sample, kept.boxes, kept.labels, kept.confidence)  # tolist: plain floats
+    for image, box, label, confidence in zip(*(c.tolist() for c in columns), strict=True):
+        out[image].append((box, str(label), confidence))
     return out
 
 
