@@ -9,13 +9,13 @@ Prefect server and ``alflow app``). The detection demo data is built (digits pas
 canvases, with proposals and a few canvases' boxes as the first labels), and a person's clicks
 are replayed: the create form answered for a detection loop with the App's own review, then
 the query. It writes ``docs/app-detection-queried.png`` (the round's batch in the grid, the
-learner's boxes in the review field) and ``docs/app-detection-review.png`` (one canvas of the
-batch opened, its boxes drawn).
+learner's boxes in the review field, the other label fields hidden) and
+``docs/app-detection-review.png`` (one canvas of the batch opened on the Annotate tab).
 
 The script fails when the App does not show what the pictures claim: the loop the browser
-created must be a detection loop with the App's review, the grid must count the round's batch,
-the review field must be a Detections field holding boxes, and the opened sample must be one of
-the batch.
+created must be a detection loop with the App's review, the grid must count and draw the round's
+batch, the review field must be a Detections field holding boxes, and the opened sample must be
+the batch's, its Annotate tab listing that sample's boxes of the review field.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def shoot(address: str, dataset, home: Path) -> None:
         wait_for_grid(page, len(ids))
         check_tiles(page, len(ids))
         page.screenshot(path=DOCS / SHOTS[0])
-        open_sample(page, ids, boxes)
+        open_sample(page, ids, field, boxes)
         page.screenshot(path=DOCS / SHOTS[1])
 
 
@@ -138,8 +138,11 @@ def show_only(page, dataset, field: str) -> None:
         raise SystemExit(f"the App's sidebar does not show {field!r} after a click on it")
 
 
-def open_sample(page, ids: list[str], boxes: list[int]) -> None:
-    """Open the batch's first canvas with two boxes or more in the modal, on its Annotate tab."""
+def open_sample(page, ids: list[str], field: str, boxes: list[int]) -> None:
+    """Open the batch's first canvas with two boxes or more in the modal, on its Annotate tab,
+    which must list that canvas's boxes of the review field."""
+    from playwright.sync_api import expect
+
     index = next((i for i, n in enumerate(boxes) if n >= 2), 0)
     page.locator('#root [data-cy="looker"]').nth(index).click()
     page.locator('#modal [data-cy="looker"]').first.wait_for(timeout=60_000)
@@ -147,8 +150,17 @@ def open_sample(page, ids: list[str], boxes: list[int]) -> None:
     if shown != ids[index]:
         raise SystemExit(f"the modal shows sample {shown!r}, not the batch's {ids[index]!r}")
     page.get_by_text("Annotate", exact=True).click()
-    page.wait_for_timeout(3_000)
+    listed = page.locator(f'#modal [data-cy^="annotate-label-"][data-cy-path="{field}"]')
+    try:
+        expect(listed).to_have_count(boxes[index], timeout=60_000)
+    except AssertionError:
+        raise SystemExit(
+            f"the Annotate tab lists {listed.count()} boxes of {field!r}, "
+            f"not the {boxes[index]} the canvas holds"
+        ) from None
+    print(f"checked: the Annotate tab lists the opened canvas's {boxes[index]} boxes", flush=True)
     page.mouse.move(10, VIEWPORT["height"] - 10)
+    page.wait_for_timeout(2_000)  # the modal's looker paints its boxes after the list
 
 
 # ------------------------------------------------------------------------------ the checks
