@@ -243,14 +243,14 @@ def wait_for_grid(page, count: int) -> None:
 
 
 # ------------------------------------------------------------------------------ the checks
-def check_created(loop: str) -> None:
+def check_created(loop: str, form: dict[str, Any] = FORM) -> None:
     """The ledger holds the configuration the form was filled with (nested groups included)."""
     from alflow.loop.workspace import open_workspace
 
     config = open_workspace().ledger.loop(loop)["config"]
     wrong = {
         key: (config.get(key), want)
-        for key, want in FORM.items()
+        for key, want in form.items()
         if _subset(want, config.get(key)) is False
     }
     if wrong:
@@ -315,7 +315,7 @@ def create_step(page, sent: list[dict[str, Any]]) -> str:
     fill_create_form(page, form)
     page.screenshot(path=DOCS / SHOTS[0])
     print(execute(page, form, "Learner created"), flush=True)
-    loop = _created_loop(sent)
+    loop = created_loop(sent)
     check_created(loop)
     close(page)
     page.set_viewport_size(VIEWPORT)
@@ -327,7 +327,7 @@ def query_step(page, dataset, loop: str) -> list[str]:
     form = open_operator(page, "Active Learning: query learner")
     print(execute(page, form, "Batch queried"), flush=True)
     close(page)
-    ids = _queried_ids(loop)
+    ids = queried_ids(loop)
     wait_for_grid(page, len(ids))
     page.screenshot(path=DOCS / SHOTS[1])
     review(dataset, loop, ids)
@@ -354,14 +354,14 @@ def update_step(page, sent: list[dict[str, Any]], dataset, ids: list[str]) -> No
     page.screenshot(path=DOCS / SHOTS[3])
 
 
-def _queried_ids(loop: str) -> list[str]:
+def queried_ids(loop: str) -> list[str]:
     from alflow.loop.workspace import open_workspace
 
     ws = open_workspace()
     return ws.ledger.round(loop, ws.ledger.loop(loop)["last_round"])["queried_ids"]
 
 
-def _created_loop(sent: list[dict[str, Any]]) -> str:
+def created_loop(sent: list[dict[str, Any]]) -> str:
     """The loop name the browser sent with its create request."""
     creates = [
         r for r in sent if r["route"] == "/execute" and r["operator_uri"].endswith("create_learner")
