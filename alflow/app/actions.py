@@ -223,6 +223,7 @@ def _shown(ws: Workspace, loop: str, number: int) -> dict[str, Any]:
         "sample_ids": list(doc.get("queried_ids", [])),
         "view": naming.round_name(loop, number) if ref.get("view") else None,
         "task_url": task_url(ref),
+        "task": ws.config(loop).task,
     }
 
 

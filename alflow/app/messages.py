@@ -24,6 +24,10 @@ NO_LABELS = (
     "names), or choose initial labels 'none' with a cold-start strategy (typiclust, "
     "typiclust_margin, random)"
 )
+NO_BOXES = (
+    "No Detections field on this dataset: a detection loop starts from a few images' boxes; "
+    "draw them in the App's Annotate tab (a new Detections field), then create the learner"
+)
 NO_LOOP = (
     "dataset {dataset!r} has no active-learning loop: run 'Active Learning: create learner' first"
 )
@@ -104,7 +108,13 @@ def queried(loop: str, result: dict[str, Any]) -> list[str]:
             f"Round {number} of `{loop}`: the learner picked {count} samples for review, "
             "shown in the order it ranks them."
         ]
-    if result.get("view"):
+    if result.get("view") and result.get("task") == "detection":
+        lines.append(
+            f"They are saved as the view `{result['view']}`. Correct the boxes of "
+            f"`{naming.review_field(loop)}` in the Annotate tab: move, resize or delete them, "
+            f"draw the missing ones, fix their classes; then run {UPDATE}."
+        )
+    elif result.get("view"):
         lines.append(
             f"They are saved as the view `{result['view']}`. Tag each wrong prediction with the "
             f"right class name, or edit `{naming.review_field(loop)}` in the annotation panel; "

@@ -131,9 +131,13 @@ class CreateLearner(_Background):
         choices = actions.dataset_choices(ctx.dataset)
         if not choices.feature_fields:
             _problem(inputs, "no_features", messages.NO_FEATURES.format(dataset=ctx.dataset.name))
-        if not choices.classification_fields and not choices.tags:
-            inputs.view("no_labels", types.Warning(label=messages.NO_LABELS))
         answers = dict(ctx.params)
+        if answers.get("task") == "detection" and not choices.detection_fields:
+            inputs.view("no_labels", types.Warning(label=messages.NO_BOXES))
+        elif answers.get("task") != "detection" and not (
+            choices.classification_fields or choices.tags
+        ):
+            inputs.view("no_labels", types.Warning(label=messages.NO_LABELS))
         answers.setdefault("name", suggest_name(ctx.dataset.name, choices.loops))
         render_loop_form(inputs, answers, choices)
         inputs.properties["name"].default = answers["name"]

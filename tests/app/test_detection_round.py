@@ -48,12 +48,39 @@ def test_the_create_form_offers_detections_fields_for_a_detection_loop(digit_box
     assert {c.value for c in proposals.view.choices} >= {"proposals", "ground_truth"}
 
 
+def test_the_create_form_warns_of_missing_boxes_only_for_a_detection_loop(digit_boxes):
+    import fiftyone as fo
+
+    plain = fo.Dataset(unique_name("no-boxes"))
+    plain.add_samples(
+        fo.Sample(
+            filepath=f"/nowhere/{i}.png", emb=[float(i), 1.0], seen=fo.Classification(label="a")
+        )
+        for i in range(6)
+    )
+    try:
+        for task, warned in (("detection", True), ("classification", False)):
+            props = props_of(plain, task)
+            assert ("no_labels" in props) is warned, task
+        assert "No Detections field" in props_of(plain, "detection")["no_labels"].view.label
+    finally:
+        plain.delete()
+    boxes = resolve_input("create_learner", digit_boxes, **detection_params("warn-boxes"))
+    assert "no_labels" not in boxes.type.properties
+
+
+def props_of(dataset, task: str):
+    return resolve_input("create_learner", dataset, task=task).type.properties
+
+
 def test_an_app_detection_round_teaches_the_boxes_a_reviewer_edited(digit_boxes):
     name = unique_name("app-boxes")
     created = execute("create_learner", digit_boxes, **detection_params(name))
     assert "error" not in created.result, created.result
     queried = execute("query_learner", digit_boxes, loop=name)
     assert queried.result["round"]["round"] == 1, queried.result
+    told = " ".join(queried.result["lines"])
+    assert "Annotate tab" in told and "Tag each wrong prediction" not in told, told
     ws = open_workspace()
     ids = ws.ledger.round(name, 1)["queried_ids"]
     field = naming.review_field(name)
