@@ -1,5 +1,9 @@
 """History edits: roll a loop back to an earlier round's learner, or re-include the labels a
-rollback excluded. Both record a new taught round; no label is deleted, no round number reused."""
+rollback excluded. Both record a new taught round; no label is deleted, no round number reused.
+
+A detection loop's box learner is refitted from every image in training after the edit (its
+rounds refit from scratch too, with the loop's ``random_state``), so a rollback refits on the
+labels round ``to_round`` learned from, and its checkpoint is only checked to exist."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from alflow.data import store
 from alflow.errors import LedgerError
 from alflow.learning import learners
 from alflow.loop.workspace import Workspace
+from alflow.rounds import detection
 from alflow.rounds.records import labelled, summarize
 from alflow.rounds.training import advance_learner, finish_learner, load_learner
 from alflow.state.ledger import ACTIVE, TAUGHT
@@ -84,10 +89,13 @@ def _complete_rollback(ws: Workspace, loop: str, edit: dict[str, Any]) -> None:
     number, to_round, later = edit["round"], edit["to_round"], edit["ids"]
     config = ws.config(loop)
     dataset = ws.dataset(config)
-    target = ws.ledger.round(loop, to_round)["checkpoint"]
-    state = learners.load_checkpoint(target["path"], target["sha256"], target.get("versions"))
     _set_excluded(dataset, loop, later, True)
-    fields = finish_learner(ws, config, state, number)
+    if config.task == "detection":
+        fields = detection.advance(ws, config, number)
+    else:
+        target = ws.ledger.round(loop, to_round)["checkpoint"]
+        state = learners.load_checkpoint(target["path"], target["sha256"], target.get("versions"))
+        fields = finish_learner(ws, config, state, number)
     ws.ledger.insert_round(
         loop,
         number,
@@ -148,9 +156,12 @@ def _complete_reinclude(ws: Workspace, loop: str, edit: dict[str, Any]) -> None:
     config = ws.config(loop)
     dataset = ws.dataset(config)
     _set_excluded(dataset, loop, ids, False)
-    known = labelled(dataset, loop)
-    state = load_learner(ws, loop, number)
-    fields = advance_learner(ws, config, state, known, ids, number)
+    if config.task == "detection":
+        fields = detection.advance(ws, config, number)
+    else:
+        known = labelled(dataset, loop)
+        state = load_learner(ws, loop, number)
+        fields = advance_learner(ws, config, state, known, ids, number)
     ws.ledger.insert_round(
         loop, number, TAUGHT, kind="reinclude", reincluded_ids=ids, queried_ids=[], **fields
     )

@@ -69,3 +69,26 @@ def test_the_learners_objects_are_written_back_as_detections_with_confidences(
     boxes = [d for image in predicted for d in image]
     assert boxes and all(0.0 < d.confidence <= 1.0 for d in boxes)
     assert {d.label for d in boxes} <= {str(i) for i in range(10)}
+
+
+def test_a_rollback_refits_the_box_learner_on_earlier_labels_and_reinclude_brings_them_back(
+    boxes_config, digit_boxes
+):
+    from alflow import rounds
+    from alflow.data import detections as dets
+
+    config = boxes_config()
+    create_loop_flow(config)
+    first, second = step_flow(config.name), step_flow(config.name)
+    assert (first["labelled"], second["labelled"]) == (30, 40)
+    ws = open_workspace()
+    field = naming.label_field(config.name)
+    back = rounds.rollback(ws, config.name, 1)
+    assert back["excluded"] == 10
+    doc = ws.ledger.round(config.name, back["round"])
+    assert doc["metrics"]["labelled"] == 30 and "mAP" in doc["metrics"]
+    assert len(dets.read_boxes(digit_boxes, field)) == 30
+    assert len(dets.read_boxes(digit_boxes, field, include_excluded=True)) == 40
+    again = rounds.reinclude(ws, config.name, [2])
+    assert ws.ledger.round(config.name, again["round"])["metrics"]["labelled"] == 40
+    assert len(dets.read_boxes(digit_boxes, field)) == 40
