@@ -214,7 +214,7 @@ def _summary(ws: Workspace, loop: str, number: int) -> dict[str, Any]:
 
 def _shown(ws: Workspace, loop: str, number: int) -> dict[str, Any]:
     """What the App shows of a queried round: its batch in query order and where it went."""
-    from alflow.loop.reports import task_url
+    from alflow.loop.reports import annotation_place, task_url
 
     doc = ws.ledger.round(loop, number)
     ref = (doc.get("backend") or {}).get("ref") or {}
@@ -223,6 +223,7 @@ def _shown(ws: Workspace, loop: str, number: int) -> dict[str, Any]:
         "sample_ids": list(doc.get("queried_ids", [])),
         "view": naming.round_name(loop, number) if ref.get("view") else None,
         "task_url": task_url(ref),
+        "annotated_in": annotation_place(ref),
         "task": ws.config(loop).task,
     }
 

@@ -122,8 +122,8 @@ def queried(loop: str, result: dict[str, Any]) -> list[str]:
         )
     elif result.get("task_url"):
         lines.append(
-            f"Annotate them in the CVAT task [{result['task_url']}]({result['task_url']}); when "
-            f"its jobs are done, run {UPDATE}."
+            f"Annotate them in the {result.get('annotated_in', 'CVAT task')} "
+            f"[{result['task_url']}]({result['task_url']}); when they are done, run {UPDATE}."
         )
     else:
         lines.append(f"When they are labelled, run {UPDATE} to teach the learner.")

@@ -82,7 +82,8 @@ def round_markdown(doc: dict[str, Any], task_url: str | None = None) -> str:
         *_score_lines(metrics, ingest),
     ]
     if task_url:
-        lines.append(f"| CVAT task | [{task_url}]({task_url}) |")
+        where = annotation_place((doc.get("backend") or {}).get("ref") or {})
+        lines.append(f"| {where} | [{task_url}]({task_url}) |")
     retrain = doc.get("retrain")
     if retrain:
         lines.append(f"| retraining | {_retrain_cell(retrain)} |")
@@ -174,8 +175,14 @@ def data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def annotation_place(ref: dict[str, Any]) -> str:
+    """What the round's annotation link opens, in the annotation tool's own words."""
+    return "Label Studio project" if ref.get("kind") == "label_studio" else "CVAT task"
+
+
 def task_url(ref: dict[str, Any]) -> str | None:
-    """The CVAT task's page for a backend reference, when the backend is CVAT."""
+    """The annotation tool's page for a backend reference: a CVAT task or a Label Studio
+    project; None for the in-App review and the simulated annotator."""
     if ref.get("task_url"):
         return str(ref["task_url"])
     if ref.get("url") and ref.get("task_id") is not None:

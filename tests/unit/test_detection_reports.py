@@ -44,3 +44,17 @@ def test_a_detection_rounds_summary_counts_what_the_annotators_did_to_the_boxes(
 def test_tables_choose_the_detection_columns_only_for_rows_that_count_boxes():
     assert columns_for([{"round": 1, **DETECTION}]) is DETECTION_COLUMNS
     assert columns_for([{"round": 1, **CLASSIFICATION}]) is ROUND_COLUMNS
+
+
+def test_the_annotation_link_is_named_for_the_tool_it_opens():
+    refs = {
+        "label_studio": {"kind": "label_studio", "task_url": "http://ls/projects/3/data"},
+        "cvat": {"url": "http://cvat:8080", "task_id": 7},
+    }
+    shown = {}
+    for kind, ref in refs.items():
+        doc = {**round_doc(1, CLASSIFICATION), "backend": {"ref": ref}}
+        shown[kind] = reports.round_markdown(doc, reports.task_url(ref))
+    assert "| Label Studio project | [http://ls/projects/3/data]" in shown["label_studio"]
+    assert "CVAT" not in shown["label_studio"]
+    assert "| CVAT task | [http://cvat:8080/tasks/7]" in shown["cvat"]
