@@ -68,15 +68,16 @@ def test_an_untouched_frame_keeps_every_box_and_an_emptied_one_deletes_them_all(
 
 
 @pytest.mark.parametrize(
-    ("shapes", "tracked", "reason"),
+    ("shapes", "marks", "reason"),
     [
-        ([_shape([1, 1, 5, 1, 5, 5], "3", type_="polygon")], False, "polygon shapes"),
-        ([_shape([1, 1, 5, 5], None)], False, "label id 1, unknown"),
-        ([], True, "has a track"),
+        ([_shape([1, 1, 5, 1, 5, 5], "3", type_="polygon")], {}, "polygon shapes"),
+        ([_shape([1, 1, 5, 5], None)], {}, "label id 1, unknown"),
+        ([], {"tracked": True}, "has a track"),
+        ([_shape([1, 1, 5, 5], "3")], {"tagged": True}, "image-level tag"),
     ],
 )
-def test_a_frame_with_other_shapes_goes_back_to_the_pool_with_one_line(shapes, tracked, reason):
-    answer = frame_answer(7, 70, 3, "s9", shapes, (64, 64), [], 0.5, tracked=tracked)
+def test_a_frame_with_other_shapes_goes_back_to_the_pool_with_one_line(shapes, marks, reason):
+    answer = frame_answer(7, 70, 3, "s9", shapes, (64, 64), [], 0.5, **marks)
     assert isinstance(answer, Unresolved) and answer.sample_id == "s9"
     assert reason in answer.reason and "CVAT task 7 job 70 frame 3 (sample s9)" in answer.reason
 
@@ -124,3 +125,10 @@ def test_a_tracked_frame_of_a_round_is_unresolved_and_the_others_answered():
     collected = resolve_shapes(_ref(), [JobSpan(70, 0, 2, True)], [], tracked={1})
     assert [u.sample_id for u in collected.unresolved] == ["s1"]
     assert [a.sample_id for a in collected.answers] == ["s0", "s2"]
+
+
+def test_a_tagged_frame_of_a_round_is_unresolved_and_the_others_answered():
+    collected = resolve_shapes(_ref(), [JobSpan(70, 0, 2, True)], [], tagged={2})
+    assert [u.sample_id for u in collected.unresolved] == ["s2"]
+    assert "image-level tag" in collected.unresolved[0].reason
+    assert [a.sample_id for a in collected.answers] == ["s0", "s1"]

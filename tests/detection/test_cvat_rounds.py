@@ -1,6 +1,7 @@
 """A detection round in CVAT end to end: real flows, the real FiftyOne database, the CVAT
 stand-in. The learner's boxes reach CVAT as pre-filled pixel rectangles; a person moves one,
-relabels one, deletes one and draws one; the next step ingests them with their provenance."""
+relabels one, deletes one and draws one; the next step ingests them with their provenance. An
+image-level tag on another frame sends that image back to the pool with its reason."""
 
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def test_a_cvat_detection_round_prefills_rectangles_and_ingests_every_kind_of_co
         new_label = "0" if relabelled[2] != "0" else "1"
         annotator.edit_shape(task_id, relabelled[0], label=new_label)
     annotator.draw(task_id, frame, "7", [1.0, 1.0, 9.0, 9.0])
+    tagged = next(f for f in range(len(frames)) if f not in (frame, deleted[1]))
+    annotator.add_tag(task_id, tagged, "7")  # a class for the whole image: not boxes
     annotator.complete(task_id)
 
     taught = step_flow(config.name, options=None)
@@ -74,4 +77,6 @@ def test_a_cvat_detection_round_prefills_rectangles_and_ingests_every_kind_of_co
     assert [(d["change"], d["predicted"]) for d in gone.deleted] == [("deleted", deleted[2])]
     counts = doc["ingest"]["boxes"]
     assert counts["moved"] >= 1 and counts["added"] == 1 and counts["deleted"] == 1
-    assert doc["metrics"]["labelled"] == 25 and "mAP" in doc["metrics"]
+    (unresolved,) = doc["ingest"]["unresolved"]
+    assert unresolved["sample_id"] == frames[tagged] and "image-level tag" in unresolved["reason"]
+    assert doc["metrics"]["labelled"] == 24 and "mAP" in doc["metrics"]

@@ -149,16 +149,17 @@ class CvatBackend:
             labels = cvat.label_names(task)
             finished = [job for job in sdk_jobs if job.id not in open_jobs]
             if ref.get("task") == DETECTION:
-                shapes, tracked = [], set()
+                shapes, tracked, tagged = [], set(), set()
                 for job in finished:
-                    found, touched = cvat.job_shapes(job, labels)
+                    found, touched, with_tags = cvat.job_shapes(job, labels)
                     shapes += found
                     tracked |= touched
+                    tagged |= with_tags
             else:
                 tags = [tag for job in finished for tag in cvat.job_tags(job, labels)]
         rule = self.config.unknown_labels
         if ref.get("task") == DETECTION:
-            return resolve_shapes(ref, jobs, shapes, tracked, unknown_labels=rule)
+            return resolve_shapes(ref, jobs, shapes, tracked, tagged, unknown_labels=rule)
         return resolve_tags(ref, jobs, tags, unknown_labels=rule)
 
     def cancel(self, ref: Reference) -> None:

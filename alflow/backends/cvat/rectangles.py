@@ -97,18 +97,26 @@ def frame_answer(
     prefilled: Sequence[tuple[Sequence[float], str]],
     match_iou: float,
     tracked: bool = False,
+    tagged: bool = False,
 ) -> Answer | Unresolved:
     """A finished frame's rectangles as an answer of boxes with provenance, or why it goes
     back to the pool.
 
-    An empty frame is an answer (no objects); a frame with a track, a shape of another type
-    or a label CVAT does not name is unresolved. Each box's provenance holds ``change``
+    An empty frame is an answer (no objects); a frame with a track, an image-level tag (a
+    class for the whole image, which says nothing of its boxes), a shape of another type or a
+    label CVAT does not name is unresolved. Each box's provenance holds ``change``
     (kept, moved, relabelled, added) and ``predicted`` (the pre-filled class, None for an
     added box); ``deleted`` lists the pre-filled boxes the annotator removed.
     """
     where = f"CVAT task {task_id} job {job_id} frame {frame} (sample {sample_id})"
     if tracked:
         return Unresolved(sample_id, f"{where} has a track; delete it and draw the boxes as shapes")
+    if tagged:
+        return Unresolved(
+            sample_id,
+            f"{where} has an image-level tag; detection loops take rectangles: delete the tag "
+            "and draw or correct the boxes",
+        )
     other = sorted({s.type for s in shapes if s.type != "rectangle"})
     if other:
         return Unresolved(
@@ -138,6 +146,7 @@ def resolve_shapes(
     jobs: Sequence[JobSpan],
     shapes: Sequence[Shape],
     tracked: Iterable[int] = (),
+    tagged: Iterable[int] = (),
     *,
     unknown_labels: str = "error",
 ) -> Collected:
@@ -145,7 +154,8 @@ def resolve_shapes(
 
     Frames of unfinished jobs are pending; each finished frame goes through
     :func:`frame_answer` against its pre-filled boxes (``ref["prefill"]``) and image size
-    (``ref["sizes"]``). ``tracked`` are the frames a track touches.
+    (``ref["sizes"]``). ``tracked`` are the frames a track touches, ``tagged`` those with an
+    image-level tag.
 
     Raises:
         BackendError: a box names a label outside the batch's classes and ``unknown_labels`` is
@@ -155,7 +165,7 @@ def resolve_shapes(
     prefill = ref.get("prefill") or [[] for _ in frames]
     classes = set(ref.get("classes") or ())
     match_iou = float(ref.get("match_iou", MATCH_IOU))
-    tracked = set(tracked)
+    tracked, tagged = set(tracked), set(tagged)
     by_frame = group_by_frame(ref, shapes, "shape")
     answers: list[Answer] = []
     finished, unresolved, pending = split_frames(frames, jobs)
@@ -170,6 +180,7 @@ def resolve_shapes(
             [(box, label) for box, label in (prefill[frame] or [])],
             match_iou,
             tracked=frame in tracked,
+            tagged=frame in tagged,
         )
         if isinstance(outcome, Answer):
             _check_unknown(outcome, job.id, frame, classes, unknown_labels)

@@ -349,8 +349,11 @@ class CvatSession:
             if job.start_frame <= t.frame <= job.stop_frame
         ]
 
-    def job_shapes(self, job: Any, labels: Mapping[int, str]) -> tuple[list[Shape], set[int]]:
-        """The job's shapes, and the frames of its own that a track shows a box on."""
+    def job_shapes(
+        self, job: Any, labels: Mapping[int, str]
+    ) -> tuple[list[Shape], set[int], set[int]]:
+        """The job's shapes, the frames of its own that a track shows a box on, and those
+        that carry an image-level tag."""
         annotations = self._call(f"reading job {job.id}", job.get_annotations)
         mine = range(job.start_frame, job.stop_frame + 1)
         shapes = [
@@ -366,7 +369,8 @@ class CvatSession:
             if s.frame in mine
         ]
         tracked = {frame for track in annotations.tracks for frame in _track_frames(track, mine)}
-        return shapes, tracked
+        tagged = {t.frame for t in annotations.tags if t.frame in mine}
+        return shapes, tracked, tagged
 
     def delete_task(self, task_id: int) -> None:
         from cvat_sdk.api_client.exceptions import NotFoundException
