@@ -166,6 +166,15 @@ def test_credentials_in_the_url_are_refused_by_the_configuration():
         LabelStudioBackendConfig(url="http://me:secret@ls:8080")
 
 
+def test_credentials_in_the_environments_url_are_refused_naming_the_variable():
+    environ = {credentials.ENV_URL: "http://me:secret@ls:8080", credentials.ENV_TOKEN: "t"}
+    with pytest.raises(BackendError) as refused:
+        resolve_connection(LabelStudioBackendConfig(), environ)
+    message = str(refused.value)
+    assert f"URL in {credentials.ENV_URL} contains a user name or password" in message
+    assert "secret" not in message
+
+
 def refusal(detail: str) -> ApiError:
     return ApiError(status_code=401, body={"detail": detail})
 

@@ -59,8 +59,9 @@ def token_kind(token: str) -> str:
     return PAT
 
 
-def clean_url(url: str) -> str:
-    """The server URL without a trailing '/', ``http(s)://`` required.
+def clean_url(url: str, where: str = "backend.url") -> str:
+    """The server URL without a trailing '/', ``http(s)://`` required; ``where`` names the
+    source it came from, for the message.
 
     Raises:
         BackendError: empty, carries credentials, or has no http/https scheme.
@@ -71,8 +72,8 @@ def clean_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.username or parts.password:
         raise BackendError(
-            "the Label Studio URL contains a user name or password: remove them from the URL and "
-            f"set {ENV_TOKEN} instead"
+            f"the Label Studio URL in {where} contains a user name or password: remove them from "
+            f"the URL and set {ENV_TOKEN} instead"
         )
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise BackendError(
@@ -110,7 +111,7 @@ def resolve_connection(
         raise BackendError(
             f"no Label Studio URL: set backend.url in the loop configuration or {ENV_URL}"
         )
-    url = clean_url(raw_url)
+    url = clean_url(raw_url, "backend.url" if config.url else ENV_URL)
     block = config.credentials_block or environ.get(ENV_SECRET_BLOCK)
     if block:
         try:

@@ -102,7 +102,7 @@ def check_server(ref: Reference, url: str) -> None:
     """Refuse to look for a round's tasks on another server than the one they went to, or a
     reference of a newer schema than this alflow reads."""
     versions.upgrade("Label Studio reference", ref, f"round {ref.get('round')}")
-    if ref.get("url") and clean_url(ref["url"]) != url:
+    if ref.get("url") and clean_url(ref["url"], "the round's reference") != url:
         raise BackendError(
             f"round {ref.get('round')} of loop {ref.get('loop')!r} was exported to Label Studio "
             f"at {ref['url']}, but the backend now points at {url}: set backend.url or {ENV_URL} "
