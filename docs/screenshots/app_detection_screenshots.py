@@ -20,10 +20,7 @@ the batch's, its Annotate tab listing that sample's boxes of the review field.
 
 from __future__ import annotations
 
-import argparse
-import signal
 import sys
-from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -40,10 +37,9 @@ from app_screenshots import (
     execute,
     open_dataset,
     open_operator,
-    private_home,
     queried_ids,
     radio,
-    services,
+    run_script,
     wait_for_grid,
 )
 
@@ -190,23 +186,5 @@ def check_tiles(page, count: int) -> None:
         raise SystemExit(f"the grid draws {tiles} tiles, not the batch of {count}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--serve", action="store_true", help="only start the services, and wait")
-    args = parser.parse_args()
-    # a plain SIGTERM would skip the clean-up below and leave mongod and the servers running
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with ExitStack() as stack:
-        home = stack.enter_context(private_home())
-        dataset = build_demo(home)
-        page = stack.enter_context(services(home, dataset.name))
-        print(f"App: {page}  (home {home})", flush=True)
-        if args.serve:
-            signal.pause()
-            return
-        shoot(page, dataset, home)
-    print("wrote", ", ".join(str(DOCS / n) for n in SHOTS))
-
-
 if __name__ == "__main__":
-    main()
+    run_script(__doc__, build_demo, shoot, SHOTS)

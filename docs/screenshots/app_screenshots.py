@@ -370,23 +370,25 @@ def created_loop(sent: list[dict[str, Any]]) -> str:
     return creates[-1]["params"]["name"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def run_script(description: str, build, take, shots: tuple[str, ...]) -> None:
+    """A screenshot script's entry point: a private home, ``build(home)``'s dataset, the
+    services, then ``take(address, dataset, home)`` (or, with ``--serve``, only wait)."""
+    parser = argparse.ArgumentParser(description=description.split("\n")[0])
     parser.add_argument("--serve", action="store_true", help="only start the services, and wait")
     args = parser.parse_args()
     # a plain SIGTERM would skip the clean-up below and leave mongod and the servers running
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with ExitStack() as stack:
         home = stack.enter_context(private_home())
-        dataset = build_demo(home)
+        dataset = build(home)
         page = stack.enter_context(services(home, dataset.name))
         print(f"App: {page}  (home {home})", flush=True)
         if args.serve:
             signal.pause()
             return
-        shoot(page, dataset, home)
-    print("wrote", ", ".join(str(DOCS / n) for n in SHOTS))
+        take(page, dataset, home)
+    print("wrote", ", ".join(str(DOCS / n) for n in shots))
 
 
 if __name__ == "__main__":
-    main()
+    run_script(__doc__, build_demo, shoot, SHOTS)
