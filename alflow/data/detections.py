@@ -10,9 +10,13 @@ are; a round's predictions for the whole pool go as plain documents
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from bson import ObjectId
 
 from alflow.data import store
@@ -33,13 +37,48 @@ def detections(boxes: Iterable[PlainBox], **attributes: Any):
     return fo.Detections(detections=found, **attributes)
 
 
+def object_ids(block: int = 1 << 16) -> Iterator[ObjectId]:
+    """Fresh ObjectIds, about 10 times faster than ``ObjectId()`` (a round numbers every
+    predicted box: 1.1 s of 500k boxes went to ``ObjectId()`` alone).
+
+    They are made as MongoDB's ObjectId specification makes them: the time in seconds, then five
+    random bytes, then a counter from a random start. The five bytes are drawn again for every
+    block of ids (and the block is smaller than the counter's 2**24 values), so no id repeats
+    one of ``ObjectId()``'s, which uses this process's own five bytes, nor one of another block.
+    """
+    while True:
+        head = int(time.time()).to_bytes(4, "big") + os.urandom(5)
+        start = int.from_bytes(os.urandom(3), "big")
+        counters = (np.arange(start, start + block, dtype=np.uint64) & 0xFFFFFF).astype(">u4")
+        raw = counters.tobytes()
+        yield from (ObjectId(head + raw[at + 1 : at + 4]) for at in range(0, len(raw), 4))
+
+
+class _SharedIds:
+    """One ``object_ids`` stream for every thread (a generator alone is not thread-safe)."""
+
+    def __init__(self) -> None:
+        self._ids = object_ids()
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> _SharedIds:
+        return self
+
+    def __next__(self) -> ObjectId:
+        with self._lock:
+            return next(self._ids)
+
+
+_BOX_IDS = _SharedIds()
+
+
 def detections_document(boxes: Iterable[PlainBox], **attributes: Any) -> dict[str, Any]:
     """The MongoDB document FiftyOne stores for ``detections(boxes, **attributes)``, built as
     plain values: a round writes one per image of the pool, and FiftyOne's label objects
     (validated field by field) cost about 0.2 ms a box, most of a 100k-image teach."""
     found = [
         {
-            "_id": ObjectId(),
+            "_id": next(_BOX_IDS),
             "_cls": "Detection",
             "attributes": {},
             "tags": [],
