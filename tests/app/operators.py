@@ -25,6 +25,23 @@ def form_params(name: str) -> dict:
     }
 
 
+def detection_params(name: str) -> dict:
+    """The create form filled for a detection loop on the digit canvases (App review)."""
+    return {
+        "name": name,
+        "task": "detection",
+        "detection": {"proposals": {"field": "proposals"}, "aggregation": "sum"},
+        "features": {"fields": ["thumbnail"], "standardize": False},
+        "initial_labels": {"kind": "field", "field": "initial_boxes"},
+        "ground_truth_field": "ground_truth",
+        "estimator": {"kind": "random_forest", "n_estimators": 30},
+        "strategy": {"name": "margin"},
+        "batch_size": 5,
+        "eval_fraction": 0.25,
+        "backend": {"kind": "app"},
+    }
+
+
 def execute(operator: str, dataset, **params):
     """Run an operator through FiftyOne's executor; returns the ExecutionResult."""
     from fiftyone.operators.executor import execute_operator

@@ -9,26 +9,10 @@ import pytest
 
 from alflow.config import naming
 from alflow.loop.workspace import open_workspace
-from tests.app.operators import execute, resolve_input
+from tests.app.operators import detection_params, execute, resolve_input
 from tests.helpers import unique_name
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "plugin_dir")
-
-
-def detection_params(name: str) -> dict:
-    return {
-        "name": name,
-        "task": "detection",
-        "detection": {"proposals": {"field": "proposals"}, "aggregation": "sum"},
-        "features": {"fields": ["thumbnail"], "standardize": False},
-        "initial_labels": {"kind": "field", "field": "initial_boxes"},
-        "ground_truth_field": "ground_truth",
-        "estimator": {"kind": "random_forest", "n_estimators": 30},
-        "strategy": {"name": "margin"},
-        "batch_size": 5,
-        "eval_fraction": 0.25,
-        "backend": {"kind": "app"},
-    }
 
 
 def edit(dataset, sid: str, field: str, change) -> None:
