@@ -59,6 +59,7 @@ def dataset_choices(dataset, ws: Workspace | None = None) -> DatasetChoices:
         name for name, fld in schema.items() if _numeric(fld) and not name.startswith(owned)
     ]
     counts = dataset.count_sample_tags()
+    # not the round tags (al:<loop>:round-NNN) of rounds shown before the round field existed
     tags = [t for t in sorted(counts, key=lambda t: (-counts[t], t)) if not t.startswith("al:")]
     choices = DatasetChoices(
         dataset.name,

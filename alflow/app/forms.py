@@ -325,9 +325,9 @@ def naming_notice(loop: str) -> str:
     """What the loop will write, by alflow's naming rule, for the form to show."""
     return (
         f"Predictions go to `{naming.prediction_field(loop)}`, learned labels to "
-        f"`{naming.label_field(loop)}`, the review to `{naming.review_field(loop)}`; rounds "
-        f"are tagged `{naming.round_tag(loop, 1)}` and saved as the view "
-        f"`{naming.round_name(loop, 1)}`, ..."
+        f"`{naming.label_field(loop)}`, the review to `{naming.review_field(loop)}`; a "
+        f"round's batch has its number in `{naming.round_field(loop)}` and is saved as the "
+        f"view `{naming.round_name(loop, 1)}`, ..."
     )
 
 

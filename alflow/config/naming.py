@@ -13,11 +13,14 @@ label field            ``al_<slug>_label``                         ``al_digits_r
 prediction field       ``al_<slug>_prediction``                    ``al_digits_rf_prediction``
 split field            ``al_<slug>_split`` (``pool``/``eval``)     ``al_digits_rf_split``
 review field (App)     ``al_<slug>_review``                        ``al_digits_rf_review``
-round tag (App)        ``al:<loop>:round-NNN``                     ``al:digits-rf:round-003``
+round field (App)      ``al_<slug>_round`` (the batch's round)     ``al_digits_rf_round``
 round view / task      ``<loop>-round-NNN``                        ``digits-rf-round-003``
 CVAT project           ``alflow-<loop>``                           ``alflow-digits-rf``
 artifact keys          ``<loop>-<what>``                           ``digits-rf-learning-curve``
 =====================  ==========================================  ==========================
+
+Loops shown in the App before the round field existed tagged a round's batch
+``al:<loop>:round-NNN``; those tags are only ever removed now (:func:`round_tag_prefix`).
 """
 
 from __future__ import annotations
@@ -76,19 +79,35 @@ def review_field(loop: str) -> str:
     return f"{FIELD_PREFIX}{slug(loop)}_review"
 
 
+def round_field(loop: str) -> str:
+    """Int field the in-App review sets on a round's batch: the number of that round.
+
+    Only a display aid (the App's sidebar filters on it); which samples are in a batch is the
+    ledger's record, never this field.
+    """
+    return f"{FIELD_PREFIX}{slug(loop)}_round"
+
+
+def review_surface_fields(loop: str) -> tuple[str, str]:
+    """The fields only the in-App review writes: the review field and the round field."""
+    return review_field(loop), round_field(loop)
+
+
 def loop_fields(loop: str) -> tuple[str, ...]:
     """Every sample field the loop writes; nothing else is ever written by it."""
-    return (label_field(loop), prediction_field(loop), split_field(loop), review_field(loop))
+    return (
+        label_field(loop),
+        prediction_field(loop),
+        split_field(loop),
+        *review_surface_fields(loop),
+    )
 
 
 def round_tag_prefix(loop: str) -> str:
-    """Prefix of the loop's round tags; colons never occur in loop names, so it is unique."""
+    """Prefix of the round tags (``al:<loop>:round-NNN``) that loops shown in the App before
+    the round field existed put on their batches; only used to remove them. Colons never occur
+    in loop names, so the prefix is the loop's alone."""
     return f"al:{validate_loop_name(loop)}:"
-
-
-def round_tag(loop: str, round_number: int) -> str:
-    """Sample tag the in-App review puts on a round's batch."""
-    return f"{round_tag_prefix(loop)}round-{round_number:03d}"
 
 
 def is_round_view(loop: str, view_name: str) -> bool:

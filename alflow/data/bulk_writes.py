@@ -1,4 +1,5 @@
-"""alflow's own values written to samples in bulk, straight to MongoDB: predictions, split markers.
+"""alflow's own values written to samples in bulk, straight to MongoDB: predictions, split markers,
+the App review's round numbers.
 
 FiftyOne's ``set_values`` builds and validates a label object per sample (about 0.35 ms each: six
 minutes for a million samples). These values are simple and trusted, so they go as raw unordered
@@ -157,15 +158,51 @@ def write_strings(dataset, field: str, values: Mapping[str, str], on_chunk: Adva
     A split marker per sample is a trusted scalar, and per-sample validation would dominate the
     cost of creating a loop on a large dataset; samples sharing a value go as one update.
     """
+    return _write_scalars(
+        dataset, field, {sid: str(v) for sid, v in values.items()}, _fo().StringField, on_chunk
+    )
+
+
+def write_ints(dataset, field: str, values: Mapping[str, int]) -> int:
+    """Set an int ``field`` for ``{sample id: value}`` (a round's number on its batch); returns
+    how many samples were written."""
+    return _write_scalars(
+        dataset, field, {sid: int(v) for sid, v in values.items()}, _fo().IntField, None
+    )
+
+
+def clear_where(dataset, field: str, ids: Sequence[str], value: Any) -> int:
+    """Set ``field`` to None on those of ``ids`` whose ``field`` is ``value``; returns how many.
+
+    A withdrawn round clears its number on its batch but not a later round's on a sample shown
+    again since.
+    """
+    oids = [ObjectId(sid) for sid in ids]
+    updates = (
+        (
+            {
+                "q": {"_id": {"$in": part}, field: value},
+                "u": {"$set": {field: None}},
+                "multi": True,
+            },
+            len(part),
+        )
+        for part in (oids[at : at + PART] for at in range(0, len(oids), PART))
+    )
+    return _bulk_update(store.samples_collection(dataset), updates, None)
+
+
+def _write_scalars(dataset, field: str, values: Mapping[str, Any], kind, on_chunk: Advance) -> int:
+    """Declare ``field`` as ``kind`` if it is new, then write ``values``, one update per value."""
     if not values:
         return 0
     if field not in dataset.get_field_schema():
         with locks.dataset_schema(db(), dataset):
             if field not in dataset.get_field_schema():
-                dataset.add_sample_field(field, _fo().StringField)
-    by_value: dict[str, list[ObjectId]] = {}
+                dataset.add_sample_field(field, kind)
+    by_value: dict[Any, list[ObjectId]] = {}
     for sid, v in values.items():
-        by_value.setdefault(str(v), []).append(ObjectId(sid))
+        by_value.setdefault(v, []).append(ObjectId(sid))
     updates = (
         ({"q": {"_id": {"$in": part}}, "u": {"$set": {field: value}}, "multi": True}, len(part))
         for value, ids in by_value.items()

@@ -5,8 +5,8 @@ without a database. Labels written by users' tools go through FiftyOne's ``set_v
 validates them); alflow's own bulk values (predictions, split markers) go as raw MongoDB bulk
 updates of declared fields (:mod:`alflow.data.bulk_writes`), since per-sample validation would
 dominate a round on a big pool. Two other modules write to a dataset, each for one reason: the
-App review's surface (:mod:`alflow.backends.app_review.surface`) tags a round's samples and
-saves its view, which are FiftyOne's own review tools; the demos
+App review's surface (:mod:`alflow.backends.app_review.surface`) pre-fills a round's review
+field and saves its view, which are FiftyOne's own review tools; the demos
 (:mod:`alflow.demo.data`, :mod:`alflow.demo.detection_data`) build their datasets.
 """
 

@@ -173,14 +173,19 @@ def test_deleting_an_app_loop_removes_its_review_traces(digits):
 
     loop = unique_name("gone")
     execute("create_learner", digits, **form_params(loop))
-    execute("query_learner", digits, loop=loop)
-    tag, view = naming.round_tag(loop, 1), naming.round_name(loop, 1)
-    assert digits.count_sample_tags()[tag] == 10 and view in digits.list_saved_views()
+    ids = execute("query_learner", digits, loop=loop).result["sample_ids"]
+    field, view = naming.round_field(loop), naming.round_name(loop, 1)
+    digits.reload()
+    assert digits.count_values(field) == {1: 10, None: len(digits) - 10}
+    assert view in digits.list_saved_views()
     assert naming.review_field(loop) in digits.label_schemas
+    # a round shown before the round field existed tagged its batch; deleting removes the tag
+    legacy = f"{naming.round_tag_prefix(loop)}round-001"
+    digits.select(ids).tag_samples(legacy)
     deleted = rounds.delete_loop(open_workspace(), loop)
     digits.reload()
-    assert naming.review_field(loop) in deleted["fields_deleted"]
-    assert tag not in digits.count_sample_tags()
+    assert set(naming.review_surface_fields(loop)) <= set(deleted["fields_deleted"])
+    assert legacy not in digits.count_sample_tags()
     assert view not in digits.list_saved_views()
     assert naming.review_field(loop) not in digits.label_schemas
 
@@ -192,11 +197,29 @@ def test_cancelling_a_round_in_the_app_withdraws_its_batch(digits):
     done = execute("update_learner_predictions", digits, loop=loop, when_unfinished="cancel")
     assert done.result["round"]["state"] == "cancelled"
     digits.reload()
-    assert naming.round_tag(loop, 1) not in digits.count_sample_tags()
+    assert digits.select(ids).values(naming.round_field(loop)) == [None] * len(ids)
     review = naming.review_field(loop)
     assert digits.select(ids).values(review) == [None] * len(ids)
     again = execute("query_learner", digits, loop=loop).result
     assert again["round"]["round"] == 2  # the cancelled number is not reused
+
+
+def test_the_batch_is_the_ledgers_not_the_round_field_or_tags(digits):
+    loop = unique_name("field")
+    execute("create_learner", digits, **form_params(loop))
+    ids = execute("query_learner", digits, loop=loop).result["sample_ids"]
+    digits.reload()
+    batch = digits.select(ids)
+    batch.set_values(naming.round_field(loop), [None] * len(ids))
+    batch.untag_samples(batch.distinct("tags"))
+    updated = execute("update_learner_predictions", digits, loop=loop)
+    assert updated.result["round"]["state"] == "taught", updated.result
+    doc = open_workspace().ledger.round(loop, 1)
+    assert sorted(doc["ingest"]["answered"]) == sorted(ids)
+    digits.reload()
+    field = naming.label_field(loop)
+    learned = dict(zip(*digits.select(ids).values(["id", f"{field}.round"]), strict=True))
+    assert learned == dict.fromkeys(ids, 1)
 
 
 def test_failing_a_round_in_the_app_returns_its_batch_and_keeps_the_loop_going(digits):

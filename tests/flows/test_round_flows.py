@@ -95,8 +95,10 @@ def test_two_loops_on_one_dataset_do_not_touch_each_other(digits):
     a, b = loop_config(), loop_config(random_state=5)
     create_loop_flow(a)
     create_loop_flow(b)
-    # an oracle loop writes no review field (only the in-App review does)
-    b_fields = [f for f in naming.loop_fields(b.name) if f != naming.review_field(b.name)]
+    # an oracle loop writes no review or round field (only the in-App review does)
+    b_fields = [
+        f for f in naming.loop_fields(b.name) if f not in naming.review_surface_fields(b.name)
+    ]
     before = {f: digits.values(f) for f in b_fields}
     step_flow(a.name)
     step_flow(a.name)
@@ -104,8 +106,8 @@ def test_two_loops_on_one_dataset_do_not_touch_each_other(digits):
     ws = open_workspace()
     assert [d["round"] for d in ws.ledger.rounds(b.name)] == [0]
     written = {f for f in digits.get_field_schema() if f.startswith(naming.FIELD_PREFIX)}
-    # the simulated annotator needs no review field: label, prediction and split are written
-    assert set(naming.loop_fields(a.name)) - {naming.review_field(a.name)} <= written
+    # the simulated annotator needs no review surface: label, prediction and split are written
+    assert set(naming.loop_fields(a.name)) - set(naming.review_surface_fields(a.name)) <= written
 
 
 def test_a_second_trigger_while_a_round_is_in_flight_is_refused(digits):

@@ -47,8 +47,10 @@ def test_three_concurrent_creations_on_one_dataset_all_succeed_with_every_label(
     schema = dataset.get_field_schema()
     for config in configs:
         assert ws.ledger.loop(config.name)["status"] == "active"
-        # the simulated annotator writes no review field (only the in-App review does)
-        written = set(naming.loop_fields(config.name)) - {naming.review_field(config.name)}
+        # the simulated annotator writes no review surface (only the in-App review does)
+        written = set(naming.loop_fields(config.name)) - set(
+            naming.review_surface_fields(config.name)
+        )
         assert written <= set(schema)
         assert len(rounds.labelled(dataset, config.name)) == 10
         split = dataset.count_values(naming.split_field(config.name))

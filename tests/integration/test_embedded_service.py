@@ -49,7 +49,7 @@ print(json.dumps({
         "labelled": len(rounds.labelled(dataset, name)),
         "split": dataset.count_values(naming.split_field(name)),
         "fields": sorted(
-            (set(naming.loop_fields(name)) - {naming.review_field(name)}) - schema
+            (set(naming.loop_fields(name)) - set(naming.review_surface_fields(name))) - schema
         ),
     }
     for name in sys.argv[1:]

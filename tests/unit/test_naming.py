@@ -41,9 +41,12 @@ def test_every_written_name_derives_from_the_loop_name():
         "al_digits_rf_prediction",
         "al_digits_rf_split",
         "al_digits_rf_review",
+        "al_digits_rf_round",
     )
-    assert naming.round_tag("digits-rf", 3) == "al:digits-rf:round-003"
-    assert naming.round_tag("digits-rf", 3).startswith(naming.round_tag_prefix("digits-rf"))
+    assert naming.review_surface_fields("digits-rf") == fields[-2:]
+    assert naming.round_field("digits-rf") == "al_digits_rf_round"
+    # only to remove the tags of rounds shown before the round field existed
+    assert naming.round_tag_prefix("digits-rf") == "al:digits-rf:"
     assert naming.is_round_view("digits-rf", "digits-rf-round-003")
     assert not naming.is_round_view("digits", "digits-rf-round-003")
     assert naming.round_name("digits-rf", 7) == "digits-rf-round-007"

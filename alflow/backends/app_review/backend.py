@@ -1,9 +1,10 @@
 """Review in the FiftyOne App: reviewers correct the learner's guesses on the dataset itself.
 
-Export puts the round's batch on a *review surface* in the dataset: every sample gets the round
-tag (``al:<loop>:round-NNN``), a loop-owned review field (``al_<slug>_review``) pre-filled with
-the learner's prediction, and the batch is saved as the view ``<loop>-round-NNN`` in query
-order. The reviewer corrects wrong predictions in the App, either way:
+Export puts the round's batch on a *review surface* in the dataset: every sample gets the
+round's number in the round field (``al_<slug>_round``, a display aid: the batch is the ledger's
+``sample_ids``), a loop-owned review field (``al_<slug>_review``) pre-filled with the learner's
+prediction, and the batch is saved as the view ``<loop>-round-NNN`` in query order. The reviewer
+corrects wrong predictions in the App, either way:
 
 * **tag** the sample with the right class name, or
 * **edit** the review field's label in the App's annotation panel (its label schema offers the
@@ -61,7 +62,7 @@ class ReviewSurface(Protocol):
     """Where a round's batch is shown to reviewers (the FiftyOne dataset, in practice)."""
 
     def show(self, batch: Batch) -> dict[str, Any]:
-        """Tag, pre-fill and save the view of ``batch``; returns names for the reference."""
+        """Number, pre-fill and save the view of ``batch``; returns names for the reference."""
         ...
 
     def read(self, sample_ids: Sequence[str]) -> Mapping[str, Marks]:
@@ -69,7 +70,7 @@ class ReviewSurface(Protocol):
         ...
 
     def withdraw(self, ref: Reference) -> None:
-        """Take a cancelled batch off the surface (tag, review values, saved view)."""
+        """Take a cancelled batch off the surface (round number, review values, saved view)."""
         ...
 
 

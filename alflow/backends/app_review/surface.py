@@ -1,13 +1,16 @@
-"""The in-App review surface on a FiftyOne dataset: round tag, review field, saved view.
+"""The in-App review surface on a FiftyOne dataset: round field, review field, saved view.
 
 This is the FiftyOne side of :mod:`alflow.backends.app_review.backend` (which holds the rules). It
-writes only names the loop owns (:mod:`alflow.config.naming`): the round tag, the review field and
-its label schema, and the round's saved view; never the label field, a ground-truth field or a
-tag a person added.
+writes only names the loop owns (:mod:`alflow.config.naming`): the round field, the review field
+and its label schema, and the round's saved view; never the label field, a ground-truth field or
+a tag. The round field (``al_<slug>_round``, the round's number on its batch) is a display aid
+for the App's sidebar, not a tag, so reviewers neither mistake it for a class tag nor untick it
+in the tag pop-up; the batch itself is the ledger's ``sample_ids``, which nothing here replaces.
 
-After a round is ingested its tag, review values and saved view stay as the record of what was
-reviewed (the label field holds what was learned); a cancelled round's are removed;
-``alflow loop delete`` removes all of them.
+After a round is ingested its round numbers, review values and saved view stay as the record of
+what was reviewed (the label field holds what was learned); a cancelled round's are removed;
+``alflow loop delete`` removes all of them, and the round tags (``al:<loop>:round-NNN``) that
+rounds shown before the round field existed put on their batches.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 from alflow.backends.app_review.backend import Marks
 from alflow.backends.base import DETECTION, Batch, BoxGuess, Reference
 from alflow.config import naming
-from alflow.data import store
+from alflow.data import bulk_writes, store
 from alflow.services.connections import db, fiftyone
 from alflow.state import locks
 
@@ -74,7 +77,7 @@ class DatasetReviewSurface:
     def show(self, batch: Batch) -> dict[str, Any]:
         dataset = self._open()
         field = naming.review_field(self._loop)
-        tag = naming.round_tag(self._loop, batch.round_number)
+        round_field = naming.round_field(self._loop)
         view_name = naming.round_name(self._loop, batch.round_number)
         ids = batch.sample_ids
         if batch.task == DETECTION:
@@ -92,10 +95,11 @@ class DatasetReviewSurface:
             }
         store.write_classifications(dataset, field, values)
         _label_schema(dataset, field, batch.classes)
-        dataset.select(ids).tag_samples(tag)
+        bulk_writes.write_ints(dataset, round_field, dict.fromkeys(ids, batch.round_number))
+        # the view selects the ledger's ids in query order (not the round field, a display aid);
         # a small batch: FiftyOne's ordered select is quadratic only in the batch size
         dataset.save_view(view_name, dataset.select(ids, ordered=True), overwrite=True)
-        return {"tag": tag, "view": view_name, "review_field": field}
+        return {"round_field": round_field, "view": view_name, "review_field": field}
 
     def read(self, sample_ids: Sequence[str]) -> dict[str, Marks]:
         dataset = self._open()
@@ -132,8 +136,11 @@ class DatasetReviewSurface:
     def withdraw(self, ref: Reference) -> None:
         dataset = self._open()
         ids = list(ref.get("sample_ids", []))
-        if ref.get("tag"):
+        if ref.get("tag"):  # shown before the round field existed
             dataset.select(ids).untag_samples(ref["tag"])
+        round_field = ref.get("round_field")
+        if round_field and store.has_fields(dataset, [round_field]):
+            bulk_writes.clear_where(dataset, round_field, ids, ref["round"])
         field = ref.get("review_field")
         if field and field in dataset.get_field_schema():
             store.write_classifications(dataset, field, dict.fromkeys(ids))
@@ -142,7 +149,8 @@ class DatasetReviewSurface:
 
 
 def clear_loop(dataset, loop: str) -> dict[str, list[str]]:
-    """Remove every trace of the loop's reviews: round tags, round views, the label schema."""
+    """Remove the loop's round views, its review label schema and the round tags of rounds
+    shown before the round field existed (the loop's fields are deleted with the loop's)."""
     prefix = naming.round_tag_prefix(loop)
     tags = [t for t in dataset.distinct("tags") if t.startswith(prefix)]
     if tags:
