@@ -65,3 +65,6 @@ def test_detection_real_round_smoke_runs_a_round_through_fiftyone_and_the_box_ca
     steps = data["seconds"]
     assert {"box pool cold (FiftyOne, all images)", "box pool warm (cache)", "query"} <= set(steps)
     assert steps["round (query + export + ingest + teach)"] >= steps["query"]
+    named = ("refit", "predict + write-back", "evaluate_detections")
+    parts = [steps[f"teach part: {p}"] for p in named]
+    assert 0 < sum(parts) <= steps["teach: refit + write-back + mAP"]
