@@ -212,20 +212,24 @@ def _write_scalars(dataset, field: str, values: Mapping[str, Any], kind, on_chun
     return _bulk_update(store.samples_collection(dataset), updates, on_chunk)
 
 
-def write_detections_documents(dataset, field: str, documents: Mapping[str, dict]) -> int:
-    """Set ``field`` to each ``Detections`` document of ``{sample id: document}`` (a round's
-    predicted ``Detections``, as :func:`alflow.data.detections.detections_document` builds
-    them), one raw update each; returns how many samples were written.
+def write_detections_documents(
+    dataset, field: str, documents: Mapping[str, dict] | Iterable[tuple[str, dict]]
+) -> int:
+    """Set ``field`` to each ``Detections`` document of ``{sample id: document}`` or of
+    ``(sample id, document)`` pairs (a round's predicted ``Detections``, as
+    :func:`alflow.data.detections.predicted_documents` builds them), one raw update each;
+    returns how many samples were written. Pairs are read as the writes go, so a generator's
+    next documents are built while MongoDB applies the first.
 
     The first goes through FiftyOne as a label (:func:`alflow.data.store.write_labels`), which
     declares the field and its attributes; the others are sent as they are. At 100k images
     FiftyOne's ``set_values`` of Detections took over a minute.
     """
-    if not documents:
+    items = iter(documents.items() if isinstance(documents, Mapping) else documents)
+    first = next(items, None)
+    if first is None:
         return 0
-    items = iter(documents.items())
-    sid, first = next(items)
-    store.write_labels(dataset, field, {sid: _fo().Detections.from_dict(first)})
+    store.write_labels(dataset, field, {first[0]: _fo().Detections.from_dict(first[1])})
     updates = (({"q": {"_id": ObjectId(i)}, "u": {"$set": {field: doc}}}, 1) for i, doc in items)
     return 1 + _bulk_update(store.samples_collection(dataset), updates, None)
 

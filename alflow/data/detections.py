@@ -10,6 +10,7 @@ are; a round's predictions for the whole pool go as plain documents
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -68,6 +69,11 @@ class _SharedIds:
         with self._lock:
             return next(self._ids)
 
+    def take(self, n: int) -> list[ObjectId]:
+        """``n`` ids at once (one lock for all of them)."""
+        with self._lock:
+            return list(itertools.islice(self._ids, n))
+
 
 _BOX_IDS = _SharedIds()
 
@@ -89,6 +95,50 @@ def detections_document(boxes: Iterable[PlainBox], **attributes: Any) -> dict[st
         for box, label, extra in boxes
     ]
     return {"_cls": DETECTIONS, "detections": found, **attributes}
+
+
+def predicted_documents(
+    sample: np.ndarray,
+    boxes: np.ndarray,
+    labels: np.ndarray,
+    confidence: np.ndarray,
+    n_images: int,
+    part: int = 5_000,
+    **attributes: Any,
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(image row, Detections document)`` for every image ``0 .. n_images - 1`` (those without
+    a box get an empty one), from the columns of a pool's predicted boxes, each box with its
+    confidence: the documents :func:`detections_document` builds, made ``part`` images at a
+    time from whole columns.
+
+    A round writes one per image of the pool. Building them column-wise (one ``tolist`` per
+    column, one block of ids) costs half of going box by box, and handing them out part by part
+    lets the first bulk writes go to MongoDB while the next parts are built.
+    """
+    order = np.argsort(sample, kind="stable")
+    bounds = np.searchsorted(sample[order], np.arange(n_images + 1))
+    for start in range(0, n_images, part):
+        stop = min(n_images, start + part)
+        rows = order[bounds[start] : bounds[stop]]
+        columns = (boxes[rows].astype(float).tolist(), labels[rows].astype(str).tolist())
+        found = [
+            {
+                "_id": i,
+                "_cls": "Detection",
+                "attributes": {},
+                "tags": [],
+                "label": label,
+                "bounding_box": box,
+                "confidence": c,
+            }
+            for i, box, label, c in zip(
+                _BOX_IDS.take(len(rows)), *columns, confidence[rows].tolist(), strict=True
+            )
+        ]
+        at = bounds[start : stop + 1] - bounds[start]
+        for row in range(start, stop):
+            box_docs = found[at[row - start] : at[row - start + 1]]
+            yield row, {"_cls": DETECTIONS, "detections": box_docs, **attributes}
 
 
 def label_type(dataset, field: str) -> str | None:

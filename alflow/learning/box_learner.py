@@ -62,15 +62,22 @@ def predict_boxes(
     return from_proba(sample, boxes, proba, learner.classes, n_samples)
 
 
+def kept_objects(
+    pred: BoxPredictions, nms_iou: float, min_score: float = 0.0, background: str = BACKGROUND
+) -> BoxPredictions:
+    """The predicted objects: boxes whose class is not background and whose confidence reaches
+    ``min_score``, after class-wise suppression."""
+    is_object = (pred.labels != background) & (pred.confidence >= min_score)
+    found = pred.take(np.flatnonzero(is_object))
+    return found.take(nms(found.boxes, found.confidence, found.labels, nms_iou, found.sample))
+
+
 def objects(
     pred: BoxPredictions, nms_iou: float, min_score: float = 0.0, background: str = BACKGROUND
 ) -> list[list[tuple[list[float], str, float]]]:
-    """Each image's predicted objects ``(box, label, confidence)``: boxes whose class is not
-    background and whose confidence reaches ``min_score``, after class-wise suppression."""
+    """Each image's predicted objects ``(box, label, confidence)`` (:func:`kept_objects`)."""
     out: list[list[tuple[list[float], str, float]]] = [[] for _ in range(pred.n_samples)]
-    is_object = (pred.labels != background) & (pred.confidence >= min_score)
-    found = pred.take(np.flatnonzero(is_object))
-    kept = found.take(nms(found.boxes, found.confidence, found.labels, nms_iou, found.sample))
+    kept = kept_objects(pred, nms_iou, min_score, background)
     columns = (kept.sample, kept.boxes, kept.labels, kept.confidence)  # tolist: plain floats
     for image, box, label, confidence in zip(*(c.tolist() for c in columns), strict=True):
         out[image].append((box, str(label), confidence))

@@ -29,7 +29,13 @@ from alflow.data import detections as dets
 from alflow.data import labels as lab
 from alflow.errors import DatasetError, LabelError, preview_ids
 from alflow.learning import box_evaluation, model_predictions
-from alflow.learning.box_learner import BoxState, fit_box_state, objects, pool_predictions
+from alflow.learning.box_learner import (
+    BoxState,
+    fit_box_state,
+    kept_objects,
+    objects,
+    pool_predictions,
+)
 from alflow.loop.workspace import Workspace
 from alflow.rounds import own_model
 from alflow.rounds.records import eval_ids
@@ -272,11 +278,9 @@ def advance(ws: Workspace, config: LoopConfig, number: int) -> dict[str, Any]:
 def write_predictions(dataset, config: LoopConfig, state: BoxState, pool: BoxPool, number: int):
     """Every image's predicted objects (after class-wise suppression) into the loop's
     predictions field, each box with its confidence."""
-    found = objects(pool_predictions(state, pool), config.detection.nms_iou)
-    values = {
-        sid: dets.detections_document(
-            ((b, c, {"confidence": float(s)}) for b, c, s in image), round=number
-        )
-        for sid, image in zip(pool.ids, found, strict=True)
-    }
-    bulk_writes.write_detections_documents(dataset, naming.prediction_field(config.name), values)
+    kept = kept_objects(pool_predictions(state, pool), config.detection.nms_iou)
+    documents = dets.predicted_documents(
+        kept.sample, kept.boxes, kept.labels, kept.confidence, pool.n_images, round=number
+    )
+    pairs = ((pool.ids[row], doc) for row, doc in documents)
+    bulk_writes.write_detections_documents(dataset, naming.prediction_field(config.name), pairs)
